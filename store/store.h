@@ -1,4 +1,4 @@
-/* The storage API: the only code that touches RocksDB is store/*.c; the
+/* The storage API: the only code that touches RocksDB is in store/; the
  * collector, the query server, tests and benchmarks see this header.
  * docs/storage.md describes the key layouts behind it.
  *

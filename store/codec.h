@@ -1,0 +1,177 @@
+/* Byte-level helpers shared by the store's key, chunk and summary codecs:
+ * a growable output buffer and a bounds-checked reader. Internal to store/;
+ * every read of stored bytes goes through cs__rd so a truncated or corrupt
+ * record sets an error flag instead of reading past its end. */
+#ifndef CS_STORE_CODEC_H
+#define CS_STORE_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "span.h"
+
+typedef struct cs__buf {
+  uint8_t *p;
+  size_t n, cap;
+  int oom; /* sticky: set when a reserve failed; the contents are then garbage */
+} cs__buf;
+
+static inline int cs__buf_reserve(cs__buf *b, size_t extra) {
+  if (b->oom) return -1;
+  if (b->cap - b->n >= extra) return 0;
+  size_t nc = b->cap ? b->cap : 256;
+  while (nc - b->n < extra) {
+    if (nc > SIZE_MAX / 2) {
+      b->oom = 1;
+      return -1;
+    }
+    nc *= 2;
+  }
+  uint8_t *np = realloc(b->p, nc);
+  if (!np) {
+    b->oom = 1;
+    return -1;
+  }
+  b->p = np;
+  b->cap = nc;
+  return 0;
+}
+
+static inline void cs__buf_free(cs__buf *b) {
+  free(b->p);
+  memset(b, 0, sizeof(*b));
+}
+
+static inline void cs__buf_put(cs__buf *b, const void *d, size_t n) {
+  if (n == 0 || cs__buf_reserve(b, n)) return;
+  memcpy(b->p + b->n, d, n);
+  b->n += n;
+}
+
+static inline void cs__buf_u8(cs__buf *b, uint8_t v) {
+  if (cs__buf_reserve(b, 1)) return;
+  b->p[b->n++] = v;
+}
+
+static inline void cs__buf_varint(cs__buf *b, uint64_t v) {
+  if (cs__buf_reserve(b, 10)) return;
+  while (v >= 0x80) {
+    b->p[b->n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  b->p[b->n++] = (uint8_t)v;
+}
+
+/* Big-endian so that byte order equals numeric order inside keys. */
+static inline void cs__buf_be64(cs__buf *b, uint64_t v) {
+  if (cs__buf_reserve(b, 8)) return;
+  for (int i = 7; i >= 0; i--) b->p[b->n++] = (uint8_t)(v >> (i * 8));
+}
+
+static inline void cs__buf_str(cs__buf *b, cs_str s) {
+  cs__buf_varint(b, s.n);
+  cs__buf_put(b, s.p, s.n);
+}
+
+static inline uint64_t cs__zigzag(int64_t v) {
+  return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static inline int64_t cs__unzigzag(uint64_t v) {
+  return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+typedef struct cs__rd {
+  const uint8_t *p, *end;
+  int err; /* sticky: set on the first out-of-bounds or malformed read */
+} cs__rd;
+
+static inline cs__rd cs__rd_make(const void *p, size_t n) {
+  cs__rd r = {(const uint8_t *)p, (const uint8_t *)p + n, 0};
+  return r;
+}
+
+static inline uint8_t cs__rd_u8(cs__rd *r) {
+  if (r->err || r->p >= r->end) {
+    r->err = 1;
+    return 0;
+  }
+  return *r->p++;
+}
+
+static inline uint64_t cs__rd_varint(cs__rd *r) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (r->err || r->p >= r->end) {
+      r->err = 1;
+      return 0;
+    }
+    uint8_t c = *r->p++;
+    v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) return v;
+  }
+  r->err = 1;
+  return 0;
+}
+
+static inline uint64_t cs__rd_be64(cs__rd *r) {
+  if (r->err || r->end - r->p < 8) {
+    r->err = 1;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | r->p[i];
+  r->p += 8;
+  return v;
+}
+
+/* Returns a pointer to n bytes inside the record, or NULL (err set). */
+static inline const uint8_t *cs__rd_bytes(cs__rd *r, size_t n) {
+  if (r->err || (size_t)(r->end - r->p) < n) {
+    r->err = 1;
+    return NULL;
+  }
+  const uint8_t *p = r->p;
+  r->p += n;
+  return p;
+}
+
+static inline cs_str cs__rd_str(cs__rd *r) {
+  cs_str s = {"", 0};
+  uint64_t n = cs__rd_varint(r);
+  if (n > UINT32_MAX) {
+    r->err = 1;
+    return s;
+  }
+  const uint8_t *p = cs__rd_bytes(r, (size_t)n);
+  if (p) {
+    s.p = (const char *)p;
+    s.n = (uint32_t)n;
+  }
+  return s;
+}
+
+/* FNV-1a; used for in-memory sets and chunk identities, never for security. */
+static inline uint64_t cs__hash(const void *d, size_t n, uint64_t h) {
+  const uint8_t *p = d;
+  if (!h) h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static inline int cs__str_eq(cs_str a, cs_str b) {
+  return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+static inline int cs__str_cmp(cs_str a, cs_str b) {
+  size_t m = a.n < b.n ? a.n : b.n;
+  int c = m ? memcmp(a.p, b.p, m) : 0;
+  if (c) return c;
+  return a.n < b.n ? -1 : a.n > b.n;
+}
+
+#endif

@@ -1,0 +1,104 @@
+/* Encoding and decoding of every key layout (keys.h). The encoder and the
+ * decoder sit side by side so a layout change touches one file. */
+#include "keys.h"
+
+static int newest_first(uint8_t type) {
+  return type == CS__K_ALL || type == CS__K_SERVICE || type == CS__K_OP || type == CS__K_ATTR;
+}
+
+void cs__key_encode_prefix(cs__buf *b, const cs__key *k) {
+  cs__buf_u8(b, k->type);
+  cs__buf_u8(b, CS__KEY_VERSION);
+  switch (k->type) {
+  case CS__K_CHUNK:
+  case CS__K_SUMMARY:
+    cs__buf_put(b, k->trace_id, 16);
+    break;
+  case CS__K_SERVICE:
+  case CS__K_SESSION:
+  case CS__K_SVCNAME:
+    cs__buf_str(b, k->a);
+    break;
+  case CS__K_OP:
+  case CS__K_ATTR:
+  case CS__K_OPNAME:
+    cs__buf_str(b, k->a);
+    cs__buf_str(b, k->b);
+    break;
+  default:
+    break;
+  }
+}
+
+void cs__key_encode(cs__buf *b, const cs__key *k) {
+  cs__key_encode_prefix(b, k);
+  switch (k->type) {
+  case CS__K_CHUNK:
+    cs__buf_be64(b, k->chunk_id);
+    break;
+  case CS__K_SUMMARY:
+  case CS__K_SVCNAME:
+    break;
+  case CS__K_OPNAME:
+    cs__buf_u8(b, k->kind);
+    break;
+  case CS__K_DURATION:
+    cs__buf_be64(b, k->duration_ns);
+    cs__buf_be64(b, k->start_ns);
+    cs__buf_put(b, k->trace_id, 16);
+    break;
+  default: /* time-ordered index keys */
+    cs__buf_be64(b, newest_first(k->type) ? ~k->start_ns : k->start_ns);
+    cs__buf_put(b, k->trace_id, 16);
+    break;
+  }
+}
+
+int cs__key_decode(const void *p, size_t n, cs__key *k) {
+  cs__rd r = cs__rd_make(p, n);
+  memset(k, 0, sizeof(*k));
+  k->type = cs__rd_u8(&r);
+  if (cs__rd_u8(&r) != CS__KEY_VERSION) return -1;
+  const uint8_t *id;
+  switch (k->type) {
+  case CS__K_CHUNK:
+  case CS__K_SUMMARY:
+    if (!(id = cs__rd_bytes(&r, 16))) return -1;
+    memcpy(k->trace_id, id, 16);
+    if (k->type == CS__K_CHUNK) k->chunk_id = cs__rd_be64(&r);
+    break;
+  case CS__K_SVCNAME:
+    k->a = cs__rd_str(&r);
+    break;
+  case CS__K_OPNAME:
+    k->a = cs__rd_str(&r);
+    k->b = cs__rd_str(&r);
+    k->kind = cs__rd_u8(&r);
+    break;
+  case CS__K_DURATION:
+    k->duration_ns = cs__rd_be64(&r);
+    k->start_ns = cs__rd_be64(&r);
+    if (!(id = cs__rd_bytes(&r, 16))) return -1;
+    memcpy(k->trace_id, id, 16);
+    break;
+  case CS__K_ALL:
+  case CS__K_SERVICE:
+  case CS__K_OP:
+  case CS__K_ATTR:
+  case CS__K_SESSION:
+    if (k->type == CS__K_SERVICE || k->type == CS__K_SESSION) k->a = cs__rd_str(&r);
+    if (k->type == CS__K_OP || k->type == CS__K_ATTR) {
+      k->a = cs__rd_str(&r);
+      k->b = cs__rd_str(&r);
+    }
+    k->start_ns = cs__rd_be64(&r);
+    if (newest_first(k->type)) k->start_ns = ~k->start_ns;
+    if (!(id = cs__rd_bytes(&r, 16))) return -1;
+    memcpy(k->trace_id, id, 16);
+    break;
+  default:
+    return -1;
+  }
+  if (r.err || r.p != r.end) return -1;
+  return 0;
+}

@@ -1,0 +1,455 @@
+/* The read paths: traces (one prefix scan per bucket, duplicates dropped by
+ * span ID), summaries (merged across buckets), index scans (a k-way merge of
+ * the buckets' iterators so order holds across bucket boundaries) and the
+ * service and operation lists. Any number of threads may read at once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "keys.h"
+#include "session.h"
+#include "summary.h"
+
+static int has_prefix(const char *k, size_t kn, const uint8_t *p, size_t pn) {
+  return kn >= pn && memcmp(k, p, pn) == 0;
+}
+
+/* ---- traces ----------------------------------------------------------- */
+
+typedef struct valv {
+  const uint8_t **v;
+  size_t *n;
+  size_t len, cap;
+} valv;
+
+static int valv_push(valv *vv, const uint8_t *v, size_t n) {
+  if (vv->len == vv->cap) {
+    size_t nc = vv->cap ? vv->cap * 2 : 16;
+    const uint8_t **nv = realloc(vv->v, nc * sizeof(*nv));
+    if (!nv) return -1;
+    vv->v = nv;
+    size_t *nn = realloc(vv->n, nc * sizeof(*nn));
+    if (!nn) return -1;
+    vv->n = nn;
+    vv->cap = nc;
+  }
+  vv->v[vv->len] = v;
+  vv->n[vv->len++] = n;
+  return 0;
+}
+
+static int cmp_span_id(const void *a, const void *b) {
+  const cs_span *x = a, *y = b;
+  return memcmp(x->span_id, y->span_id, 8);
+}
+
+int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs_span **spans,
+                       size_t *n) {
+  *spans = NULL;
+  *n = 0;
+  cs__key k = {.type = CS__K_CHUNK};
+  memcpy(k.trace_id, trace_id, 16);
+  uint8_t pfx[CS__PREFIX_LEN + 8];
+  cs__buf kb = {pfx, 0, sizeof(pfx), 0};
+  cs__key_encode_prefix(&kb, &k);
+
+  valv vv = {0};
+  int rc = 0;
+  size_t total = 0;
+  pthread_rwlock_rdlock(&st->lock);
+  for (size_t i = 0; i < st->nb && !rc; i++) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_prefix, st->b[i].cf);
+    for (rocksdb_iter_seek(it, (const char *)pfx, kb.n); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+      size_t kl, vl;
+      const char *key = rocksdb_iter_key(it, &kl);
+      if (!has_prefix(key, kl, pfx, kb.n)) break;
+      const char *val = rocksdb_iter_value(it, &vl);
+      long c = cs__chunk_count(val, vl);
+      if (c < 0) {
+        rc = CS_STORE_ECORRUPT;
+        break;
+      }
+      /* Values must outlive the iterator: strings will point into them. */
+      uint8_t *copy = cs_arena_alloc(a, vl ? vl : 1);
+      if (!copy) {
+        rc = CS_STORE_ELIMIT;
+        break;
+      }
+      memcpy(copy, val, vl);
+      if (valv_push(&vv, copy, vl)) {
+        rc = CS_STORE_ENOMEM;
+        break;
+      }
+      total += (size_t)c;
+    }
+    if (!rc) {
+      char *e = NULL;
+      rocksdb_iter_get_error(it, &e);
+      if (e) {
+        free(e);
+        rc = CS_STORE_EIO;
+      }
+    }
+    rocksdb_iter_destroy(it);
+  }
+  pthread_rwlock_unlock(&st->lock);
+
+  cs_span *out = NULL;
+  size_t got = 0;
+  if (!rc && total) {
+    out = cs_arena_alloc(a, total * sizeof(cs_span));
+    if (!out) rc = CS_STORE_ELIMIT;
+  }
+  for (size_t i = 0; i < vv.len && !rc; i++) {
+    size_t c = 0;
+    rc = cs__chunk_decode(vv.v[i], vv.n[i], a, out + got, total - got, &c);
+    got += c;
+  }
+  free(vv.v);
+  free(vv.n);
+  if (rc) return rc;
+  /* A resent batch may have stored a span twice: keep one per span ID. */
+  if (got > 1) {
+    qsort(out, got, sizeof(cs_span), cmp_span_id);
+    size_t j = 1;
+    for (size_t i = 1; i < got; i++)
+      if (memcmp(out[i].span_id, out[j - 1].span_id, 8) != 0) out[j++] = out[i];
+    got = j;
+  }
+  *spans = out;
+  *n = got;
+  return 0;
+}
+
+/* ---- summaries -------------------------------------------------------- */
+
+/* Merges the trace's summaries of every bucket into acc. Values are copied
+ * into the arena when a is given (strings then point there), else freed
+ * after use and only the numbers of acc are meaningful. */
+static int load_summary(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs__sum *acc,
+                        int *found) {
+  cs__key k = {.type = CS__K_SUMMARY};
+  memcpy(k.trace_id, trace_id, 16);
+  uint8_t kbuf[CS__PREFIX_LEN];
+  cs__buf kb = {kbuf, 0, sizeof(kbuf), 0};
+  cs__key_encode(&kb, &k);
+  cs__sum *tmp = malloc(sizeof(cs__sum));
+  if (!tmp) return CS_STORE_ENOMEM;
+  cs__sum_init(acc);
+  *found = 0;
+  int rc = 0;
+  for (size_t i = 0; i < st->nb && !rc; i++) {
+    char *e = NULL;
+    size_t vl = 0;
+    char *v = rocksdb_get_cf(st->db, st->ro_total, st->b[i].cf, (const char *)kbuf, kb.n, &vl, &e);
+    if (e) {
+      free(e);
+      rc = CS_STORE_EIO;
+      break;
+    }
+    if (!v) continue;
+    const char *src = v;
+    if (a) {
+      char *copy = cs_arena_alloc(a, vl ? vl : 1);
+      if (!copy) {
+        free(v);
+        rc = CS_STORE_ELIMIT;
+        break;
+      }
+      memcpy(copy, v, vl);
+      src = copy;
+    }
+    if (cs__sum_decode(src, vl, tmp)) rc = CS_STORE_ECORRUPT;
+    else cs__sum_merge(acc, tmp), *found = 1;
+    free(v);
+    if (!a) { /* strings would dangle */
+      acc->n_svcs = 0;
+      acc->has_root = 0;
+    }
+  }
+  free(tmp);
+  return rc;
+}
+
+int cs_store_get_summary(cs_store *st, const uint8_t trace_id[16], cs_arena *a,
+                         cs_trace_summary *out) {
+  memset(out, 0, sizeof(*out));
+  cs__sum *acc = malloc(sizeof(cs__sum));
+  if (!acc) return CS_STORE_ENOMEM;
+  int found = 0;
+  pthread_rwlock_rdlock(&st->lock);
+  int rc = load_summary(st, trace_id, a, acc, &found);
+  pthread_rwlock_unlock(&st->lock);
+  if (!rc && !found) rc = CS_STORE_ENOTFOUND;
+  if (!rc) {
+    memcpy(out->trace_id, trace_id, 16);
+    out->start_ns = acc->start_ns;
+    out->duration_ns = acc->end_ns > acc->start_ns ? acc->end_ns - acc->start_ns : 0;
+    out->n_spans = acc->n_spans;
+    out->n_errors = acc->n_errors;
+    if (acc->has_root) {
+      out->root_service = acc->root_svc;
+      out->root_name = acc->root_name;
+    } else {
+      out->root_service = out->root_name = (cs_str){"", 0};
+    }
+    out->n_services = acc->n_svcs;
+    if (acc->n_svcs) {
+      out->services = cs_arena_alloc(a, acc->n_svcs * sizeof(cs_str));
+      if (!out->services) rc = CS_STORE_ELIMIT;
+      else memcpy(out->services, acc->svcs, acc->n_svcs * sizeof(cs_str));
+    }
+  }
+  free(acc);
+  return rc;
+}
+
+/* ---- index scans ------------------------------------------------------ */
+
+typedef struct scan {
+  rocksdb_iterator_t **its;
+  size_t n;
+  int reverse; /* walk keys in descending byte order */
+} scan;
+
+/* Index of the iterator holding the next key in merge order, -1 when all
+ * are exhausted or left the prefix. */
+static long scan_pick(scan *sc, const uint8_t *pfx, size_t pn) {
+  long best = -1;
+  const char *bk = NULL;
+  size_t bn = 0;
+  for (size_t i = 0; i < sc->n; i++) {
+    if (!sc->its[i] || !rocksdb_iter_valid(sc->its[i])) continue;
+    size_t kn;
+    const char *k = rocksdb_iter_key(sc->its[i], &kn);
+    if (!has_prefix(k, kn, pfx, pn)) continue;
+    if (best >= 0) {
+      size_t m = kn < bn ? kn : bn;
+      int c = memcmp(k, bk, m);
+      if (!c) c = kn < bn ? -1 : kn > bn;
+      if (sc->reverse ? c <= 0 : c >= 0) continue;
+    }
+    best = (long)i;
+    bk = k;
+    bn = kn;
+  }
+  return best;
+}
+
+int cs_store_scan_index(cs_store *st, const cs_index_query *q, cs_index_cb cb, void *ud) {
+  cs__key k = {0};
+  int reverse = 0, ascending_time = 0;
+  uint64_t end = q->end_ns ? q->end_ns : UINT64_MAX;
+  switch (q->kind) {
+  case CS_IDX_ALL:
+    k.type = CS__K_ALL;
+    break;
+  case CS_IDX_SERVICE:
+    k.type = CS__K_SERVICE;
+    k.a = q->service;
+    break;
+  case CS_IDX_OPERATION:
+    k.type = CS__K_OP;
+    k.a = q->service;
+    k.b = q->operation;
+    break;
+  case CS_IDX_ATTR:
+    if (cs_is_session_key(q->key.p, q->key.n)) {
+      /* Session IDs live in the session index (oldest first): walk it
+       * backwards to answer newest first like every attribute scan. */
+      k.type = CS__K_SESSION;
+      k.a = q->value;
+      reverse = 1;
+      ascending_time = 1;
+    } else {
+      k.type = CS__K_ATTR;
+      k.a = q->key;
+      k.b = q->value;
+    }
+    break;
+  case CS_IDX_SESSION:
+    k.type = CS__K_SESSION;
+    k.a = q->session;
+    ascending_time = 1;
+    break;
+  case CS_IDX_DURATION:
+    k.type = CS__K_DURATION;
+    break;
+  default:
+    return CS_STORE_EINVAL;
+  }
+  cs__buf pb = {0};
+  cs__key_encode_prefix(&pb, &k);
+  cs__buf seek = {0};
+  cs__buf_put(&seek, pb.p, pb.n);
+  if (k.type == CS__K_DURATION) {
+    cs__buf_be64(&seek, q->min_duration_ns);
+  } else if (ascending_time) {
+    /* Forward: from the window start; backward: from the window end. */
+    cs__buf_be64(&seek, reverse ? end : q->start_ns);
+    if (reverse) cs__buf_put(&seek, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 16);
+  } else {
+    cs__buf_be64(&seek, ~end);
+  }
+  if (pb.oom || seek.oom) {
+    cs__buf_free(&pb);
+    cs__buf_free(&seek);
+    return CS_STORE_ENOMEM;
+  }
+
+  int rc = 0;
+  pthread_rwlock_rdlock(&st->lock);
+  scan sc = {calloc(st->nb ? st->nb : 1, sizeof(rocksdb_iterator_t *)), st->nb, reverse};
+  if (!sc.its) rc = CS_STORE_ENOMEM;
+  for (size_t i = 0; i < sc.n && !rc; i++) {
+    sc.its[i] = rocksdb_create_iterator_cf(st->db, st->ro_total, st->b[i].cf);
+    if (reverse) rocksdb_iter_seek_for_prev(sc.its[i], (const char *)seek.p, seek.n);
+    else rocksdb_iter_seek(sc.its[i], (const char *)seek.p, seek.n);
+  }
+  cs__sum *sum = rc ? NULL : malloc(sizeof(cs__sum));
+  if (!rc && !sum) rc = CS_STORE_ENOMEM;
+  while (!rc) {
+    long i = scan_pick(&sc, pb.p, pb.n);
+    if (i < 0) break;
+    size_t kn;
+    const char *key = rocksdb_iter_key(sc.its[i], &kn);
+    cs__key e;
+    if (cs__key_decode(key, kn, &e)) {
+      rc = CS_STORE_ECORRUPT;
+      break;
+    }
+    int stop_scan = 0, report = 1;
+    if (k.type == CS__K_DURATION) {
+      if (q->max_duration_ns && e.duration_ns > q->max_duration_ns) stop_scan = 1;
+      else if (e.start_ns < q->start_ns || e.start_ns > end) report = 0;
+      else {
+        /* Entries are written whenever the writer saw the duration grow;
+         * only the one matching the merged summary is current. */
+        int found;
+        if (load_summary(st, e.trace_id, NULL, sum, &found) == 0 && found &&
+            sum->end_ns - sum->start_ns != e.duration_ns)
+          report = 0;
+      }
+    } else if (ascending_time && !reverse) {
+      if (e.start_ns > end) stop_scan = 1;
+    } else {
+      if (e.start_ns < q->start_ns) stop_scan = 1;
+    }
+    if (stop_scan) {
+      /* This bucket is done; others may still have keys in range, except
+       * for duration where order is global. */
+      rocksdb_iter_destroy(sc.its[i]);
+      sc.its[i] = NULL;
+      continue;
+    }
+    if (report && cb(ud, e.trace_id, e.start_ns)) break;
+    if (reverse) rocksdb_iter_prev(sc.its[i]);
+    else rocksdb_iter_next(sc.its[i]);
+  }
+  for (size_t i = 0; i < sc.n && sc.its; i++)
+    if (sc.its[i]) rocksdb_iter_destroy(sc.its[i]);
+  pthread_rwlock_unlock(&st->lock);
+  free(sc.its);
+  free(sum);
+  cs__buf_free(&pb);
+  cs__buf_free(&seek);
+  return rc;
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) { return cs__str_cmp(*(const cs_str *)a, *(const cs_str *)b); }
+
+static int cmp_op(const void *a, const void *b) {
+  const cs_operation *x = a, *y = b;
+  int c = cs__str_cmp(x->name, y->name);
+  return c ? c : (x->kind > y->kind) - (x->kind < y->kind);
+}
+
+/* Collects the keys of one prefix of the default family into an arena
+ * array of cs__key (strings copied into the arena). */
+static int scan_names(cs_store *st, uint8_t type, const cs_str *service, cs_arena *a,
+                      cs__key **out, size_t *n) {
+  cs__buf pb = {0};
+  cs__buf_u8(&pb, type);
+  cs__buf_u8(&pb, CS__KEY_VERSION);
+  if (service) cs__buf_str(&pb, *service);
+  if (pb.oom) return CS_STORE_ENOMEM;
+  size_t cap = 0, len = 0;
+  cs__key *arr = NULL;
+  int rc = 0;
+  pthread_rwlock_rdlock(&st->lock);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_total, st->def);
+  for (rocksdb_iter_seek(it, (const char *)pb.p, pb.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t kn;
+    const char *key = rocksdb_iter_key(it, &kn);
+    if (!has_prefix(key, kn, pb.p, pb.n)) break;
+    char *copy = cs_arena_alloc(a, kn);
+    if (!copy) {
+      rc = CS_STORE_ELIMIT;
+      break;
+    }
+    memcpy(copy, key, kn);
+    if (len == cap) { /* arena arrays cannot grow in place: copy to a bigger one */
+      size_t nc = cap ? cap * 2 : 32;
+      cs__key *na = cs_arena_alloc(a, nc * sizeof(cs__key));
+      if (!na) {
+        rc = CS_STORE_ELIMIT;
+        break;
+      }
+      if (len) memcpy(na, arr, len * sizeof(cs__key));
+      arr = na;
+      cap = nc;
+    }
+    if (cs__key_decode(copy, kn, &arr[len])) {
+      rc = CS_STORE_ECORRUPT;
+      break;
+    }
+    len++;
+  }
+  rocksdb_iter_destroy(it);
+  pthread_rwlock_unlock(&st->lock);
+  cs__buf_free(&pb);
+  *out = arr;
+  *n = rc ? 0 : len;
+  return rc;
+}
+
+int cs_store_list_services(cs_store *st, cs_arena *a, cs_str **out, size_t *n) {
+  cs__key *keys;
+  size_t nk;
+  *out = NULL;
+  *n = 0;
+  int rc = scan_names(st, CS__K_SVCNAME, NULL, a, &keys, &nk);
+  if (rc) return rc;
+  cs_str *arr = nk ? cs_arena_alloc(a, nk * sizeof(cs_str)) : NULL;
+  if (nk && !arr) return CS_STORE_ELIMIT;
+  size_t m = 0;
+  for (size_t i = 0; i < nk; i++)
+    if (keys[i].type == CS__K_SVCNAME) arr[m++] = keys[i].a;
+  qsort(arr, m, sizeof(cs_str), cmp_str);
+  *out = arr;
+  *n = m;
+  return 0;
+}
+
+int cs_store_list_operations(cs_store *st, cs_str service, cs_arena *a, cs_operation **out,
+                             size_t *n) {
+  cs__key *keys;
+  size_t nk;
+  *out = NULL;
+  *n = 0;
+  int rc = scan_names(st, CS__K_OPNAME, &service, a, &keys, &nk);
+  if (rc) return rc;
+  cs_operation *arr = nk ? cs_arena_alloc(a, nk * sizeof(cs_operation)) : NULL;
+  if (nk && !arr) return CS_STORE_ELIMIT;
+  for (size_t i = 0; i < nk; i++) {
+    arr[i].name = keys[i].b;
+    arr[i].kind = keys[i].kind;
+  }
+  qsort(arr, nk, sizeof(cs_operation), cmp_op);
+  *out = arr;
+  *n = nk;
+  return 0;
+}

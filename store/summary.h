@@ -1,0 +1,46 @@
+/* Per-trace summaries. Every batch writes one summary operand per trace it
+ * touches; a RocksDB merge operator folds them into one value, so the
+ * summary of a trace whose spans arrive in many batches is read with one
+ * Get and never needs a read before a write. */
+#ifndef CS_STORE_SUMMARY_H
+#define CS_STORE_SUMMARY_H
+
+#include "codec.h"
+
+#define CS__SUM_VERSION 1
+#define CS__SUM_MAX_SERVICES 64 /* services kept per trace; more are dropped */
+#define CS__SUM_MAX_IDS 32      /* chunk IDs remembered to make resends harmless */
+
+typedef struct cs__sum {
+  uint64_t start_ns; /* UINT64_MAX while empty */
+  uint64_t end_ns;
+  uint32_t n_spans, n_errors;
+  int has_root;
+  uint64_t root_start;
+  cs_str root_svc, root_name;
+  uint32_t n_svcs;
+  cs_str svcs[CS__SUM_MAX_SERVICES]; /* sorted, distinct */
+  uint32_t n_ids;
+  uint32_t ids[CS__SUM_MAX_IDS]; /* oldest first */
+} cs__sum;
+
+void cs__sum_init(cs__sum *s);
+
+/* Adds a service name (kept sorted and distinct). */
+void cs__sum_add_service(cs__sum *s, cs_str svc);
+
+/* Folds src into dst. A src whose chunk IDs were all seen already is a
+ * resent batch: its counts are not added again. Strings stay views into
+ * src's bytes. */
+void cs__sum_merge(cs__sum *dst, const cs__sum *src);
+
+void cs__sum_encode(const cs__sum *s, cs__buf *out);
+
+/* Strings point into p. 0 or -1 when corrupt. */
+int cs__sum_decode(const void *p, size_t n, cs__sum *s);
+
+/* The RocksDB merge operator over summary values (rocksdb_mergeoperator_t*,
+ * returned as void* so this header needs no RocksDB include). */
+void *cs__sum_merge_operator(void);
+
+#endif

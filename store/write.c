@@ -1,0 +1,426 @@
+/* The write path: one batch of spans becomes, per trace, one chunk, one
+ * summary operand and index entries deduplicated within the batch, all in
+ * one RocksDB WriteBatch. Index work thus grows with traces, services and
+ * sessions, not with spans. Only one thread writes at a time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "keys.h"
+#include "session.h"
+#include "summary.h"
+
+/* A direct-mapped cache of recently written traces: what the store already
+ * knows of each trace's extent and bucket, so later batches of the same
+ * trace land in the same bucket, reuse the same index timestamps (the same
+ * keys, overwritten rather than duplicated) and know the merged duration
+ * for the duration index without reading the summary back. */
+#define TCACHE_BITS 17
+
+typedef struct tcache_ent {
+  uint8_t id[16];
+  uint64_t start, end, bucket_s;
+  int used;
+} tcache_ent;
+
+typedef struct group {
+  size_t first, n;       /* run in the sorted order array */
+  uint64_t cmin, cmax;   /* this batch's extent of the trace */
+  uint64_t start, end;   /* merged extent as far as the writer knows */
+  uint64_t bucket_s;
+  int hit, start_changed, end_changed, skip;
+} group;
+
+/* Open-addressing set of 64-bit hashes; gen tags make clearing O(1). */
+typedef struct hset {
+  uint64_t *k;
+  uint32_t *gen;
+  size_t cap, n;
+  uint32_t g;
+} hset;
+
+struct cs__writer {
+  tcache_ent *tc;
+  const cs_span **order;
+  size_t cap_order;
+  group *g;
+  size_t cap_g;
+  hset dedup;  /* index entries of the current trace group */
+  hset names;  /* service and operation names already written */
+  uint64_t *pending;
+  size_t npending, cap_pending;
+  cs__buf key, val;
+};
+
+static int hset_init(hset *s, size_t cap) {
+  s->k = calloc(cap, sizeof(uint64_t));
+  s->gen = calloc(cap, sizeof(uint32_t));
+  s->cap = cap;
+  s->n = 0;
+  s->g = 1;
+  return s->k && s->gen ? 0 : -1;
+}
+
+static void hset_free(hset *s) {
+  free(s->k);
+  free(s->gen);
+}
+
+static void hset_clear(hset *s) {
+  s->n = 0;
+  if (++s->g == 0) {
+    memset(s->gen, 0, s->cap * sizeof(uint32_t));
+    s->g = 1;
+  }
+}
+
+static int hset_has(const hset *s, uint64_t h) {
+  size_t j = h & (s->cap - 1);
+  while (s->gen[j] == s->g) {
+    if (s->k[j] == h) return 1;
+    j = (j + 1) & (s->cap - 1);
+  }
+  return 0;
+}
+
+/* Returns 1 when h was added, 0 when present. Grows at half load. */
+static int hset_add(hset *s, uint64_t h) {
+  if ((s->n + 1) * 2 > s->cap) {
+    hset ns;
+    if (hset_init(&ns, s->cap * 2)) return 1; /* cannot dedup: treat as new */
+    for (size_t i = 0; i < s->cap; i++)
+      if (s->gen[i] == s->g) hset_add(&ns, s->k[i]);
+    hset_free(s);
+    *s = ns;
+  }
+  size_t j = h & (s->cap - 1);
+  while (s->gen[j] == s->g) {
+    if (s->k[j] == h) return 0;
+    j = (j + 1) & (s->cap - 1);
+  }
+  s->gen[j] = s->g;
+  s->k[j] = h;
+  s->n++;
+  return 1;
+}
+
+int cs__writer_init(cs_store *st) {
+  cs__writer *w = calloc(1, sizeof(*w));
+  if (!w) return -1;
+  st->w = w;
+  w->tc = calloc((size_t)1 << TCACHE_BITS, sizeof(tcache_ent));
+  if (!w->tc || hset_init(&w->dedup, 256) || hset_init(&w->names, 1024)) return -1;
+  return 0;
+}
+
+void cs__writer_release(cs_store *st) {
+  cs__writer *w = st->w;
+  if (!w) return;
+  free(w->tc);
+  free(w->order);
+  free(w->g);
+  free(w->pending);
+  hset_free(&w->dedup);
+  hset_free(&w->names);
+  cs__buf_free(&w->key);
+  cs__buf_free(&w->val);
+  free(w);
+  st->w = NULL;
+}
+
+static int cmp_trace(const void *a, const void *b) {
+  const cs_span *x = *(const cs_span *const *)a, *y = *(const cs_span *const *)b;
+  return memcmp(x->trace_id, y->trace_id, 16);
+}
+
+static tcache_ent *tcache_slot(cs__writer *w, const uint8_t id[16]) {
+  uint64_t h;
+  memcpy(&h, id + 8, 8); /* trace IDs are random: their bytes are a hash */
+  h ^= h >> 29;
+  return &w->tc[h & (((size_t)1 << TCACHE_BITS) - 1)];
+}
+
+static cs_str svc_of(const cs_span *s) {
+  return s->resource ? s->resource->service : CS_STR_LIT("unknown_service");
+}
+
+static uint64_t hash_str2(uint8_t type, cs_str a, cs_str b) {
+  uint64_t h = cs__hash(&type, 1, 0);
+  uint32_t n = a.n;
+  h = cs__hash(&n, 4, h);
+  h = cs__hash(a.p, a.n, h);
+  n = b.n;
+  h = cs__hash(&n, 4, h);
+  return cs__hash(b.p, b.n, h);
+}
+
+static void put_key(cs_store *st, rocksdb_column_family_handle_t *cf, const cs__key *k) {
+  cs__writer *w = st->w;
+  w->key.n = 0;
+  cs__key_encode(&w->key, k);
+  rocksdb_writebatch_put_cf(st->batch, cf, (const char *)w->key.p, w->key.n, "", 0);
+}
+
+/* Adds an index entry unless this trace group already has it. */
+static void index_entry(cs_store *st, rocksdb_column_family_handle_t *cf, const group *g,
+                        const uint8_t trace_id[16], uint8_t type, cs_str a, cs_str b) {
+  if (!hset_add(&st->w->dedup, hash_str2(type, a, b))) return;
+  cs__key k = {.type = type, .start_ns = g->start, .a = a, .b = b};
+  memcpy(k.trace_id, trace_id, 16);
+  put_key(st, cf, &k);
+}
+
+/* Writes a service or operation name to the default family the first time
+ * this process sees it (rewrites are harmless, so the set may forget). */
+static void name_entry(cs_store *st, uint8_t type, cs_str a, cs_str b, uint8_t kind) {
+  cs__writer *w = st->w;
+  uint64_t h = hash_str2(type, a, b) ^ ((uint64_t)kind * 0x9E3779B97F4A7C15ULL);
+  if (hset_has(&w->names, h)) return;
+  for (size_t i = 0; i < w->npending; i++)
+    if (w->pending[i] == h) return;
+  if (w->npending == w->cap_pending) {
+    size_t nc = w->cap_pending ? w->cap_pending * 2 : 64;
+    uint64_t *np = realloc(w->pending, nc * sizeof(uint64_t));
+    if (!np) goto put; /* still write it, just do not remember it */
+    w->pending = np;
+    w->cap_pending = nc;
+  }
+  w->pending[w->npending++] = h;
+put:;
+  cs__key k = {.type = type, .a = a, .b = b, .kind = kind};
+  put_key(st, st->def, &k);
+}
+
+static void attr_entries(cs_store *st, rocksdb_column_family_handle_t *cf, const group *g,
+                         const uint8_t *tid, const cs_attr *at, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < st->n_index_keys; j++) {
+      if (!cs__str_eq(at[i].key, st->index_keys[j])) continue;
+      char num[32];
+      cs_str v;
+      if (at[i].type == CS_VAL_STR) {
+        v = at[i].v.s;
+      } else if (at[i].type == CS_VAL_INT) {
+        int len = snprintf(num, sizeof(num), "%lld", (long long)at[i].v.i);
+        v = (cs_str){num, (uint32_t)len};
+      } else if (at[i].type == CS_VAL_BOOL) {
+        v = at[i].v.b ? CS_STR_LIT("true") : CS_STR_LIT("false");
+      } else {
+        continue;
+      }
+      index_entry(st, cf, g, tid, CS__K_ATTR, st->index_keys[j], v);
+    }
+  }
+}
+
+static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *cf) {
+  cs__writer *w = st->w;
+  const cs_span *const *sp = w->order + g->first;
+  const uint8_t *tid = sp[0]->trace_id;
+
+  /* The chunk ID is order-independent, so an identical resent batch
+   * rewrites the same key and its summary operand is recognised. */
+  uint64_t cid = 0;
+  for (size_t i = 0; i < g->n; i++) cid += cs__hash(sp[i]->span_id, 8, 0) | 1;
+  cid ^= g->n * 0x9E3779B97F4A7C15ULL;
+
+  w->val.n = 0;
+  int rc = cs__chunk_encode(st->enc, sp, g->n, &w->val);
+  if (rc) return rc;
+  cs__key k = {.type = CS__K_CHUNK, .chunk_id = cid};
+  memcpy(k.trace_id, tid, 16);
+  w->key.n = 0;
+  cs__key_encode(&w->key, &k);
+  rocksdb_writebatch_put_cf(st->batch, cf, (const char *)w->key.p, w->key.n,
+                            (const char *)w->val.p, w->val.n);
+
+  cs__sum sum;
+  cs__sum_init(&sum);
+  sum.start_ns = g->cmin;
+  sum.end_ns = g->cmax;
+  sum.n_spans = (uint32_t)g->n;
+  sum.ids[0] = (uint32_t)cid;
+  sum.n_ids = 1;
+  hset_clear(&w->dedup);
+  for (size_t i = 0; i < g->n; i++) {
+    const cs_span *s = sp[i];
+    cs_str svc = svc_of(s);
+    if (s->status_code == CS_STATUS_ERROR) sum.n_errors++;
+    if (cs_span_is_root(s) && (!sum.has_root || s->start_ns < sum.root_start)) {
+      sum.has_root = 1;
+      sum.root_start = s->start_ns;
+      sum.root_svc = svc;
+      sum.root_name = s->name;
+    }
+    /* The sorted insert is cheap because consecutive spans mostly share a
+     * service; skip it when this span's service was just seen. */
+    if (hset_add(&w->dedup, hash_str2(CS__K_SVCNAME, svc, (cs_str){"", 0}))) {
+      cs__sum_add_service(&sum, svc);
+      index_entry(st, cf, g, tid, CS__K_SERVICE, svc, (cs_str){"", 0});
+      name_entry(st, CS__K_SVCNAME, svc, (cs_str){"", 0}, 0);
+    }
+    if (hset_add(&w->dedup, hash_str2(CS__K_OPNAME, svc, s->name) ^ s->kind)) {
+      index_entry(st, cf, g, tid, CS__K_OP, svc, s->name);
+      name_entry(st, CS__K_OPNAME, svc, s->name, s->kind);
+    }
+    if (s->session_id.n) index_entry(st, cf, g, tid, CS__K_SESSION, s->session_id, (cs_str){"", 0});
+    if (st->n_index_keys) {
+      attr_entries(st, cf, g, tid, s->attrs, s->n_attrs);
+      if (s->resource && (i == 0 || sp[i - 1]->resource != s->resource))
+        attr_entries(st, cf, g, tid, s->resource->attrs, s->resource->n_attrs);
+    }
+  }
+  w->val.n = 0;
+  cs__sum_encode(&sum, &w->val);
+  k = (cs__key){.type = CS__K_SUMMARY};
+  memcpy(k.trace_id, tid, 16);
+  w->key.n = 0;
+  cs__key_encode(&w->key, &k);
+  rocksdb_writebatch_merge_cf(st->batch, cf, (const char *)w->key.p, w->key.n,
+                              (const char *)w->val.p, w->val.n);
+
+  if (!g->hit || g->start_changed) {
+    k = (cs__key){.type = CS__K_ALL, .start_ns = g->start};
+    memcpy(k.trace_id, tid, 16);
+    put_key(st, cf, &k);
+  }
+  /* One duration entry per change of the merged duration; readers drop the
+   * entries that no longer match the summary. */
+  if (!g->hit || g->start_changed || g->end_changed) {
+    k = (cs__key){.type = CS__K_DURATION, .start_ns = g->start,
+                  .duration_ns = g->end > g->start ? g->end - g->start : 0};
+    memcpy(k.trace_id, tid, 16);
+    put_key(st, cf, &k);
+  }
+  if (w->key.oom || w->val.oom) return CS_STORE_ENOMEM;
+  return 0;
+}
+
+/* Finds the bucket for start_s, creating it if needed, or the nearest
+ * existing one once CS__MAX_BUCKETS exist. Caller holds no lock. */
+static int ensure_bucket(cs_store *st, uint64_t *start_s) {
+  pthread_rwlock_rdlock(&st->lock);
+  int found = cs__bucket_find(st, *start_s) != NULL;
+  if (!found && st->nb >= CS__MAX_BUCKETS) {
+    size_t best = 0;
+    uint64_t bd = UINT64_MAX;
+    for (size_t i = 0; i < st->nb; i++) {
+      uint64_t d = st->b[i].start_s > *start_s ? st->b[i].start_s - *start_s
+                                               : *start_s - st->b[i].start_s;
+      if (d < bd) bd = d, best = i;
+    }
+    *start_s = st->b[best].start_s;
+    found = 1;
+  }
+  pthread_rwlock_unlock(&st->lock);
+  return found ? 0 : cs__bucket_create(st, *start_s);
+}
+
+int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
+  if (st->secondary) return CS_STORE_EREADONLY;
+  if (n == 0) return 0;
+  if (!spans) return CS_STORE_EINVAL;
+  cs__writer *w = st->w;
+  if (n > w->cap_order) {
+    const cs_span **no = realloc(w->order, n * sizeof(*no));
+    group *ng = realloc(w->g, n * sizeof(*ng));
+    if (no) w->order = no;
+    if (ng) w->g = ng;
+    if (!no || !ng) return CS_STORE_ENOMEM;
+    w->cap_order = w->cap_g = n;
+  }
+  for (size_t i = 0; i < n; i++) w->order[i] = &spans[i];
+  qsort(w->order, n, sizeof(*w->order), cmp_trace);
+
+  /* Pass 1: trace groups, their extents and buckets. */
+  size_t ng = 0;
+  uint64_t horizon = atomic_load(&st->horizon_s);
+  for (size_t i = 0; i < n;) {
+    group *g = &w->g[ng++];
+    memset(g, 0, sizeof(*g));
+    g->first = i;
+    g->cmin = UINT64_MAX;
+    const uint8_t *tid = w->order[i]->trace_id;
+    for (; i < n && memcmp(w->order[i]->trace_id, tid, 16) == 0; i++) {
+      const cs_span *s = w->order[i];
+      if (s->start_ns < g->cmin) g->cmin = s->start_ns;
+      if (s->end_ns > g->cmax) g->cmax = s->end_ns;
+    }
+    g->n = i - g->first;
+    tcache_ent *ce = tcache_slot(w, tid);
+    g->hit = ce->used && memcmp(ce->id, tid, 16) == 0;
+    if (g->hit) {
+      g->start = g->cmin < ce->start ? g->cmin : ce->start;
+      g->end = g->cmax > ce->end ? g->cmax : ce->end;
+      g->start_changed = g->start != ce->start;
+      g->end_changed = g->end != ce->end;
+      g->bucket_s = ce->bucket_s;
+    } else {
+      g->start = g->cmin;
+      g->end = g->cmax;
+      uint64_t s = g->cmin / 1000000000u;
+      g->bucket_s = s - s % st->width_s;
+    }
+    /* Data older than the last expiry would recreate a dropped bucket. */
+    if (horizon && g->bucket_s + st->width_s <= horizon) g->skip = 1;
+  }
+
+  /* Pass 2: make sure every bucket exists (takes the lock exclusively only
+   * when one must be created). */
+  uint64_t last = UINT64_MAX;
+  for (size_t i = 0; i < ng; i++) {
+    if (w->g[i].skip) continue;
+    if (w->g[i].bucket_s == last) continue;
+    uint64_t want = w->g[i].bucket_s;
+    int rc = ensure_bucket(st, &w->g[i].bucket_s);
+    if (rc) return rc;
+    if (w->g[i].bucket_s == want) last = want;
+  }
+
+  /* Pass 3: build and commit the batch under the shared lock. */
+  int rc = 0;
+  size_t written = 0;
+  w->npending = 0;
+  rocksdb_writebatch_clear(st->batch);
+  pthread_rwlock_rdlock(&st->lock);
+  for (size_t i = 0; i < ng && !rc; i++) {
+    group *g = &w->g[i];
+    if (g->skip) continue;
+    cs__bucket *b = cs__bucket_find(st, g->bucket_s);
+    if (!b) { /* expired between passes */
+      g->skip = 1;
+      continue;
+    }
+    rc = write_group(st, g, b->cf);
+    written += g->n;
+  }
+  if (!rc) {
+    char *e = NULL;
+    rocksdb_write(st->db, st->wo, st->batch, &e);
+    if (e) {
+      cs__log_rocksdb("write failed", e);
+      free(e);
+      rc = CS_STORE_EIO;
+    }
+  }
+  pthread_rwlock_unlock(&st->lock);
+  rocksdb_writebatch_clear(st->batch);
+  if (rc) return rc;
+
+  for (size_t i = 0; i < ng; i++) {
+    group *g = &w->g[i];
+    if (g->skip) continue;
+    tcache_ent *ce = tcache_slot(w, w->order[g->first]->trace_id);
+    memcpy(ce->id, w->order[g->first]->trace_id, 16);
+    ce->start = g->start;
+    ce->end = g->end;
+    ce->bucket_s = g->bucket_s;
+    ce->used = 1;
+  }
+  if (w->names.n + w->npending > 65536) hset_clear(&w->names); /* bound memory */
+  for (size_t i = 0; i < w->npending; i++) hset_add(&w->names, w->pending[i]);
+  atomic_fetch_add(&st->batches_written, 1);
+  atomic_fetch_add(&st->spans_written, written);
+  return 0;
+}
