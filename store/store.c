@@ -86,6 +86,7 @@ static int open_db(cs_store *st, char *err, size_t errlen) {
   if (e) { /* a new database: only the default family */
     free(e);
     e = NULL;
+    free(names); /* RocksDB returns an empty malloc'd array even on error */
     names = NULL;
     ncf = 0;
     if (st->secondary) {
@@ -356,6 +357,7 @@ int cs_store_catch_up(cs_store *st) {
   char **names = rocksdb_list_column_families(st->opts, st->dir, &ncf, &e);
   if (e) {
     free(e);
+    free(names);
   } else {
     size_t known = 0;
     for (size_t i = 0; i < ncf; i++) {
