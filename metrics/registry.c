@@ -299,6 +299,7 @@ size_t __cs_metrics_expire_locked(cs_metrics *reg, uint64_t now) {
       }
       if (kept == 0) { /* also families whose first series the cap refused */
         reg->n_external -= f->n;
+        f->n = 0; /* its series were freed above */
         family_free(f);
         continue;
       }
