@@ -1,0 +1,33 @@
+/* Internal to the decoders: OTLP KeyValue/AnyValue into cs_attr, with
+ * arrays and key-value lists rendered as JSON text. */
+#ifndef CS_ATTRS_H
+#define CS_ATTRS_H
+
+#include "arena.h"
+#include "opentelemetry/proto/common/v1/common.pb-c.h"
+#include "span.h"
+#include "validate.h"
+
+typedef Opentelemetry__Proto__Common__V1__KeyValue cs_otlp_kv;
+typedef Opentelemetry__Proto__Common__V1__AnyValue cs_otlp_any;
+
+/* Conversion context for one payload. */
+typedef struct cs_conv {
+  cs_arena *a;
+  const cs_limits *lim;
+  uint32_t utf8_repaired;
+  int reason; /* CS_REJ_* when a call returned CS_CONV_REJECT */
+} cs_conv;
+
+enum { CS_CONV_OK = 0, CS_CONV_NOMEM = -1, CS_CONV_REJECT = -2 };
+
+/* A protobuf-c string (NUL-terminated, never NULL) as a cs_str, made valid
+ * UTF-8. Returns CS_CONV_OK or CS_CONV_NOMEM. */
+int __cs_conv_str(cs_conv *c, const char *p, cs_str *out);
+
+/* Converts n KeyValues into an arena array. Rejects (CS_CONV_REJECT, reason
+ * set) when n is over the attribute cap or a value nests too deeply or its
+ * JSON text grows past the value cap. */
+int __cs_conv_attrs(cs_conv *c, cs_otlp_kv **kv, size_t n, cs_attr **out, uint32_t *n_out);
+
+#endif

@@ -1,0 +1,137 @@
+/* Internal to the collector: the state shared by its files. The loop thread
+ * owns the listeners and connections; the writer thread owns the store;
+ * they meet at the queue (loop -> writer) and the done list (writer ->
+ * loop), both under one mutex, and the loop is woken through a uv_async. */
+#ifndef CS_COLLECTOR_INT_H
+#define CS_COLLECTOR_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "collector.h"
+#include "framer.h"
+
+#define CS_ACK_UNKNOWN UINT32_MAX /* "rejected" of an undecodable frame */
+
+typedef struct cs_conn cs_conn;
+
+/* One decoded frame on its way to the store. */
+typedef struct cs_item {
+  struct cs_item *next;
+  cs_arena arena;   /* owns everything the spans point to */
+  uint8_t type;     /* CS_FRAME_TRACES or CS_FRAME_METRICS */
+  cs_span *spans;   /* TRACES: valid spans */
+  size_t n_spans;
+  cs_otlp_metrics *metrics; /* METRICS: NULL when undecodable */
+  cs_resource *resources;
+  uint32_t accepted, rejected; /* for the ACK */
+  cs_conn *conn;    /* NULL for UDP */
+  uint64_t seq;
+  size_t bytes;     /* charged to the queue */
+} cs_item;
+
+/* What the writer hands back to the loop per committed frame. */
+typedef struct cs_done {
+  cs_conn *conn;
+  uint64_t seq;
+  uint32_t accepted, rejected;
+  int failed; /* the store write failed: no ACK, close the connection */
+} cs_done;
+
+struct cs_conn {
+  uv_tcp_t h; /* first: the handle's address is the conn's */
+  cs_collector *c;
+  cs_conn *prev, *next;
+  cs_framer fr;
+  uint64_t last_rx_ms;
+  uint32_t pending;  /* frames queued whose cs_done has not come back */
+  int closing;       /* uv_close called or requested */
+  int handle_closed; /* close callback ran */
+  char peer[64];
+};
+
+typedef struct cs_stats_atomic {
+#define CS_STATS_ATOMIC(name) _Atomic uint64_t name;
+  CS_COLLECTOR_STATS_MAP(CS_STATS_ATOMIC)
+#undef CS_STATS_ATOMIC
+  _Atomic uint64_t rejected[CS_REJ__COUNT];
+  _Atomic uint64_t wire_errors[16];
+} cs_stats_atomic;
+
+#define STAT_ADD(c, f, v) atomic_fetch_add_explicit(&(c)->st.f, (uint64_t)(v), memory_order_relaxed)
+#define STAT_SET(c, f, v) atomic_store_explicit(&(c)->st.f, (uint64_t)(v), memory_order_relaxed)
+#define STAT_GET(c, f) atomic_load_explicit(&(c)->st.f, memory_order_relaxed)
+
+struct cs_collector {
+  cs_collector_opts o;
+  char listen_addr[64];
+  cs_store *store;
+  uv_loop_t *loop;
+  cs_stats_atomic st;
+
+  /* Loop thread. */
+  uv_tcp_t tcp;
+  uv_udp_t udp;
+  uv_timer_t tick;
+  uv_async_t wake;     /* writer -> loop: acks ready, writer done */
+  uv_async_t stop_req; /* anyone -> loop: stop */
+  int tcp_on, udp_on, started, stopping, finished;
+  int tcp_port, udp_port;
+  cs_conn *conns;
+  cs_framer_budget budget;
+  uint8_t *tcp_rbuf, *udp_rbuf;
+  size_t udp_rbuf_len;
+  int paused;
+  size_t high, low; /* queue watermarks, bytes */
+  uint64_t next_stats_ms;
+  uint32_t warn_budget, warn_suppressed; /* log rate limit, per second */
+  cs_done *done_local;  /* swapped with done under mu */
+  size_t done_local_cap;
+
+  /* Shared under mu. */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  cs_item *q_head, *q_tail;
+  cs_done *done;
+  size_t n_done, done_cap;
+  int writer_exit, writer_done;
+  pthread_t writer;
+  int writer_started;
+
+  /* Writer thread. */
+  cs_span_observer_fn observer;
+  void *observer_ud;
+  cs_metrics_sink_fn metrics_sink;
+  void *metrics_ud;
+};
+
+/* collector.c */
+uint64_t __cs_now_ms(void);
+void __cs_warn(cs_collector *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decodes one frame from a transport and queues it; conn NULL for UDP. */
+void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
+                       const uint8_t *payload);
+void __cs_maybe_pause(cs_collector *c);
+
+/* writer.c */
+void __cs_queue_push(cs_collector *c, cs_item *it);
+void __cs_item_free(cs_item *it);
+int __cs_writer_start(cs_collector *c);
+void __cs_writer_stop(cs_collector *c); /* asks it to drain and exit */
+
+/* listen_tcp.c */
+int __cs_tcp_start(cs_collector *c);
+void __cs_tcp_close_listener(cs_collector *c);
+void __cs_conn_close(cs_conn *conn, const char *why);
+void __cs_conn_send_ack(cs_conn *conn, uint64_t seq, uint32_t accepted, uint32_t rejected);
+void __cs_conn_release(cs_conn *conn); /* pending-- and free when possible */
+void __cs_tcp_pause_all(cs_collector *c);
+void __cs_tcp_resume_all(cs_collector *c);
+void __cs_tcp_sweep(cs_collector *c, uint64_t now_ms); /* stalled and idle */
+void __cs_tcp_shutdown_all(cs_collector *c);
+
+/* listen_udp.c */
+int __cs_udp_start(cs_collector *c);
+void __cs_udp_close(cs_collector *c);
+
+#endif

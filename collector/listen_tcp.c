@@ -1,0 +1,292 @@
+/* TCP receiver: accepts connections up to a cap, reassembles frames from
+ * reads of any size (framer.c), sends acknowledgements, and closes peers
+ * that break the framing, stall in the middle of a frame or stay silent.
+ * A connection's memory outlives its handle while frames of it are still
+ * on their way to the store, so late acknowledgements find it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector_int.h"
+#include "log.h"
+
+#define READ_BUF 65536
+#define MAX_WRITE_QUEUE (1u << 20) /* unread acks before we give up on a peer */
+
+static void conn_unlink(cs_conn *conn) {
+  cs_collector *c = conn->c;
+  if (conn->prev) conn->prev->next = conn->next;
+  else c->conns = conn->next;
+  if (conn->next) conn->next->prev = conn->prev;
+  conn->prev = conn->next = NULL;
+}
+
+static void conn_maybe_free(cs_conn *conn) {
+  if (conn->handle_closed && conn->pending == 0) {
+    cs_framer_release(&conn->fr);
+    free(conn);
+  }
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+  cs_conn *conn = (cs_conn *)h;
+  conn->handle_closed = 1;
+  conn_maybe_free(conn);
+}
+
+void __cs_conn_close(cs_conn *conn, const char *why) {
+  if (conn->closing) return;
+  cs_collector *c = conn->c;
+  conn->closing = 1;
+  conn_unlink(conn);
+  STAT_SET(c, conns_open, STAT_GET(c, conns_open) - 1);
+  if (why) cs_log(CS_LOG_INFO, "collector", "closing tcp connection %s: %s", conn->peer, why);
+  /* The partial frame will never complete: give its bytes back now. */
+  cs_framer_release(&conn->fr);
+  uv_close((uv_handle_t *)&conn->h, on_conn_closed);
+}
+
+void __cs_conn_release(cs_conn *conn) {
+  conn->pending--;
+  conn_maybe_free(conn);
+}
+
+typedef struct ack_write {
+  uv_write_t req;
+  uint8_t buf[CS_FRAME_HDR_LEN + CS_ACK_LEN];
+} ack_write;
+
+static void on_ack_written(uv_write_t *req, int status) {
+  free(req);
+  (void)status; /* a failed write surfaces as a read error or EOF */
+}
+
+void __cs_conn_send_ack(cs_conn *conn, uint64_t seq, uint32_t accepted, uint32_t rejected) {
+  cs_collector *c = conn->c;
+  uint8_t frame[CS_FRAME_HDR_LEN + CS_ACK_LEN];
+  cs_ack ack = {accepted, rejected};
+  size_t n = cs_frame_write_ack(frame, seq, &ack);
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->h) > MAX_WRITE_QUEUE) {
+    __cs_conn_close(conn, "peer does not read its acknowledgements");
+    STAT_ADD(c, conns_closed_error, 1);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)frame, (unsigned)n);
+  int w = uv_try_write((uv_stream_t *)&conn->h, &b, 1);
+  if (w == (int)n) {
+    STAT_ADD(c, acks_sent, 1);
+    return;
+  }
+  if (w < 0 && w != UV_EAGAIN) {
+    __cs_conn_close(conn, uv_strerror(w));
+    STAT_ADD(c, conns_closed_error, 1);
+    return;
+  }
+  size_t done = w > 0 ? (size_t)w : 0;
+  ack_write *aw = malloc(sizeof *aw);
+  if (!aw) {
+    __cs_conn_close(conn, "out of memory for an acknowledgement");
+    STAT_ADD(c, conns_closed_error, 1);
+    return;
+  }
+  memcpy(aw->buf, frame + done, n - done);
+  b = uv_buf_init((char *)aw->buf, (unsigned)(n - done));
+  if (uv_write(&aw->req, (uv_stream_t *)&conn->h, &b, 1, on_ack_written)) {
+    free(aw);
+    __cs_conn_close(conn, "acknowledgement write failed");
+    STAT_ADD(c, conns_closed_error, 1);
+    return;
+  }
+  STAT_ADD(c, acks_sent, 1);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  cs_conn *conn = (cs_conn *)h;
+  (void)suggested;
+  /* One buffer for all connections: the read callback consumes it before
+   * the loop reads from anything else. Idle connections then hold no
+   * buffer at all. */
+  *buf = uv_buf_init((char *)conn->c->tcp_rbuf, READ_BUF);
+}
+
+static int on_frame(void *ud, const cs_frame_hdr *h, const uint8_t *payload) {
+  cs_conn *conn = ud;
+  if (h->type == CS_FRAME_ACK) return CS_WIRE_ETYPE; /* only we send those */
+  __cs_handle_frame(conn->c, conn, h, payload);
+  return 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  cs_conn *conn = (cs_conn *)s;
+  cs_collector *c = conn->c;
+  if (nread == 0 || conn->closing) return;
+  if (nread < 0) {
+    if (nread == UV_EOF && cs_framer_pending(&conn->fr) == 0) {
+      __cs_conn_close(conn, NULL);
+    } else {
+      char why[96];
+      snprintf(why, sizeof why, "%s with %zu bytes of a frame pending",
+               nread == UV_EOF ? "eof" : uv_strerror((int)nread), cs_framer_pending(&conn->fr));
+      __cs_conn_close(conn, why);
+    }
+    return;
+  }
+  conn->last_rx_ms = __cs_now_ms();
+  int rc = cs_framer_feed(&conn->fr, (const uint8_t *)buf->base, (size_t)nread, on_frame, conn);
+  if (rc) {
+    char why[128];
+    if (rc == CS_FRAMER_EBUDGET)
+      snprintf(why, sizeof why, "partial-frame buffer budget exhausted: %zu bytes in use",
+               c->budget.used);
+    else
+      snprintf(why, sizeof why, "framing error: %s", cs_wire_strerror(rc));
+    if (rc < 0 && -rc < 16) STAT_ADD(c, wire_errors[-rc], 1);
+    STAT_ADD(c, frame_errors_tcp, 1);
+    STAT_ADD(c, conns_closed_error, 1);
+    __cs_conn_close(conn, why);
+  }
+  __cs_maybe_pause(c);
+}
+
+static void on_reject_closed(uv_handle_t *h) { free(h); }
+
+static void on_connection(uv_stream_t *server, int status) {
+  cs_collector *c = server->data;
+  if (status < 0) {
+    __cs_warn(c, "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  if (STAT_GET(c, conns_open) >= c->o.max_conns || c->stopping) {
+    /* Accept and close at once: leaving it in the backlog would only make
+     * the peer wait for nothing. */
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t) return;
+    uv_tcp_init(c->loop, t);
+    if (uv_accept(server, (uv_stream_t *)t) == 0) {
+      STAT_ADD(c, conns_rejected, 1);
+      __cs_warn(c, "refusing tcp connection: %u connections open, limit %u",
+                (unsigned)STAT_GET(c, conns_open), c->o.max_conns);
+    }
+    uv_close((uv_handle_t *)t, on_reject_closed);
+    return;
+  }
+  cs_conn *conn = calloc(1, sizeof *conn);
+  if (!conn) return;
+  conn->c = c;
+  uv_tcp_init(c->loop, &conn->h);
+  if (uv_accept(server, (uv_stream_t *)&conn->h) != 0) {
+    conn->closing = 1;
+    uv_close((uv_handle_t *)&conn->h, on_conn_closed);
+    return;
+  }
+  uv_tcp_nodelay(&conn->h, 1);
+  cs_framer_init(&conn->fr, c->o.max_frame, &c->budget);
+  struct sockaddr_storage sa;
+  int salen = sizeof sa;
+  snprintf(conn->peer, sizeof conn->peer, "?");
+  if (uv_tcp_getpeername(&conn->h, (struct sockaddr *)&sa, &salen) == 0) {
+    char ip[48] = "?";
+    int port = 0;
+    if (sa.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    }
+    snprintf(conn->peer, sizeof conn->peer, "%s:%d", ip, port);
+  }
+  conn->last_rx_ms = __cs_now_ms();
+  conn->next = c->conns;
+  if (c->conns) c->conns->prev = conn;
+  c->conns = conn;
+  STAT_ADD(c, conns_accepted, 1);
+  STAT_SET(c, conns_open, STAT_GET(c, conns_open) + 1);
+  cs_log(CS_LOG_DEBUG, "collector", "tcp connection from %s", conn->peer);
+  if (!c->paused) uv_read_start((uv_stream_t *)&conn->h, on_alloc, on_read);
+}
+
+int __cs_tcp_start(cs_collector *c) {
+  struct sockaddr_storage sa;
+  int rc = uv_ip4_addr(c->listen_addr, c->o.tcp_port, (struct sockaddr_in *)&sa);
+  if (rc) rc = uv_ip6_addr(c->listen_addr, c->o.tcp_port, (struct sockaddr_in6 *)&sa);
+  if (rc) {
+    cs_log(CS_LOG_ERROR, "collector", "bad listen address: %s", c->listen_addr);
+    return rc;
+  }
+  c->tcp_rbuf = malloc(READ_BUF);
+  if (!c->tcp_rbuf) return UV_ENOMEM;
+  uv_tcp_init(c->loop, &c->tcp);
+  c->tcp.data = c;
+  c->tcp_on = 1;
+  if ((rc = uv_tcp_bind(&c->tcp, (struct sockaddr *)&sa, 0)) ||
+      (rc = uv_listen((uv_stream_t *)&c->tcp, 511, on_connection))) {
+    cs_log(CS_LOG_ERROR, "collector", "tcp listen on %s:%d failed: %s", c->listen_addr,
+           c->o.tcp_port, uv_strerror(rc));
+    return rc;
+  }
+  int salen = sizeof sa;
+  uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&sa, &salen);
+  c->tcp_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                : ((struct sockaddr_in *)&sa)->sin_port);
+  cs_log(CS_LOG_INFO, "collector", "listening tcp %s:%d", c->listen_addr, c->tcp_port);
+  return 0;
+}
+
+void __cs_tcp_close_listener(cs_collector *c) {
+  if (c->tcp_on && !uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, NULL);
+}
+
+void __cs_tcp_pause_all(cs_collector *c) {
+  for (cs_conn *conn = c->conns; conn; conn = conn->next) uv_read_stop((uv_stream_t *)&conn->h);
+}
+
+void __cs_tcp_resume_all(cs_collector *c) {
+  uint64_t now = __cs_now_ms();
+  for (cs_conn *conn = c->conns; conn; conn = conn->next) {
+    /* Time spent paused is ours, not the peer's: restart its clocks. */
+    conn->last_rx_ms = now;
+    uv_read_start((uv_stream_t *)&conn->h, on_alloc, on_read);
+  }
+}
+
+void __cs_tcp_sweep(cs_collector *c, uint64_t now) {
+  if (c->paused) return;
+  cs_conn *next;
+  for (cs_conn *conn = c->conns; conn; conn = next) {
+    next = conn->next;
+    uint64_t quiet = now - conn->last_rx_ms;
+    if (cs_framer_pending(&conn->fr) && c->o.stall_timeout_ms && quiet >= c->o.stall_timeout_ms) {
+      char why[96];
+      snprintf(why, sizeof why, "stalled for %llu ms with %zu bytes of a frame pending",
+               (unsigned long long)quiet, cs_framer_pending(&conn->fr));
+      STAT_ADD(c, conns_closed_stalled, 1);
+      __cs_conn_close(conn, why);
+    } else if (c->o.idle_timeout_ms && quiet >= c->o.idle_timeout_ms && conn->pending == 0) {
+      STAT_ADD(c, conns_closed_idle, 1);
+      __cs_conn_close(conn, "idle");
+    }
+  }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  cs_conn *conn = req->data;
+  free(req);
+  (void)status;
+  __cs_conn_close(conn, NULL);
+}
+
+void __cs_tcp_shutdown_all(cs_collector *c) {
+  /* Shutdown lets queued acknowledgements reach the peer before the close. */
+  cs_conn *next;
+  for (cs_conn *conn = c->conns; conn; conn = next) {
+    next = conn->next;
+    uv_read_stop((uv_stream_t *)&conn->h);
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req) {
+      req->data = conn;
+      if (uv_shutdown(req, (uv_stream_t *)&conn->h, on_shutdown) == 0) continue;
+      free(req);
+    }
+    __cs_conn_close(conn, NULL);
+  }
+}

@@ -1,0 +1,210 @@
+/* The writer thread: takes decoded frames off the queue, writes the spans
+ * of many frames as one cs_store_write, then hands the frames' outcomes back
+ * to the loop thread, which acknowledges them. Also runs retention, so that
+ * every store write comes from this one thread. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "collector_int.h"
+#include "log.h"
+
+void __cs_item_free(cs_item *it) {
+  cs_arena_release(&it->arena);
+  free(it);
+}
+
+void __cs_queue_push(cs_collector *c, cs_item *it) {
+  it->next = NULL;
+  pthread_mutex_lock(&c->mu);
+  if (c->q_tail) c->q_tail->next = it;
+  else c->q_head = it;
+  c->q_tail = it;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  uint64_t qb = STAT_ADD(c, queue_bytes, it->bytes) + it->bytes;
+  STAT_ADD(c, queue_items, 1);
+  if (qb > STAT_GET(c, queue_bytes_peak)) STAT_SET(c, queue_bytes_peak, qb);
+}
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Takes frames off the queue up to max_spans (at least one frame). Waits
+ * up to wait_ms when empty. Returns NULL when empty. */
+static cs_item *take_batch(cs_collector *c, size_t max_spans, uint32_t wait_ms, int *exit_now) {
+  pthread_mutex_lock(&c->mu);
+  if (!c->q_head && !c->writer_exit) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += wait_ms / 1000;
+    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+  }
+  cs_item *head = c->q_head, *last = NULL;
+  size_t spans = 0;
+  for (cs_item *it = head; it; it = it->next) {
+    if (last && spans + it->n_spans > max_spans) break;
+    spans += it->n_spans;
+    last = it;
+  }
+  if (last) {
+    c->q_head = last->next;
+    if (!c->q_head) c->q_tail = NULL;
+    last->next = NULL;
+  }
+  *exit_now = c->writer_exit && !c->q_head && !head;
+  pthread_mutex_unlock(&c->mu);
+  return last ? head : NULL;
+}
+
+static void post_done(cs_collector *c, const cs_done *d, size_t n) {
+  if (n == 0) return;
+  pthread_mutex_lock(&c->mu);
+  if (c->n_done + n > c->done_cap) {
+    size_t cap = c->done_cap ? c->done_cap : 256;
+    while (cap < c->n_done + n) cap *= 2;
+    cs_done *nd = realloc(c->done, cap * sizeof *nd);
+    if (!nd) {
+      /* Without memory to report them, these frames are left unacked: the
+       * senders time out and resend, which the store absorbs. */
+      pthread_mutex_unlock(&c->mu);
+      cs_log(CS_LOG_ERROR, "collector", "out of memory for %zu acknowledgements", n);
+      return;
+    }
+    c->done = nd;
+    c->done_cap = cap;
+  }
+  memcpy(c->done + c->n_done, d, n * sizeof *d);
+  c->n_done += n;
+  pthread_mutex_unlock(&c->mu);
+  uv_async_send(&c->wake);
+}
+
+typedef struct wbuf {
+  cs_span *spans;
+  size_t cap;
+  cs_done *done;
+  size_t done_cap;
+} wbuf;
+
+static int wbuf_fit(wbuf *w, size_t spans, size_t items) {
+  if (spans > w->cap) {
+    cs_span *ns = realloc(w->spans, spans * sizeof *ns);
+    if (!ns) return -1;
+    w->spans = ns;
+    w->cap = spans;
+  }
+  if (items > w->done_cap) {
+    cs_done *nd = realloc(w->done, items * sizeof *nd);
+    if (!nd) return -1;
+    w->done = nd;
+    w->done_cap = items;
+  }
+  return 0;
+}
+
+static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
+  size_t n_spans = 0, n_items = 0, bytes = 0;
+  for (cs_item *it = batch; it; it = it->next) {
+    n_spans += it->n_spans;
+    n_items++;
+  }
+  int rc = wbuf_fit(w, n_spans, n_items) ? CS_STORE_ENOMEM : CS_STORE_OK;
+  if (rc == CS_STORE_OK && n_spans) {
+    size_t k = 0;
+    for (cs_item *it = batch; it; it = it->next) {
+      memcpy(w->spans + k, it->spans, it->n_spans * sizeof *it->spans);
+      k += it->n_spans;
+    }
+    uint64_t t0 = mono_ns();
+    rc = cs_store_write(c->store, w->spans, n_spans);
+    uint64_t dt = mono_ns() - t0;
+    STAT_ADD(c, write_ns_total, dt);
+    STAT_SET(c, write_ns_last, dt);
+    if (dt > STAT_GET(c, write_ns_max)) STAT_SET(c, write_ns_max, dt);
+  }
+  if (rc == CS_STORE_OK) {
+    if (n_spans) {
+      STAT_ADD(c, spans_written, n_spans);
+      STAT_ADD(c, batches_written, 1);
+      if (c->observer) c->observer(c->observer_ud, w->spans, n_spans);
+    }
+    for (cs_item *it = batch; it && c->metrics_sink; it = it->next)
+      if (it->metrics)
+        for (size_t i = 0; i < it->metrics->n_resource_metrics; i++)
+          c->metrics_sink(c->metrics_ud, it->metrics->resource_metrics[i], &it->resources[i]);
+  } else {
+    STAT_ADD(c, write_errors, 1);
+    cs_log(CS_LOG_ERROR, "collector", "store write failed: %s (%zu spans, %zu frames)",
+           cs_store_strerror(rc), n_spans, n_items);
+  }
+  size_t k = 0;
+  cs_item *it = batch;
+  while (it) {
+    cs_item *next = it->next;
+    if (it->conn && k < w->done_cap)
+      w->done[k++] = (cs_done){it->conn, it->seq, it->accepted, it->rejected, rc != CS_STORE_OK};
+    bytes += it->bytes;
+    __cs_item_free(it);
+    it = next;
+  }
+  atomic_fetch_sub_explicit(&c->st.queue_bytes, bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&c->st.queue_items, n_items, memory_order_relaxed);
+  post_done(c, w->done, k);
+  /* The loop resumes reading when the queue has drained enough; it only
+   * learns that through a wake-up. */
+  if (k == 0) uv_async_send(&c->wake);
+}
+
+static void *writer_main(void *arg) {
+  cs_collector *c = arg;
+  wbuf w = {0};
+  uint64_t next_expire = mono_ns() + (uint64_t)c->o.expire_interval_ms * 1000000u;
+  for (;;) {
+    int exit_now = 0;
+    cs_item *batch = take_batch(c, c->o.max_batch_spans, 1000, &exit_now);
+    if (batch) write_batch(c, batch, &w);
+    if (c->o.expire_interval_ms && mono_ns() >= next_expire) {
+      int rc = cs_store_expire(c->store, wall_ns());
+      if (rc) cs_log(CS_LOG_ERROR, "collector", "retention expiry failed: %s", cs_store_strerror(rc));
+      STAT_ADD(c, expire_runs, 1);
+      next_expire = mono_ns() + (uint64_t)c->o.expire_interval_ms * 1000000u;
+    }
+    if (exit_now) break;
+  }
+  free(w.spans);
+  free(w.done);
+  pthread_mutex_lock(&c->mu);
+  c->writer_done = 1;
+  pthread_mutex_unlock(&c->mu);
+  uv_async_send(&c->wake);
+  return NULL;
+}
+
+int __cs_writer_start(cs_collector *c) {
+  int rc = pthread_create(&c->writer, NULL, writer_main, c);
+  if (rc) return -rc;
+  c->writer_started = 1;
+  return 0;
+}
+
+void __cs_writer_stop(cs_collector *c) {
+  pthread_mutex_lock(&c->mu);
+  c->writer_exit = 1;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
