@@ -383,9 +383,19 @@ static int direct(cs_metrics *reg, int type, int op, const char *name, const cha
     __cs_metrics_buf_release(&key);
     return e;
   }
+  /* The OpenMetrics UNIT line needs the unit as the name's suffix; for our
+   * own metrics the base units we use are enough. */
+  const char *om_unit = NULL;
+  static const char *base_units[] = {"seconds", "bytes", "ratio"};
+  size_t fl = strlen(fname);
+  for (size_t i = 0; i < sizeof base_units / sizeof base_units[0]; i++) {
+    size_t ul = strlen(base_units[i]);
+    if (fl > ul + 1 && fname[fl - ul - 1] == '_' && !strcmp(fname + fl - ul, base_units[i]))
+      om_unit = base_units[i];
+  }
   int err = 0;
   pthread_mutex_lock(&reg->mu);
-  family *f = __cs_metrics_family(reg, fname, help, NULL, type, 1, bounds, (uint32_t)n_bounds, &err);
+  family *f = __cs_metrics_family(reg, fname, help, om_unit, type, 1, bounds, (uint32_t)n_bounds, &err);
   series *s = f ? __cs_metrics_series(reg, f, key.p ? key.p : "", key.n, bounds,
                                       (uint32_t)n_bounds, &err)
                 : NULL;

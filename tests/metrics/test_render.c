@@ -1,0 +1,106 @@
+/* Unit tests of metrics/render.c: the two text formats, stable sorted
+ * output, HELP escaping per format, and Accept header negotiation. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "metrics.h"
+#include "otlp_build.h"
+
+static char *render(cs_metrics *reg, int om) {
+  char *buf = NULL;
+  size_t len = 0;
+  CHECK_EQ(cs_metrics_render(reg, om, &buf, &len), 0);
+  return buf;
+}
+
+static cs_metrics *sample_registry(void) {
+  cs_metrics *reg = cs_metrics_new(NULL);
+  cs_metrics_label a[] = {{"zone", "b"}}, b[] = {{"zone", "a"}};
+  /* Inserted out of order on purpose. */
+  cs_metrics_gauge_set(reg, "zeta", "Last family", a, 1, 1);
+  cs_metrics_gauge_set(reg, "zeta", "Last family", b, 1, 2);
+  cs_metrics_counter_add(reg, "alpha_requests", "Help with \"quotes\", a \\ and\na newline", NULL, 0, 3);
+  const double bounds[] = {0.5};
+  cs_metrics_histogram_observe(reg, "mid_seconds", "Mid", bounds, 1, NULL, 0, 0.25);
+  return reg;
+}
+
+static void render_text_format(void) {
+  cs_metrics *reg = sample_registry();
+  char *out = render(reg, 0);
+  CHECK_LINE(out, "# HELP alpha_requests_total Help with \"quotes\", a \\\\ and\\na newline");
+  CHECK_LINE(out, "# TYPE alpha_requests_total counter");
+  CHECK_LINE(out, "alpha_requests_total 3");
+  CHECK_LINE(out, "# TYPE mid_seconds histogram");
+  CHECK_LINE(out, "mid_seconds_bucket{le=\"0.5\"} 1");
+  CHECK_LINE(out, "mid_seconds_bucket{le=\"+Inf\"} 1");
+  CHECK_LINE(out, "mid_seconds_sum 0.25");
+  CHECK_NO_LINE(out, "# EOF");
+  CHECK(strstr(out, "# UNIT") == NULL);
+  /* Families sorted by name, series by labels. */
+  const char *pa = strstr(out, "alpha_requests_total 3");
+  const char *pc = strstr(out, "callscope_metrics_series ");
+  const char *pm = strstr(out, "mid_seconds_bucket");
+  const char *pz1 = strstr(out, "zeta{zone=\"a\"} 2");
+  const char *pz2 = strstr(out, "zeta{zone=\"b\"} 1");
+  CHECK(pa && pc && pm && pz1 && pz2);
+  CHECK(pa < pc && pc < pm && pm < pz1 && pz1 < pz2);
+  CHECK(out[strlen(out) - 1] == '\n');
+  /* Same registry, same bytes. */
+  char *again = render(reg, 0);
+  CHECK_STR(out, again);
+  free(again);
+  free(out);
+  cs_metrics_free(reg);
+}
+
+static void render_openmetrics_format(void) {
+  cs_metrics *reg = sample_registry();
+  char *out = render(reg, 1);
+  CHECK_LINE(out, "# HELP alpha_requests Help with \\\"quotes\\\", a \\\\ and\\na newline");
+  CHECK_LINE(out, "# TYPE alpha_requests counter");
+  CHECK_LINE(out, "alpha_requests_total 3");
+  CHECK_LINE(out, "# TYPE callscope_metrics_series_dropped counter");
+  CHECK_LINE(out, "callscope_metrics_series_dropped_total 0");
+  CHECK_LINE(out, "mid_seconds_count 1");
+  size_t n = strlen(out);
+  CHECK(n > 6 && strcmp(out + n - 6, "# EOF\n") == 0);
+  CHECK(strstr(out, "# EOF") == out + n - 6);
+  free(out);
+  cs_metrics_free(reg);
+}
+
+static void render_negotiates_format_from_accept(void) {
+  int om = -1;
+  /* Prometheus 2.x's scrape Accept header. */
+  const char *ct = cs_metrics_negotiate(
+      "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+      &om);
+  CHECK_EQ(om, 1);
+  CHECK_STR(ct, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  ct = cs_metrics_negotiate("text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5", &om);
+  CHECK_EQ(om, 0);
+  CHECK_STR(ct, "text/plain; version=0.0.4; charset=utf-8");
+  cs_metrics_negotiate(NULL, &om);
+  CHECK_EQ(om, 0);
+  cs_metrics_negotiate("", &om);
+  CHECK_EQ(om, 0);
+  cs_metrics_negotiate("*/*", &om);
+  CHECK_EQ(om, 0);
+  cs_metrics_negotiate("Application/OpenMetrics-Text ; version=1.0.0", &om);
+  CHECK_EQ(om, 1);
+  cs_metrics_negotiate("application/openmetrics-text;q=0", &om);
+  CHECK_EQ(om, 0);
+  cs_metrics_negotiate("application/openmetrics-text;q=garbage", &om);
+  CHECK_EQ(om, 0);
+  cs_metrics_negotiate("application/json, application/openmetrics-text;q=0.2", &om);
+  CHECK_EQ(om, 1);
+}
+
+int main(void) {
+  RUN(render_text_format);
+  RUN(render_openmetrics_format);
+  RUN(render_negotiates_format_from_accept);
+  return CHECK_DONE();
+}
