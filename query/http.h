@@ -1,0 +1,73 @@
+/* The HTTP module: the only file that touches libmicrohttpd. The rest of
+ * the query server sees one request type with its arguments, a per-request
+ * arena and a response to fill, and one handler callback. */
+#ifndef CS_QUERY_HTTP_H
+#define CS_QUERY_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+typedef struct cs_http cs_http;
+
+typedef struct cs_http_req {
+  const char *method;     /* "GET", "HEAD" (other methods are answered 405 here) */
+  const char *path;       /* percent-decoded path, without the query string */
+  cs_arena *arena;        /* freed once the response is sent */
+  uint64_t start_ns;      /* CLOCK_MONOTONIC when the request arrived */
+  const char *route;      /* set by the handler for logs and metrics */
+  /* Response, filled by the handler. body is malloc'ed and taken over by
+   * the module; fd (>= 0) sends a whole file instead, closed afterwards. */
+  int status;
+  const char *content_type;
+  char *body;
+  size_t body_len;
+  int fd;
+  uint64_t fd_size;
+  const char *cache_control;
+  void *conn_; /* module-private */
+} cs_http_req;
+
+/* The first value of query argument name, NULL when absent; "" for a bare
+ * "?name". Borrowed for the request's life. */
+const char *cs_http_arg(const cs_http_req *r, const char *name);
+
+/* All values of a repeated argument, in order, at most max; returns the
+ * total count seen (which may exceed max so callers can reject). */
+size_t cs_http_args(const cs_http_req *r, const char *name, const char **vals, size_t max);
+
+/* Number of distinct arguments in the query string. */
+size_t cs_http_arg_count(const cs_http_req *r);
+
+/* A request header, NULL when absent. */
+const char *cs_http_header(const cs_http_req *r, const char *name);
+
+typedef void (*cs_http_handler)(void *ud, cs_http_req *r);
+/* Called once per finished request (after the response is sent or the
+ * client went away), with the time taken in milliseconds. */
+typedef void (*cs_http_done)(void *ud, const cs_http_req *r, double ms);
+
+typedef struct cs_http_opts {
+  const char *addr;        /* IPv4 or IPv6 literal; default 127.0.0.1 */
+  uint16_t port;           /* 0 picks a free port (see cs_http_port) */
+  unsigned threads;        /* worker threads; default 4 */
+  unsigned max_conns;      /* default 128 */
+  unsigned conn_timeout_s; /* idle connection timeout; default 30 */
+  size_t arena_cap;        /* per-request arena cap in bytes; default 256 MiB */
+  cs_http_handler handler;
+  cs_http_done done;
+  void *ud;
+} cs_http_opts;
+
+/* Binds and starts the worker threads. err receives a message on failure.
+ * Thread-safety: handler and done run on the worker threads concurrently. */
+int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t errlen);
+
+/* The port actually bound. */
+uint16_t cs_http_port(const cs_http *h);
+
+/* Stops accepting, waits for the workers and frees. Accepts NULL. */
+void cs_http_stop(cs_http *h);
+
+#endif

@@ -1,0 +1,151 @@
+/* Query-parameter parsers (see params.h). Hand-written rather than strtod
+ * and friends: those accept locale-dependent forms, leading spaces, signs
+ * and hex floats that a URL parameter should not. */
+#include "params.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int cs_qp_u64(const char *s, size_t n, uint64_t max, uint64_t *out) {
+  if (!s || n == 0 || n > 20) return -1;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    uint64_t d = (uint64_t)(s[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  if (v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Units longest first so "ms" is not read as "m". */
+static const struct {
+  const char *name;
+  uint64_t ns;
+} units[] = {
+    {"ns", 1ull},          {"us", 1000ull},        {"\xc2\xb5s", 1000ull}, /* U+00B5 micro */
+    {"\xce\xbcs", 1000ull}, /* U+03BC mu */       {"ms", 1000000ull},
+    {"s", 1000000000ull},  {"m", 60000000000ull}, {"h", 3600000000000ull},
+};
+
+int cs_qp_duration(const char *s, size_t n, uint64_t *ns) {
+  if (!s || n == 0 || n > 64) return -1;
+  if (n == 1 && s[0] == '0') {
+    *ns = 0;
+    return 0;
+  }
+  size_t i = 0;
+  uint64_t total = 0;
+  while (i < n) {
+    /* Integer and fraction parts, as Go does: at least one digit overall. */
+    uint64_t whole = 0, frac = 0, scale = 1;
+    size_t digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      if (whole > (UINT64_MAX - 9) / 10) return -1;
+      whole = whole * 10 + (uint64_t)(s[i] - '0');
+      i++, digits++;
+    }
+    if (i < n && s[i] == '.') {
+      i++;
+      while (i < n && s[i] >= '0' && s[i] <= '9') {
+        /* Digits past nanosecond precision of an hour are dropped. */
+        if (scale < 1000000000000000ull) {
+          frac = frac * 10 + (uint64_t)(s[i] - '0');
+          scale *= 10;
+        }
+        i++, digits++;
+      }
+    }
+    if (!digits) return -1;
+    uint64_t unit = 0;
+    size_t ul = 0;
+    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+      size_t l = strlen(units[u].name);
+      if (n - i >= l && memcmp(s + i, units[u].name, l) == 0 && l > ul) {
+        unit = units[u].ns;
+        ul = l;
+      }
+    }
+    if (!unit) return -1;
+    i += ul;
+    if (whole && unit > UINT64_MAX / whole) return -1;
+    uint64_t v = whole * unit;
+    /* frac/scale * unit, computed without overflow: unit <= 3.6e12 and
+     * frac < scale <= 1e15, so split the multiplication. */
+    uint64_t fv = (uint64_t)((long double)frac * (long double)unit / (long double)scale);
+    if (v > UINT64_MAX - fv) return -1;
+    v += fv;
+    if (total > UINT64_MAX - v) return -1;
+    total += v;
+  }
+  *ns = total;
+  return 0;
+}
+
+static int parse_hex_id(const char *s, size_t n, uint8_t *out, size_t bytes) {
+  if (!s || n == 0 || n > bytes * 2) return -1;
+  memset(out, 0, bytes);
+  int nonzero = 0;
+  /* Right-align the digits: the last digit is the low nibble of out[bytes-1]. */
+  for (size_t k = 0; k < n; k++) {
+    int v = hexval(s[n - 1 - k]);
+    if (v < 0) return -1;
+    if (v) nonzero = 1;
+    size_t byte = bytes - 1 - k / 2;
+    out[byte] |= (uint8_t)(k % 2 ? v << 4 : v);
+  }
+  return nonzero ? 0 : -1;
+}
+
+int cs_qp_trace_id(const char *s, size_t n, uint8_t out[16]) {
+  return parse_hex_id(s, n, out, 16);
+}
+
+int cs_qp_span_id(const char *s, size_t n, uint8_t out[8]) { return parse_hex_id(s, n, out, 8); }
+
+int cs_qp_tag(const char *s, size_t n, cs_str *key, cs_str *val) {
+  const char *c = memchr(s, ':', n);
+  if (!c || c == s) return -1;
+  key->p = s;
+  key->n = (uint32_t)(c - s);
+  val->p = c + 1;
+  val->n = (uint32_t)(n - (size_t)(c - s) - 1);
+  return 0;
+}
+
+void cs_cursor_encode(const cs_cursor *c, char out[CS_CURSOR_LEN + 1]) {
+  static const char hex[] = "0123456789abcdef";
+  out[0] = '1';
+  for (int i = 0; i < 16; i++) out[1 + i] = hex[(c->start_ns >> (60 - 4 * i)) & 15];
+  for (int i = 0; i < 16; i++) {
+    out[17 + 2 * i] = hex[c->trace_id[i] >> 4];
+    out[18 + 2 * i] = hex[c->trace_id[i] & 15];
+  }
+  out[CS_CURSOR_LEN] = '\0';
+}
+
+int cs_cursor_decode(const char *s, size_t n, cs_cursor *c) {
+  if (!s || n != CS_CURSOR_LEN || s[0] != '1') return -1;
+  uint64_t t = 0;
+  for (int i = 0; i < 16; i++) {
+    int v = hexval(s[1 + i]);
+    if (v < 0) return -1;
+    t = (t << 4) | (uint64_t)v;
+  }
+  for (int i = 0; i < 16; i++) {
+    int hi = hexval(s[17 + 2 * i]), lo = hexval(s[18 + 2 * i]);
+    if (hi < 0 || lo < 0) return -1;
+    c->trace_id[i] = (uint8_t)(hi << 4 | lo);
+  }
+  c->start_ns = t;
+  return 0;
+}
