@@ -65,6 +65,7 @@ cs__bucket *cs__bucket_find(cs_store *st, uint64_t start_s);
 int cs__bucket_create(cs_store *st, uint64_t start_s);
 void cs__log_rocksdb(const char *what, const char *detail);
 int cs__writer_init(cs_store *st);
+void *cs__merge_operator(void); /* rocksdb_mergeoperator_t* (merge.c) */
 void cs__writer_release(cs_store *st);
 
 #endif

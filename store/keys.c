@@ -2,9 +2,15 @@
  * decoder sit side by side so a layout change touches one file. */
 #include "keys.h"
 
-static int newest_first(uint8_t type) {
+int cs__key_newest_first(uint8_t type) {
   return type == CS__K_ALL || type == CS__K_SERVICE || type == CS__K_OP || type == CS__K_ATTR;
 }
+
+int cs__key_is_posting(uint8_t type) {
+  return type == CS__K_SERVICE || type == CS__K_OP || type == CS__K_ATTR || type == CS__K_SESSION;
+}
+
+static int newest_first(uint8_t type) { return cs__key_newest_first(type); }
 
 void cs__key_encode_prefix(cs__buf *b, const cs__key *k) {
   cs__buf_u8(b, k->type);
@@ -47,9 +53,12 @@ void cs__key_encode(cs__buf *b, const cs__key *k) {
     cs__buf_be64(b, k->start_ns);
     cs__buf_put(b, k->trace_id, 16);
     break;
-  default: /* time-ordered index keys */
-    cs__buf_be64(b, newest_first(k->type) ? ~k->start_ns : k->start_ns);
+  case CS__K_ALL:
+    cs__buf_be64(b, ~k->start_ns);
     cs__buf_put(b, k->trace_id, 16);
+    break;
+  default: /* posting keys */
+    cs__buf_be64(b, newest_first(k->type) ? ~k->slot : k->slot);
     break;
   }
 }
@@ -82,19 +91,18 @@ int cs__key_decode(const void *p, size_t n, cs__key *k) {
     memcpy(k->trace_id, id, 16);
     break;
   case CS__K_ALL:
+    k->start_ns = ~cs__rd_be64(&r);
+    if (!(id = cs__rd_bytes(&r, 16))) return -1;
+    memcpy(k->trace_id, id, 16);
+    break;
   case CS__K_SERVICE:
   case CS__K_OP:
   case CS__K_ATTR:
   case CS__K_SESSION:
-    if (k->type == CS__K_SERVICE || k->type == CS__K_SESSION) k->a = cs__rd_str(&r);
-    if (k->type == CS__K_OP || k->type == CS__K_ATTR) {
-      k->a = cs__rd_str(&r);
-      k->b = cs__rd_str(&r);
-    }
-    k->start_ns = cs__rd_be64(&r);
-    if (newest_first(k->type)) k->start_ns = ~k->start_ns;
-    if (!(id = cs__rd_bytes(&r, 16))) return -1;
-    memcpy(k->trace_id, id, 16);
+    k->a = cs__rd_str(&r);
+    if (k->type == CS__K_OP || k->type == CS__K_ATTR) k->b = cs__rd_str(&r);
+    k->slot = cs__rd_be64(&r);
+    if (newest_first(k->type)) k->slot = ~k->slot;
     break;
   default:
     return -1;

@@ -15,10 +15,10 @@ enum cs__key_type {
   CS__K_CHUNK = 0x01,    /* trace, chunk id -> spans of one trace from one batch */
   CS__K_SUMMARY = 0x02,  /* trace -> merged summary (merge operator) */
   CS__K_ALL = 0x10,      /* inverted start, trace */
-  CS__K_SERVICE = 0x11,  /* service, inverted start, trace */
-  CS__K_OP = 0x12,       /* service, operation, inverted start, trace */
-  CS__K_ATTR = 0x13,     /* key, value, inverted start, trace */
-  CS__K_SESSION = 0x14,  /* session ID, start (oldest first), trace */
+  CS__K_SERVICE = 0x11,  /* service, inverted slot -> postings (posting.h) */
+  CS__K_OP = 0x12,       /* service, operation, inverted slot -> postings */
+  CS__K_ATTR = 0x13,     /* key, value, inverted slot -> postings */
+  CS__K_SESSION = 0x14,  /* session ID, slot (oldest first) -> postings */
   CS__K_DURATION = 0x15, /* duration, start, trace */
   /* In the default column family, never expired. */
   CS__K_SVCNAME = 0x30,  /* service */
@@ -29,7 +29,8 @@ typedef struct cs__key {
   uint8_t type;
   uint8_t trace_id[16];
   uint64_t chunk_id;    /* CHUNK */
-  uint64_t start_ns;    /* index keys (stored inverted where newest first) */
+  uint64_t start_ns;    /* ALL, DURATION (stored inverted where newest first) */
+  uint64_t slot;        /* posting keys: start_ns >> CS__SLOT_SHIFT */
   uint64_t duration_ns; /* DURATION */
   cs_str a, b;          /* SERVICE: a; OP, OPNAME: a/b; ATTR: key/value; SESSION: a */
   uint8_t kind;         /* OPNAME */
@@ -41,6 +42,12 @@ void cs__key_encode(cs__buf *b, const cs__key *k);
 /* Appends the part of the key shared by all entries of one index prefix
  * (type, version and the variable fields), the seek start of a scan. */
 void cs__key_encode_prefix(cs__buf *b, const cs__key *k);
+
+/* True for the posting-list index types (SERVICE, OP, ATTR, SESSION). */
+int cs__key_is_posting(uint8_t type);
+
+/* True when the index lists newest first (its time field is inverted). */
+int cs__key_newest_first(uint8_t type);
 
 /* Parses a key; strings point into the key bytes. 0 on success, -1 when the
  * bytes are not a well-formed key of a known type and version. */

@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "keys.h"
+#include "posting.h"
 #include "session.h"
 #include "summary.h"
 
@@ -213,6 +214,12 @@ typedef struct scan {
   int reverse; /* walk keys in descending byte order */
 } scan;
 
+static int key_cmp(const char *a, size_t an, const char *b, size_t bn) {
+  size_t m = an < bn ? an : bn;
+  int c = memcmp(a, b, m);
+  return c ? c : (an > bn) - (an < bn);
+}
+
 /* Index of the iterator holding the next key in merge order, -1 when all
  * are exhausted or left the prefix. */
 static long scan_pick(scan *sc, const uint8_t *pfx, size_t pn) {
@@ -225,9 +232,7 @@ static long scan_pick(scan *sc, const uint8_t *pfx, size_t pn) {
     const char *k = rocksdb_iter_key(sc->its[i], &kn);
     if (!has_prefix(k, kn, pfx, pn)) continue;
     if (best >= 0) {
-      size_t m = kn < bn ? kn : bn;
-      int c = memcmp(k, bk, m);
-      if (!c) c = kn < bn ? -1 : kn > bn;
+      int c = key_cmp(k, kn, bk, bn);
       if (sc->reverse ? c <= 0 : c >= 0) continue;
     }
     best = (long)i;
@@ -237,13 +242,190 @@ static long scan_pick(scan *sc, const uint8_t *pfx, size_t pn) {
   return best;
 }
 
+static void scan_step(scan *sc, size_t i) {
+  if (sc->reverse) rocksdb_iter_prev(sc->its[i]);
+  else rocksdb_iter_next(sc->its[i]);
+}
+
+static int scan_open(cs_store *st, scan *sc, const cs__buf *seek, int reverse) {
+  sc->n = st->nb;
+  sc->reverse = reverse;
+  sc->its = calloc(st->nb ? st->nb : 1, sizeof(rocksdb_iterator_t *));
+  if (!sc->its) return CS_STORE_ENOMEM;
+  for (size_t i = 0; i < sc->n; i++) {
+    sc->its[i] = rocksdb_create_iterator_cf(st->db, st->ro_total, st->b[i].cf);
+    if (reverse) rocksdb_iter_seek_for_prev(sc->its[i], (const char *)seek->p, seek->n);
+    else rocksdb_iter_seek(sc->its[i], (const char *)seek->p, seek->n);
+  }
+  return 0;
+}
+
+static void scan_close(scan *sc) {
+  for (size_t i = 0; i < sc->n && sc->its; i++)
+    if (sc->its[i]) rocksdb_iter_destroy(sc->its[i]);
+  free(sc->its);
+}
+
+/* ALL and DURATION: one key per trace. */
+static int scan_trace_keys(cs_store *st, const cs_index_query *q, uint8_t type, cs_index_cb cb,
+                           void *ud) {
+  uint64_t end = q->end_ns ? q->end_ns : UINT64_MAX;
+  cs__buf seek = {0};
+  cs__buf_u8(&seek, type);
+  cs__buf_u8(&seek, CS__KEY_VERSION);
+  const uint8_t pfx[2] = {type, CS__KEY_VERSION};
+  if (type == CS__K_DURATION) cs__buf_be64(&seek, q->min_duration_ns);
+  else cs__buf_be64(&seek, ~end);
+  if (seek.oom) return CS_STORE_ENOMEM;
+  scan sc;
+  int rc = scan_open(st, &sc, &seek, 0);
+  cs__sum *sum = rc ? NULL : malloc(sizeof(cs__sum));
+  if (!rc && !sum) rc = CS_STORE_ENOMEM;
+  while (!rc) {
+    long i = scan_pick(&sc, pfx, 2);
+    if (i < 0) break;
+    size_t kn;
+    const char *key = rocksdb_iter_key(sc.its[i], &kn);
+    cs__key e;
+    if (cs__key_decode(key, kn, &e)) {
+      rc = CS_STORE_ECORRUPT;
+      break;
+    }
+    int done = 0, report = 1;
+    if (type == CS__K_DURATION) {
+      if (q->max_duration_ns && e.duration_ns > q->max_duration_ns) {
+        done = 1;
+      } else if (e.start_ns < q->start_ns || e.start_ns > end) {
+        report = 0;
+      } else {
+        /* Entries are written whenever the writer saw the duration grow;
+         * only the one matching the merged summary is current. */
+        int found;
+        if (load_summary(st, e.trace_id, NULL, sum, &found) == 0 && found &&
+            sum->end_ns - sum->start_ns != e.duration_ns)
+          report = 0;
+      }
+    } else if (e.start_ns < q->start_ns) {
+      done = 1;
+    }
+    if (done) { /* the merge order is global: nothing further matches */
+      break;
+    }
+    if (report && cb(ud, e.trace_id, e.start_ns)) break;
+    scan_step(&sc, (size_t)i);
+  }
+  scan_close(&sc);
+  free(sum);
+  cs__buf_free(&seek);
+  return rc;
+}
+
+static int post_desc(const void *x, const void *y) {
+  const cs__post *a = x, *b = y;
+  if (a->start_ns != b->start_ns) return a->start_ns > b->start_ns ? -1 : 1;
+  return memcmp(a->trace_id, b->trace_id, 16);
+}
+static int post_asc(const void *x, const void *y) { return -post_desc(x, y); }
+
+/* SERVICE, OPERATION, ATTR, SESSION: posting lists per ~1 s slot. */
+static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k, int reverse,
+                         cs_index_cb cb, void *ud) {
+  uint64_t end = q->end_ns ? q->end_ns : UINT64_MAX;
+  int key_nf = cs__key_newest_first(k->type);
+  int out_desc = key_nf || reverse; /* output order: newest first? */
+  cs__buf pb = {0}, seek = {0};
+  cs__key_encode_prefix(&pb, k);
+  cs__buf_put(&seek, pb.p, pb.n);
+  if (key_nf) cs__buf_be64(&seek, ~(end >> CS__SLOT_SHIFT));
+  else cs__buf_be64(&seek, reverse ? end >> CS__SLOT_SHIFT : q->start_ns >> CS__SLOT_SHIFT);
+  if (pb.oom || seek.oom) {
+    cs__buf_free(&pb);
+    cs__buf_free(&seek);
+    return CS_STORE_ENOMEM;
+  }
+  scan sc;
+  int rc = scan_open(st, &sc, &seek, reverse);
+  cs__post *posts = NULL;
+  size_t cap = 0;
+  int done = 0;
+  while (!rc && !done) {
+    long bi = scan_pick(&sc, pb.p, pb.n);
+    if (bi < 0) break;
+    size_t kn;
+    const char *key = rocksdb_iter_key(sc.its[bi], &kn);
+    cs__key e;
+    if (cs__key_decode(key, kn, &e)) {
+      rc = CS_STORE_ECORRUPT;
+      break;
+    }
+    /* Gather this slot from every bucket that has it. */
+    size_t n = 0;
+    for (size_t i = 0; i < sc.n && !rc; i++) {
+      if (!sc.its[i] || !rocksdb_iter_valid(sc.its[i])) continue;
+      size_t kn2, vn;
+      const char *k2 = rocksdb_iter_key(sc.its[i], &kn2);
+      if (key_cmp(k2, kn2, key, kn) != 0 && (size_t)bi != i) continue;
+      const char *v = rocksdb_iter_value(sc.its[i], &vn);
+      long c = cs__post_count(v, vn);
+      if (c < 0) {
+        rc = CS_STORE_ECORRUPT;
+        break;
+      }
+      if (n + (size_t)c > cap) {
+        size_t nc = (n + (size_t)c) * 2;
+        cs__post *np = realloc(posts, nc * sizeof(cs__post));
+        if (!np) {
+          rc = CS_STORE_ENOMEM;
+          break;
+        }
+        posts = np;
+        cap = nc;
+      }
+      long got = cs__post_decode(v, vn, e.slot, key_nf, posts + n, cap - n);
+      if (got < 0) {
+        rc = CS_STORE_ECORRUPT;
+        break;
+      }
+      n += (size_t)got;
+    }
+    if (rc) break;
+    /* Advance every iterator that sat on this key (bi last: key points into it). */
+    for (size_t i = 0; i < sc.n; i++) {
+      if ((size_t)bi == i || !sc.its[i] || !rocksdb_iter_valid(sc.its[i])) continue;
+      size_t kn2;
+      const char *k2 = rocksdb_iter_key(sc.its[i], &kn2);
+      if (key_cmp(k2, kn2, key, kn) == 0) scan_step(&sc, i);
+    }
+    scan_step(&sc, (size_t)bi);
+    if (n > 1) qsort(posts, n, sizeof(cs__post), out_desc ? post_desc : post_asc);
+    for (size_t i = 0; i < n; i++) {
+      uint64_t t = posts[i].start_ns;
+      if (i && t == posts[i - 1].start_ns && !memcmp(posts[i].trace_id, posts[i - 1].trace_id, 16))
+        continue;
+      if (out_desc ? t > end : t < q->start_ns) continue;
+      if (out_desc ? t < q->start_ns : t > end) {
+        done = 1;
+        break;
+      }
+      if (cb(ud, posts[i].trace_id, t)) {
+        done = 1;
+        break;
+      }
+    }
+  }
+  scan_close(&sc);
+  free(posts);
+  cs__buf_free(&pb);
+  cs__buf_free(&seek);
+  return rc;
+}
+
 int cs_store_scan_index(cs_store *st, const cs_index_query *q, cs_index_cb cb, void *ud) {
   cs__key k = {0};
-  int reverse = 0, ascending_time = 0;
-  uint64_t end = q->end_ns ? q->end_ns : UINT64_MAX;
+  int reverse = 0;
   switch (q->kind) {
   case CS_IDX_ALL:
-    k.type = CS__K_ALL;
+  case CS_IDX_DURATION:
     break;
   case CS_IDX_SERVICE:
     k.type = CS__K_SERVICE;
@@ -261,7 +443,6 @@ int cs_store_scan_index(cs_store *st, const cs_index_query *q, cs_index_cb cb, v
       k.type = CS__K_SESSION;
       k.a = q->value;
       reverse = 1;
-      ascending_time = 1;
     } else {
       k.type = CS__K_ATTR;
       k.a = q->key;
@@ -271,89 +452,16 @@ int cs_store_scan_index(cs_store *st, const cs_index_query *q, cs_index_cb cb, v
   case CS_IDX_SESSION:
     k.type = CS__K_SESSION;
     k.a = q->session;
-    ascending_time = 1;
-    break;
-  case CS_IDX_DURATION:
-    k.type = CS__K_DURATION;
     break;
   default:
     return CS_STORE_EINVAL;
   }
-  cs__buf pb = {0};
-  cs__key_encode_prefix(&pb, &k);
-  cs__buf seek = {0};
-  cs__buf_put(&seek, pb.p, pb.n);
-  if (k.type == CS__K_DURATION) {
-    cs__buf_be64(&seek, q->min_duration_ns);
-  } else if (ascending_time) {
-    /* Forward: from the window start; backward: from the window end. */
-    cs__buf_be64(&seek, reverse ? end : q->start_ns);
-    if (reverse) cs__buf_put(&seek, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 16);
-  } else {
-    cs__buf_be64(&seek, ~end);
-  }
-  if (pb.oom || seek.oom) {
-    cs__buf_free(&pb);
-    cs__buf_free(&seek);
-    return CS_STORE_ENOMEM;
-  }
-
-  int rc = 0;
   pthread_rwlock_rdlock(&st->lock);
-  scan sc = {calloc(st->nb ? st->nb : 1, sizeof(rocksdb_iterator_t *)), st->nb, reverse};
-  if (!sc.its) rc = CS_STORE_ENOMEM;
-  for (size_t i = 0; i < sc.n && !rc; i++) {
-    sc.its[i] = rocksdb_create_iterator_cf(st->db, st->ro_total, st->b[i].cf);
-    if (reverse) rocksdb_iter_seek_for_prev(sc.its[i], (const char *)seek.p, seek.n);
-    else rocksdb_iter_seek(sc.its[i], (const char *)seek.p, seek.n);
-  }
-  cs__sum *sum = rc ? NULL : malloc(sizeof(cs__sum));
-  if (!rc && !sum) rc = CS_STORE_ENOMEM;
-  while (!rc) {
-    long i = scan_pick(&sc, pb.p, pb.n);
-    if (i < 0) break;
-    size_t kn;
-    const char *key = rocksdb_iter_key(sc.its[i], &kn);
-    cs__key e;
-    if (cs__key_decode(key, kn, &e)) {
-      rc = CS_STORE_ECORRUPT;
-      break;
-    }
-    int stop_scan = 0, report = 1;
-    if (k.type == CS__K_DURATION) {
-      if (q->max_duration_ns && e.duration_ns > q->max_duration_ns) stop_scan = 1;
-      else if (e.start_ns < q->start_ns || e.start_ns > end) report = 0;
-      else {
-        /* Entries are written whenever the writer saw the duration grow;
-         * only the one matching the merged summary is current. */
-        int found;
-        if (load_summary(st, e.trace_id, NULL, sum, &found) == 0 && found &&
-            sum->end_ns - sum->start_ns != e.duration_ns)
-          report = 0;
-      }
-    } else if (ascending_time && !reverse) {
-      if (e.start_ns > end) stop_scan = 1;
-    } else {
-      if (e.start_ns < q->start_ns) stop_scan = 1;
-    }
-    if (stop_scan) {
-      /* This bucket is done; others may still have keys in range, except
-       * for duration where order is global. */
-      rocksdb_iter_destroy(sc.its[i]);
-      sc.its[i] = NULL;
-      continue;
-    }
-    if (report && cb(ud, e.trace_id, e.start_ns)) break;
-    if (reverse) rocksdb_iter_prev(sc.its[i]);
-    else rocksdb_iter_next(sc.its[i]);
-  }
-  for (size_t i = 0; i < sc.n && sc.its; i++)
-    if (sc.its[i]) rocksdb_iter_destroy(sc.its[i]);
+  int rc;
+  if (q->kind == CS_IDX_ALL) rc = scan_trace_keys(st, q, CS__K_ALL, cb, ud);
+  else if (q->kind == CS_IDX_DURATION) rc = scan_trace_keys(st, q, CS__K_DURATION, cb, ud);
+  else rc = scan_postings(st, q, &k, reverse, cb, ud);
   pthread_rwlock_unlock(&st->lock);
-  free(sc.its);
-  free(sum);
-  cs__buf_free(&pb);
-  cs__buf_free(&seek);
   return rc;
 }
 

@@ -3,8 +3,6 @@
  * a failed merge inside a compaction would stop the whole database. */
 #include "summary.h"
 
-#include <rocksdb/c.h>
-
 void cs__sum_init(cs__sum *s) {
   memset(s, 0, sizeof(*s));
   s->start_ns = UINT64_MAX;
@@ -113,14 +111,12 @@ int cs__sum_decode(const void *p, size_t n, cs__sum *s) {
   return 0;
 }
 
-static char *merge_values(const char *existing, size_t elen, const char *const *ops,
-                          const size_t *olens, int nops, unsigned char *success,
-                          size_t *new_len) {
+char *cs__sum_merge_values(const char *existing, size_t elen, const char *const *ops,
+                           const size_t *olens, int nops, size_t *new_len) {
   /* Two cs__sum structs are a few KB each: on the heap, not the compaction
    * thread's stack. */
   cs__sum *acc = malloc(2 * sizeof(cs__sum));
   cs__buf out = {0};
-  *success = 0;
   if (!acc) return NULL;
   cs__sum *tmp = acc + 1;
   cs__sum_init(acc);
@@ -133,28 +129,7 @@ static char *merge_values(const char *existing, size_t elen, const char *const *
     cs__buf_free(&out);
     return NULL;
   }
-  *success = 1;
   *new_len = out.n;
   return (char *)out.p;
 }
 
-static char *full_merge(void *st, const char *key, size_t klen, const char *existing,
-                        size_t elen, const char *const *ops, const size_t *olens, int nops,
-                        unsigned char *success, size_t *new_len) {
-  return merge_values(existing, elen, ops, olens, nops, success, new_len);
-}
-
-static char *partial_merge(void *st, const char *key, size_t klen, const char *const *ops,
-                           const size_t *olens, int nops, unsigned char *success,
-                           size_t *new_len) {
-  return merge_values(NULL, 0, ops, olens, nops, success, new_len);
-}
-
-static void delete_value(void *st, const char *v, size_t n) { free((void *)v); }
-static void destroy(void *st) {}
-static const char *name(void *st) { return "cs_summary_v1"; }
-
-void *cs__sum_merge_operator(void) {
-  return rocksdb_mergeoperator_create(NULL, destroy, full_merge, partial_merge, delete_value,
-                                      name);
-}

@@ -39,8 +39,9 @@ void cs__sum_encode(const cs__sum *s, cs__buf *out);
 /* Strings point into p. 0 or -1 when corrupt. */
 int cs__sum_decode(const void *p, size_t n, cs__sum *s);
 
-/* The RocksDB merge operator over summary values (rocksdb_mergeoperator_t*,
- * returned as void* so this header needs no RocksDB include). */
-void *cs__sum_merge_operator(void);
+/* Folds an existing value (may be NULL) and operands into a malloc'd
+ * value; NULL when out of memory. Corrupt inputs are skipped. */
+char *cs__sum_merge_values(const char *existing, size_t elen, const char *const *ops,
+                           const size_t *olens, int nops, size_t *new_len);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "keys.h"
+#include "posting.h"
 #include "session.h"
 #include "summary.h"
 
@@ -40,8 +41,39 @@ typedef struct hset {
   uint32_t g;
 } hset;
 
+/* Posting-list terms of the current batch: each term collects the traces
+ * that carry it, written at the end as one merge operand per time slot. */
+typedef struct term {
+  uint8_t type;
+  cs_str a, b; /* point into the spans or into the writer's pool */
+  uint64_t h;
+  uint32_t head; /* newest pent of this term, chained by next; 0 = none */
+} term;
+
+typedef struct pent {
+  uint32_t next;
+  rocksdb_column_family_handle_t *cf;
+  uint64_t start;
+  const uint8_t *tid;
+} pent;
+
+typedef struct run_ent {
+  rocksdb_column_family_handle_t *cf;
+  cs__post p;
+} run_ent;
+
 struct cs__writer {
   tcache_ent *tc;
+  term *terms;
+  size_t nterms, capterms;
+  uint32_t *tslots; /* term index + 1, open addressing; 0 = empty */
+  size_t ntslots;
+  pent *pents; /* [0] unused so that 0 means "none" */
+  size_t npents, cappents;
+  run_ent *runs;
+  cs__post *posts;
+  size_t capruns;
+  cs_arena pool;
   const cs_span **order;
   size_t cap_order;
   group *g;
@@ -51,6 +83,7 @@ struct cs__writer {
   uint64_t *pending;
   size_t npending, cap_pending;
   cs__buf key, val;
+  int err;
 };
 
 static int hset_init(hset *s, size_t cap) {
@@ -110,6 +143,7 @@ int cs__writer_init(cs_store *st) {
   if (!w) return -1;
   st->w = w;
   w->tc = calloc((size_t)1 << TCACHE_BITS, sizeof(tcache_ent));
+  cs_arena_init(&w->pool, 16384, (size_t)64 << 20);
   if (!w->tc || hset_init(&w->dedup, 256) || hset_init(&w->names, 1024)) return -1;
   return 0;
 }
@@ -121,6 +155,12 @@ void cs__writer_release(cs_store *st) {
   free(w->order);
   free(w->g);
   free(w->pending);
+  free(w->terms);
+  free(w->tslots);
+  free(w->pents);
+  free(w->runs);
+  free(w->posts);
+  cs_arena_release(&w->pool);
   hset_free(&w->dedup);
   hset_free(&w->names);
   cs__buf_free(&w->key);
@@ -162,13 +202,125 @@ static void put_key(cs_store *st, rocksdb_column_family_handle_t *cf, const cs__
   rocksdb_writebatch_put_cf(st->batch, cf, (const char *)w->key.p, w->key.n, "", 0);
 }
 
-/* Adds an index entry unless this trace group already has it. */
+static int terms_grow(cs__writer *w) {
+  size_t nn = w->ntslots ? w->ntslots * 2 : 1024;
+  uint32_t *ns = calloc(nn, sizeof(uint32_t));
+  if (!ns) return -1;
+  for (size_t i = 0; i < w->nterms; i++) {
+    size_t j = w->terms[i].h & (nn - 1);
+    while (ns[j]) j = (j + 1) & (nn - 1);
+    ns[j] = (uint32_t)i + 1;
+  }
+  free(w->tslots);
+  w->tslots = ns;
+  w->ntslots = nn;
+  return 0;
+}
+
+/* Finds or adds the batch's term (type, a, b); NULL when out of memory. */
+static term *term_get(cs__writer *w, uint8_t type, cs_str a, cs_str b, int copy) {
+  if ((w->nterms + 1) * 2 > w->ntslots && terms_grow(w)) return NULL;
+  uint64_t h = hash_str2(type, a, b);
+  size_t j = h & (w->ntslots - 1);
+  while (w->tslots[j]) {
+    term *t = &w->terms[w->tslots[j] - 1];
+    if (t->h == h && t->type == type && cs__str_eq(t->a, a) && cs__str_eq(t->b, b)) return t;
+    j = (j + 1) & (w->ntslots - 1);
+  }
+  if (w->nterms == w->capterms) {
+    size_t nc = w->capterms ? w->capterms * 2 : 256;
+    term *nt = realloc(w->terms, nc * sizeof(term));
+    if (!nt) return NULL;
+    w->terms = nt;
+    w->capterms = nc;
+  }
+  if (copy) { /* formatted values live on the caller's stack */
+    char *pa = cs_arena_strndup(&w->pool, a.p, a.n), *pb = cs_arena_strndup(&w->pool, b.p, b.n);
+    if (!pa || !pb) return NULL;
+    a.p = pa;
+    b.p = pb;
+  }
+  term *t = &w->terms[w->nterms];
+  *t = (term){type, a, b, h, 0};
+  w->tslots[j] = (uint32_t)++w->nterms;
+  return t;
+}
+
+/* Adds the trace to a posting term unless this trace group already did. */
 static void index_entry(cs_store *st, rocksdb_column_family_handle_t *cf, const group *g,
-                        const uint8_t trace_id[16], uint8_t type, cs_str a, cs_str b) {
-  if (!hset_add(&st->w->dedup, hash_str2(type, a, b))) return;
-  cs__key k = {.type = type, .start_ns = g->start, .a = a, .b = b};
-  memcpy(k.trace_id, trace_id, 16);
-  put_key(st, cf, &k);
+                        const uint8_t trace_id[16], uint8_t type, cs_str a, cs_str b, int copy) {
+  cs__writer *w = st->w;
+  if (!hset_add(&w->dedup, hash_str2(type, a, b))) return;
+  term *t = term_get(w, type, a, b, copy);
+  if (!t) {
+    w->err = CS_STORE_ENOMEM;
+    return;
+  }
+  if (w->npents >= w->cappents) {
+    size_t nc = w->cappents ? w->cappents * 2 : 4096;
+    pent *np = realloc(w->pents, nc * sizeof(pent));
+    if (!np) {
+      w->err = CS_STORE_ENOMEM;
+      return;
+    }
+    w->pents = np;
+    w->cappents = nc;
+  }
+  w->pents[w->npents] = (pent){t->head, cf, g->start, trace_id};
+  t->head = (uint32_t)w->npents++;
+}
+
+static int cmp_run(const void *x, const void *y) {
+  const run_ent *a = x, *b = y;
+  if (a->cf != b->cf) return (uintptr_t)a->cf < (uintptr_t)b->cf ? -1 : 1;
+  uint64_t sa = a->p.start_ns >> CS__SLOT_SHIFT, sb = b->p.start_ns >> CS__SLOT_SHIFT;
+  return sa < sb ? -1 : sa > sb;
+}
+
+/* Emits one merge operand per (term, bucket, slot) of the batch. */
+static int write_postings(cs_store *st) {
+  cs__writer *w = st->w;
+  for (size_t ti = 0; ti < w->nterms; ti++) {
+    term *t = &w->terms[ti];
+    size_t n = 0;
+    for (uint32_t e = t->head; e; e = w->pents[e].next) n++;
+    if (n > w->capruns) {
+      run_ent *nr = realloc(w->runs, n * sizeof(run_ent));
+      if (nr) w->runs = nr;
+      cs__post *np = realloc(w->posts, n * sizeof(cs__post));
+      if (np) w->posts = np;
+      if (!nr || !np) return CS_STORE_ENOMEM;
+      w->capruns = n;
+    }
+    n = 0;
+    for (uint32_t e = t->head; e; e = w->pents[e].next) {
+      run_ent *r = &w->runs[n++];
+      r->cf = w->pents[e].cf;
+      r->p.start_ns = w->pents[e].start;
+      memcpy(r->p.trace_id, w->pents[e].tid, 16);
+    }
+    if (n > 1) qsort(w->runs, n, sizeof(run_ent), cmp_run);
+    int nf = cs__key_newest_first(t->type);
+    for (size_t i = 0; i < n;) {
+      size_t j = i;
+      uint64_t slot = w->runs[i].p.start_ns >> CS__SLOT_SHIFT;
+      size_t m = 0;
+      while (j < n && w->runs[j].cf == w->runs[i].cf &&
+             w->runs[j].p.start_ns >> CS__SLOT_SHIFT == slot)
+        w->posts[m++] = w->runs[j++].p;
+      m = cs__post_sort(w->posts, m, nf);
+      cs__key k = {.type = t->type, .a = t->a, .b = t->b, .slot = slot};
+      w->key.n = 0;
+      cs__key_encode(&w->key, &k);
+      w->val.n = 0;
+      cs__post_encode(w->posts, m, nf, &w->val);
+      if (w->key.oom || w->val.oom) return CS_STORE_ENOMEM;
+      rocksdb_writebatch_merge_cf(st->batch, w->runs[i].cf, (const char *)w->key.p, w->key.n,
+                                  (const char *)w->val.p, w->val.n);
+      i = j;
+    }
+  }
+  return 0;
 }
 
 /* Writes a service or operation name to the default family the first time
@@ -209,7 +361,7 @@ static void attr_entries(cs_store *st, rocksdb_column_family_handle_t *cf, const
       } else {
         continue;
       }
-      index_entry(st, cf, g, tid, CS__K_ATTR, st->index_keys[j], v);
+      index_entry(st, cf, g, tid, CS__K_ATTR, st->index_keys[j], v, at[i].type != CS_VAL_STR);
     }
   }
 }
@@ -257,14 +409,15 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
      * service; skip it when this span's service was just seen. */
     if (hset_add(&w->dedup, hash_str2(CS__K_SVCNAME, svc, (cs_str){"", 0}))) {
       cs__sum_add_service(&sum, svc);
-      index_entry(st, cf, g, tid, CS__K_SERVICE, svc, (cs_str){"", 0});
+      index_entry(st, cf, g, tid, CS__K_SERVICE, svc, (cs_str){"", 0}, 0);
       name_entry(st, CS__K_SVCNAME, svc, (cs_str){"", 0}, 0);
     }
     if (hset_add(&w->dedup, hash_str2(CS__K_OPNAME, svc, s->name) ^ s->kind)) {
-      index_entry(st, cf, g, tid, CS__K_OP, svc, s->name);
+      index_entry(st, cf, g, tid, CS__K_OP, svc, s->name, 0);
       name_entry(st, CS__K_OPNAME, svc, s->name, s->kind);
     }
-    if (s->session_id.n) index_entry(st, cf, g, tid, CS__K_SESSION, s->session_id, (cs_str){"", 0});
+    if (s->session_id.n)
+      index_entry(st, cf, g, tid, CS__K_SESSION, s->session_id, (cs_str){"", 0}, 0);
     if (st->n_index_keys) {
       attr_entries(st, cf, g, tid, s->attrs, s->n_attrs);
       if (s->resource && (i == 0 || sp[i - 1]->resource != s->resource))
@@ -382,6 +535,11 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
   int rc = 0;
   size_t written = 0;
   w->npending = 0;
+  w->nterms = 0;
+  w->npents = 1;
+  w->err = 0;
+  if (w->ntslots) memset(w->tslots, 0, w->ntslots * sizeof(uint32_t));
+  cs_arena_reset(&w->pool);
   rocksdb_writebatch_clear(st->batch);
   pthread_rwlock_rdlock(&st->lock);
   for (size_t i = 0; i < ng && !rc; i++) {
@@ -395,6 +553,8 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
     rc = write_group(st, g, b->cf);
     written += g->n;
   }
+  if (!rc) rc = w->err;
+  if (!rc) rc = write_postings(st);
   if (!rc) {
     char *e = NULL;
     rocksdb_write(st->db, st->wo, st->batch, &e);

@@ -10,7 +10,7 @@ static int bytes_cmp(const cs__buf *a, const cs__buf *b) {
 }
 
 static cs__key mk(uint8_t type, const char *a, const char *b, uint64_t start) {
-  cs__key k = {.type = type, .start_ns = start};
+  cs__key k = {.type = type, .start_ns = start, .slot = start >> 30};
   k.a = (cs_str){a, (uint32_t)strlen(a)};
   k.b = (cs_str){b, (uint32_t)strlen(b)};
   for (int i = 0; i < 16; i++) k.trace_id[i] = (uint8_t)(i * 7 + 1);
@@ -52,9 +52,12 @@ static void keys_round_trip_every_type(void) {
       CHECK(d.start_ns == k.start_ns);
       CHECK(memcmp(d.trace_id, k.trace_id, 16) == 0);
       break;
-    default:
+    case CS__K_ALL:
       CHECK(d.start_ns == k.start_ns);
       CHECK(memcmp(d.trace_id, k.trace_id, 16) == 0);
+      break;
+    default: /* posting keys: term and time slot */
+      CHECK(d.slot == k.slot);
       if (types[i] == CS__K_SERVICE || types[i] == CS__K_SESSION || types[i] == CS__K_OP ||
           types[i] == CS__K_ATTR)
         CHECK_STRN(d.a.p, d.a.n, "svc");
@@ -99,7 +102,8 @@ static void keys_do_not_collide_across_field_splits(void) {
 static void keys_order_newest_first_within_prefix(void) {
   uint8_t newest[] = {CS__K_ALL, CS__K_SERVICE, CS__K_OP, CS__K_ATTR};
   for (size_t i = 0; i < sizeof(newest); i++) {
-    cs__key old = mk(newest[i], "s", "o", 1000), young = mk(newest[i], "s", "o", 2000);
+    /* Two seconds apart: different posting slots too. */
+    cs__key old = mk(newest[i], "s", "o", 1000), young = mk(newest[i], "s", "o", 2000000000);
     cs__buf bo = {0}, by = {0};
     cs__key_encode(&bo, &old);
     cs__key_encode(&by, &young);
@@ -108,7 +112,7 @@ static void keys_order_newest_first_within_prefix(void) {
     cs__buf_free(&by);
   }
   /* Sessions list oldest first; durations shortest first. */
-  cs__key so = mk(CS__K_SESSION, "x", "", 1000), sy = mk(CS__K_SESSION, "x", "", 2000);
+  cs__key so = mk(CS__K_SESSION, "x", "", 1000), sy = mk(CS__K_SESSION, "x", "", 2000000000);
   cs__key d1 = mk(CS__K_DURATION, "", "", 9), d2 = mk(CS__K_DURATION, "", "", 1);
   d1.duration_ns = 10;
   d2.duration_ns = 300;

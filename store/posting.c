@@ -1,0 +1,106 @@
+/* Posting list codec and merge (posting.h). Within a value, starts are
+ * delta-coded in list order after a first offset inside the slot; trace
+ * IDs are stored whole (random bytes do not compress). */
+#include "posting.h"
+
+#include "keys.h"
+
+static int newest_first_cmp(const void *a, const void *b) {
+  const cs__post *x = a, *y = b;
+  if (x->start_ns != y->start_ns) return x->start_ns > y->start_ns ? -1 : 1;
+  return memcmp(x->trace_id, y->trace_id, 16);
+}
+
+static int oldest_first_cmp(const void *a, const void *b) {
+  const cs__post *x = a, *y = b;
+  if (x->start_ns != y->start_ns) return x->start_ns < y->start_ns ? -1 : 1;
+  return memcmp(x->trace_id, y->trace_id, 16);
+}
+
+size_t cs__post_sort(cs__post *p, size_t n, int newest_first) {
+  if (n < 2) return n;
+  qsort(p, n, sizeof(cs__post), newest_first ? newest_first_cmp : oldest_first_cmp);
+  size_t j = 1;
+  for (size_t i = 1; i < n; i++)
+    if (p[i].start_ns != p[j - 1].start_ns || memcmp(p[i].trace_id, p[j - 1].trace_id, 16))
+      p[j++] = p[i];
+  return j;
+}
+
+void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs__buf *out) {
+  cs__buf_u8(out, CS__POSTING_VERSION);
+  cs__buf_varint(out, n);
+  const uint64_t mask = ((uint64_t)1 << CS__SLOT_SHIFT) - 1;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t v;
+    if (i == 0) v = newest_first ? mask - (p[0].start_ns & mask) : p[0].start_ns & mask;
+    else v = newest_first ? p[i - 1].start_ns - p[i].start_ns : p[i].start_ns - p[i - 1].start_ns;
+    cs__buf_varint(out, v);
+    cs__buf_put(out, p[i].trace_id, 16);
+  }
+}
+
+long cs__post_count(const void *v, size_t n) {
+  cs__rd r = cs__rd_make(v, n);
+  if (cs__rd_u8(&r) != CS__POSTING_VERSION) return -1;
+  uint64_t c = cs__rd_varint(&r);
+  if (r.err || c > n / 17) return -1;
+  return (long)c;
+}
+
+long cs__post_decode(const void *v, size_t n, uint64_t slot, int newest_first, cs__post *out,
+                     size_t cap) {
+  cs__rd r = cs__rd_make(v, n);
+  if (cs__rd_u8(&r) != CS__POSTING_VERSION) return -1;
+  uint64_t c = cs__rd_varint(&r);
+  if (r.err || c > cap) return -1;
+  const uint64_t mask = ((uint64_t)1 << CS__SLOT_SHIFT) - 1;
+  const uint64_t lo = slot << CS__SLOT_SHIFT, hi = lo | mask;
+  uint64_t t = 0;
+  for (uint64_t i = 0; i < c; i++) {
+    uint64_t d = cs__rd_varint(&r);
+    if (i == 0) {
+      if (d > mask) return -1;
+      t = newest_first ? hi - d : lo + d;
+    } else {
+      if (newest_first ? d > t - lo : d > hi - t) return -1;
+      t = newest_first ? t - d : t + d;
+    }
+    const uint8_t *id = cs__rd_bytes(&r, 16);
+    if (!id) return -1;
+    out[i].start_ns = t;
+    memcpy(out[i].trace_id, id, 16);
+  }
+  if (r.err || r.p != r.end) return -1;
+  return (long)c;
+}
+
+char *cs__post_merge(const uint8_t *key, size_t klen, const char *existing, size_t elen,
+                     const char *const *ops, const size_t *olens, int nops, size_t *new_len) {
+  cs__key k;
+  if (cs__key_decode(key, klen, &k)) return NULL;
+  if (!cs__key_is_posting(k.type)) return NULL;
+  int nf = cs__key_newest_first(k.type);
+  uint64_t slot = k.slot;
+  size_t total = 0;
+  long c;
+  if (existing && (c = cs__post_count(existing, elen)) > 0) total += (size_t)c;
+  for (int i = 0; i < nops; i++)
+    if ((c = cs__post_count(ops[i], olens[i])) > 0) total += (size_t)c;
+  cs__post *all = malloc((total ? total : 1) * sizeof(cs__post));
+  if (!all) return NULL;
+  size_t n = 0;
+  if (existing && (c = cs__post_decode(existing, elen, slot, nf, all, total)) > 0) n += (size_t)c;
+  for (int i = 0; i < nops; i++)
+    if ((c = cs__post_decode(ops[i], olens[i], slot, nf, all + n, total - n)) > 0) n += (size_t)c;
+  n = cs__post_sort(all, n, nf);
+  cs__buf out = {0};
+  cs__post_encode(all, n, nf, &out);
+  free(all);
+  if (out.oom) {
+    cs__buf_free(&out);
+    return NULL;
+  }
+  *new_len = out.n;
+  return (char *)out.p;
+}

@@ -1,0 +1,40 @@
+/* Posting lists: the service, operation, attribute and session indexes keep
+ * one key per (term, ~1 s time slot) whose value lists the (start, trace ID)
+ * pairs of that slot. A write batch adds one merge operand per term and
+ * slot, so index work grows with the distinct terms of a batch, not with
+ * its spans or traces. Layout in docs/storage.md. */
+#ifndef CS_STORE_POSTING_H
+#define CS_STORE_POSTING_H
+
+#include "codec.h"
+
+#define CS__POSTING_VERSION 1
+#define CS__SLOT_SHIFT 30 /* slot = start_ns >> 30: about 1.07 s */
+
+typedef struct cs__post {
+  uint64_t start_ns;
+  uint8_t trace_id[16];
+} cs__post;
+
+/* Sorts p (descending start when newest_first, else ascending; trace ID
+ * breaks ties) and drops exact duplicates; returns the new count. */
+size_t cs__post_sort(cs__post *p, size_t n, int newest_first);
+
+/* Encodes n sorted postings of one slot (appended to out). */
+void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs__buf *out);
+
+/* Number of postings in a value, -1 when corrupt. */
+long cs__post_count(const void *v, size_t n);
+
+/* Decodes into out[0..cap); returns the count or -1 when corrupt. slot is
+ * the key's slot number. */
+long cs__post_decode(const void *v, size_t n, uint64_t slot, int newest_first, cs__post *out,
+                     size_t cap);
+
+/* Merge of several posting values of one key (sorted union, no duplicates).
+ * Returns a malloc'd value or NULL when out of memory; corrupt inputs are
+ * skipped (a failing merge would stop compactions). */
+char *cs__post_merge(const uint8_t *key, size_t klen, const char *existing, size_t elen,
+                     const char *const *ops, const size_t *olens, int nops, size_t *new_len);
+
+#endif
