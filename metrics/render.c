@@ -225,9 +225,10 @@ static int type_is(const char *t, const char *te, const char *want) {
 
 const char *cs_metrics_negotiate(const char *accept, int *openmetrics) {
   double q_om = 0, q_text = 0;
-  size_t alen = accept ? strnlen(accept, 4096) : 0; /* headers are capped upstream too */
+  if (!accept) accept = "";
+  size_t alen = strnlen(accept, 4096); /* headers are capped upstream too */
   const char *p = accept, *end = accept + alen;
-  while (p && p < end) {
+  while (p < end) {
     const char *comma = memchr(p, ',', (size_t)(end - p));
     const char *re = comma ? comma : end;
     const char *semi = memchr(p, ';', (size_t)(re - p));
