@@ -87,6 +87,8 @@ int cs_qp_duration(const char *s, size_t n, uint64_t *ns) {
     if (total > UINT64_MAX - v) return -1;
     total += v;
   }
+  /* Go's durations are int64 nanoseconds; larger ones are errors there. */
+  if (total > (uint64_t)INT64_MAX) return -1;
   *ns = total;
   return 0;
 }

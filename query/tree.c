@@ -272,9 +272,9 @@ int cs_tree_build(const cs_span *spans, size_t n, cs_arena *a, cs_tree *t) {
   int32_t *stack = cs_arena_alloc(a, sizeof(int32_t) * t->n);
   uint8_t *seen = cs_arena_calloc(a, t->n);
   if (!last || !t->order || !t->roots || !stack || !seen) return -1;
+  for (size_t i = 0; i < t->n; i++) last[i] = -1;
   for (size_t i = 0; i < t->n; i++) {
     cs_tree_node *nv = &t->nodes[i];
-    last[i] = -1;
     if (cs_span_is_root(nv->span)) continue;
     int32_t p = idmap_find(&m, t->nodes, nv->span->parent_id);
     if (p < 0 || p == (int32_t)i) {
