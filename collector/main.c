@@ -59,16 +59,16 @@ static int bad(const char *flag, const char *val) {
 }
 
 int main(int argc, char **argv) {
-  enum { O_LISTEN = 1, O_TCP, O_UDP, O_DATA, O_RET, O_SYNC, O_QUEUE, O_CONNS, O_KEY, O_STALL,
-         O_IDLE, O_STATS, O_LOG, O_HELP };
+  enum { OPT_LISTEN = 1, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE, OPT_CONNS, OPT_KEY, OPT_STALL,
+         OPT_IDLE, OPT_STATS, OPT_LOG, OPT_HELP };
   static const struct option longopts[] = {
-      {"listen-addr", required_argument, 0, O_LISTEN}, {"tcp-port", required_argument, 0, O_TCP},
-      {"udp-port", required_argument, 0, O_UDP},       {"data-dir", required_argument, 0, O_DATA},
-      {"retention", required_argument, 0, O_RET},      {"sync", no_argument, 0, O_SYNC},
-      {"max-queue-mb", required_argument, 0, O_QUEUE}, {"max-conns", required_argument, 0, O_CONNS},
-      {"index-key", required_argument, 0, O_KEY},      {"stall-timeout", required_argument, 0, O_STALL},
-      {"idle-timeout", required_argument, 0, O_IDLE},  {"stats-interval", required_argument, 0, O_STATS},
-      {"log-level", required_argument, 0, O_LOG},      {"help", no_argument, 0, O_HELP},
+      {"listen-addr", required_argument, 0, OPT_LISTEN}, {"tcp-port", required_argument, 0, OPT_TCP},
+      {"udp-port", required_argument, 0, OPT_UDP},       {"data-dir", required_argument, 0, OPT_DATA},
+      {"retention", required_argument, 0, OPT_RET},      {"sync", no_argument, 0, OPT_SYNC},
+      {"max-queue-mb", required_argument, 0, OPT_QUEUE}, {"max-conns", required_argument, 0, OPT_CONNS},
+      {"index-key", required_argument, 0, OPT_KEY},      {"stall-timeout", required_argument, 0, OPT_STALL},
+      {"idle-timeout", required_argument, 0, OPT_IDLE},  {"stats-interval", required_argument, 0, OPT_STATS},
+      {"log-level", required_argument, 0, OPT_LOG},      {"help", no_argument, 0, OPT_HELP},
       {0, 0, 0, 0}};
   cs_collector_opts co;
   cs_collector_opts_default(&co);
@@ -79,51 +79,51 @@ int main(int argc, char **argv) {
   int opt;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
-    case O_LISTEN: co.listen_addr = optarg; break;
-    case O_TCP:
-    case O_UDP: {
+    case OPT_LISTEN: co.listen_addr = optarg; break;
+    case OPT_TCP:
+    case OPT_UDP: {
       int port;
       if (!strcmp(optarg, "-1")) port = -1;
       else if (cs_parse_u64(optarg, 0, 65535, &v) == 0) port = (int)v;
-      else return bad(opt == O_TCP ? "--tcp-port" : "--udp-port", optarg);
-      *(opt == O_TCP ? &co.tcp_port : &co.udp_port) = port;
+      else return bad(opt == OPT_TCP ? "--tcp-port" : "--udp-port", optarg);
+      *(opt == OPT_TCP ? &co.tcp_port : &co.udp_port) = port;
       break;
     }
-    case O_DATA: so.dir = optarg; break;
-    case O_RET:
+    case OPT_DATA: so.dir = optarg; break;
+    case OPT_RET:
       if (cs_parse_duration_s(optarg, &so.retention_s)) return bad("--retention", optarg);
       break;
-    case O_SYNC: so.sync = 1; break;
-    case O_QUEUE:
+    case OPT_SYNC: so.sync = 1; break;
+    case OPT_QUEUE:
       if (cs_parse_u64(optarg, 1, 1 << 20, &v)) return bad("--max-queue-mb", optarg);
       co.max_queue_bytes = (size_t)v << 20;
       break;
-    case O_CONNS:
+    case OPT_CONNS:
       if (cs_parse_u64(optarg, 1, 1000000, &v)) return bad("--max-conns", optarg);
       co.max_conns = (uint32_t)v;
       break;
-    case O_KEY:
+    case OPT_KEY:
       if (n_keys == MAX_INDEX_KEYS || !*optarg) return bad("--index-key", optarg);
       keys[n_keys++] = optarg;
       break;
-    case O_STALL:
-    case O_IDLE:
-    case O_STATS:
+    case OPT_STALL:
+    case OPT_IDLE:
+    case OPT_STATS:
       if (cs_parse_duration_s(optarg, &v) || v > 86400)
-        return bad(opt == O_STALL ? "--stall-timeout" : opt == O_IDLE ? "--idle-timeout"
+        return bad(opt == OPT_STALL ? "--stall-timeout" : opt == OPT_IDLE ? "--idle-timeout"
                                                                       : "--stats-interval",
                    optarg);
-      *(opt == O_STALL ? &co.stall_timeout_ms
-                       : opt == O_IDLE ? &co.idle_timeout_ms : &co.stats_interval_ms) =
+      *(opt == OPT_STALL ? &co.stall_timeout_ms
+                       : opt == OPT_IDLE ? &co.idle_timeout_ms : &co.stats_interval_ms) =
           (uint32_t)(v * 1000);
       break;
-    case O_LOG: {
+    case OPT_LOG: {
       int lvl = cs_log_parse_level(optarg);
       if (lvl < 0) return bad("--log-level", optarg);
       cs_log_min_level = lvl;
       break;
     }
-    case O_HELP:
+    case OPT_HELP:
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
