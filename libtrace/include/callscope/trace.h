@@ -105,32 +105,33 @@ enum cst_prop_format {
   CST_PROP_BAGGAGE = 2,      /* W3C baggage (carries session.id) */
   CST_PROP_B3 = 4,           /* B3 single header "b3" */
   CST_PROP_B3_MULTI = 8,     /* X-B3-TraceId, X-B3-SpanId, X-B3-ParentSpanId, X-B3-Sampled, X-B3-Flags */
+  CST_PROP_NONE = 0x100,     /* OTEL_PROPAGATORS=none: inject and extract nothing */
 };
 #define CST_PROP_DEFAULT (CST_PROP_TRACECONTEXT | CST_PROP_BAGGAGE)
 
-/* Flags for cst_config.flags. */
-#define CST_CONFIG_NO_ENV 1u /* cst_config_init() ignores the environment */
+/* Flags for cst_config.flags (none defined yet; leave 0). */
 
 /* Tracer configuration. Fill it with cst_config_init(), then override
  * fields. Zero or NULL in a field means "use the default". All strings are
  * copied by cst_tracer_new(). Defaults are listed per field. */
 typedef struct cst_config {
-  unsigned flags;                /* CST_CONFIG_* */
+  unsigned flags;                /* reserved, 0 */
   /* Resource. service_name defaults to OTEL_SERVICE_NAME, then the
    * service.name of OTEL_RESOURCE_ATTRIBUTES, then "unknown_service". */
   const char *service_name;
   const char *service_version;   /* service.version, optional */
   const char *service_instance;  /* service.instance.id; default: random UUID-like hex */
-  /* Extra resource attributes "k1=v1,k2=v2" (values percent-encoded, the
-   * OTEL_RESOURCE_ATTRIBUTES syntax). Entries here win over the environment;
-   * host.name and process.pid are added automatically. */
+  /* Resource attributes "k1=v1,k2=v2" (values percent-encoded, the
+   * OTEL_RESOURCE_ATTRIBUTES syntax); cst_config_init sets it from
+   * OTEL_RESOURCE_ATTRIBUTES. The service_* fields above win over entries of
+   * the same key here; host.name and process.pid are added when absent. */
   const char *resource_attributes;
   /* "udp://host:port" or "tcp://host:port" (host: IPv4/IPv6 literal or a
    * name resolved once at cst_tracer_new). Default CALLSCOPE_ENDPOINT, then
    * "udp://127.0.0.1:4320" (the collector's native port, CS_PORT_NATIVE). */
   const char *endpoint;
   cst_sampler_kind sampler;      /* default OTEL_TRACES_SAMPLER, then PARENT_ALWAYS_ON */
-  double sampler_ratio;          /* 0..1 for *_RATIO; default OTEL_TRACES_SAMPLER_ARG, then 1.0 */
+  double sampler_ratio;          /* 0..1 for *_RATIO; cst_config_init sets OTEL_TRACES_SAMPLER_ARG, else 1.0 */
   unsigned propagators;          /* CST_PROP_* for cst_tracer_propagators(); default OTEL_PROPAGATORS, then CST_PROP_DEFAULT */
 
   /* Buffers and batching. */
@@ -157,21 +158,26 @@ typedef struct cst_config {
   int log_level;                 /* highest CST_LOG_* passed to log, default CST_LOG_WARN */
 } cst_config;
 
-/* Sets every field to its default (zero/NULL means default) and then reads
- * the environment unless cfg->flags has CST_CONFIG_NO_ENV set before the
- * call: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER,
- * OTEL_TRACES_SAMPLER_ARG, OTEL_PROPAGATORS, OTEL_METRIC_EXPORT_INTERVAL,
- * CALLSCOPE_ENDPOINT. String fields then point into the environment
- * (borrowed until the environment changes; cst_tracer_new copies them).
- * Returns CST_OK, or CST_EENV when a variable is malformed (that variable
- * is ignored, the rest is applied). Thread-safety: reads the environment;
- * not safe against concurrent setenv(). */
+/* Sets every field to its default (zero/NULL means default; sampler_ratio
+ * 1.0; log_level CST_LOG_WARN) without looking at the environment.
+ * Thread-safety: only touches *cfg. */
+CST_API void cst_config_defaults(cst_config *cfg);
+
+/* cst_config_defaults, then the environment: OTEL_SERVICE_NAME,
+ * OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
+ * OTEL_PROPAGATORS, OTEL_METRIC_EXPORT_INTERVAL, CALLSCOPE_ENDPOINT. String
+ * fields then point into the environment (borrowed until the environment
+ * changes; cst_tracer_new copies them). Returns CST_OK, CST_EINVAL (cfg
+ * NULL), or CST_EENV when a variable is malformed (that variable is ignored,
+ * the rest is applied). Thread-safety: reads the environment; not safe
+ * against concurrent setenv(). */
 CST_API int cst_config_init(cst_config *cfg);
 
 typedef struct cst_tracer cst_tracer;
 
-/* Creates a tracer and starts its exporter thread. cfg may be NULL (all
- * defaults, environment read). A UDP or TCP endpoint that does not answer is
+/* Creates a tracer and starts its exporter thread. cfg may be NULL (same
+ * as cst_config_init). cfg fields left 0/NULL take their defaults; the
+ * environment is read only by cst_config_init. A UDP or TCP endpoint that does not answer is
  * not an error: spans are buffered, then dropped and counted. On success
  * *out owns a tracer to release with cst_tracer_free().
  * Errors: CST_EINVAL (bad field), CST_EENDPOINT, CST_ENOMEM, CST_ETHREAD,
@@ -469,8 +475,10 @@ typedef struct cst_scope {
 
 /* Makes s the thread's current span and returns a token that
  * cst_scope_exit uses to restore the previous one. Scopes nest and must exit
- * in reverse order, on the same thread, before s ends. s may be NULL (clears
- * the current span inside the scope). Thread-safety: per-thread state. */
+ * in reverse order, on the same thread. Ending s inside its own scope is
+ * fine (the previous span becomes current at once; cst_scope_exit then does
+ * not touch s). s may be NULL (no current span inside the scope).
+ * Thread-safety: per-thread state. */
 CST_API cst_scope cst_scope_enter(cst_span *s);
 CST_API void cst_scope_exit(cst_scope scope);
 

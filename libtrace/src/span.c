@@ -1,0 +1,430 @@
+/* Spans on the caller's thread: start, attributes, events, links, status,
+ * end. A recording span accumulates a compact binary record in its own
+ * buffer; ending it copies the record into the thread's ring in one push.
+ * Span objects are recycled through a per-thread cache, so after warm-up no
+ * span touches the heap, takes a lock or makes a system call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define KEY_MAX 255u
+
+/* Returned when nothing can be recorded: every call on it is a no-op. */
+static cst_span noop_span = {.ctx = {.b3_sampling = -1}};
+
+static inline void bump(atomic_uint_fast64_t *c, uint64_t n) {
+  /* Producer-owned counter: a plain load and store, no locked instruction. */
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                        memory_order_relaxed);
+}
+
+static inline int forked(const cst_tracer *t) {
+  return t->fork_gen != atomic_load_explicit(&__cst_fork_gen, memory_order_relaxed);
+}
+
+static inline __cst_ring *ring_of(cst_tracer *t) {
+  if (CST_LIKELY(__cst_t.ring_gen == t->gen)) return __cst_t.ring;
+  return __cst_ring_for(t);
+}
+
+static cst_span *span_alloc(__cst_ring *r) {
+  cst_span *s = r->free_spans;
+  if (CST_LIKELY(s != NULL)) {
+    r->free_spans = s->next_free;
+    r->n_free--;
+    return s;
+  }
+  s = aligned_alloc(64, (sizeof(cst_span) + 63) & ~(size_t)63);
+  if (!s) return NULL;
+  s->buf = s->inline_buf;
+  s->cap = CST_SPAN_INLINE;
+  return s;
+}
+
+static void span_recycle(__cst_ring *r, cst_span *s) {
+  if (r && r->n_free < CST_SPAN_CACHE) {
+    s->next_free = r->free_spans;
+    r->free_spans = s;
+    r->n_free++;
+    return;
+  }
+  if (s->buf != s->inline_buf) free(s->buf);
+  free(s);
+}
+
+/* Makes room for need more bytes, growing up to the tracer's span cap.
+ * Returns NULL (and the caller counts a drop) when the cap is reached. */
+static __attribute__((noinline)) uint8_t *grow(cst_span *s, size_t need) {
+  size_t want = (size_t)s->len + need;
+  if (want + 8 > s->t->max_span_bytes) return NULL;
+  size_t cap = s->cap * 2u;
+  while (cap < want) cap *= 2;
+  if (cap > s->t->max_span_bytes) cap = s->t->max_span_bytes;
+  uint8_t *nb;
+  if (s->buf == s->inline_buf) {
+    nb = malloc(cap);
+    if (nb) memcpy(nb, s->buf, s->len);
+  } else {
+    nb = realloc(s->buf, cap);
+  }
+  if (!nb) return NULL;
+  s->buf = nb;
+  s->cap = (uint32_t)cap;
+  return s->buf + s->len;
+}
+
+static inline uint8_t *room(cst_span *s, size_t need) {
+  if (CST_LIKELY(s->len + need + 8 <= s->cap)) return s->buf + s->len;
+  return grow(s, need);
+}
+
+#define PUT(p, v)                     \
+  do {                                \
+    __typeof__(v) v_ = (v);           \
+    memcpy((p), &v_, sizeof v_);      \
+    (p) += sizeof v_;                 \
+  } while (0)
+
+static void put_name(cst_span *s, const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n > 0xffff) n = 0xffff;
+  uint8_t *p = room(s, 3 + n);
+  if (!p) return;
+  *p++ = __CST_IT_NAME;
+  PUT(p, (uint16_t)n);
+  memcpy(p, name, n);
+  s->len += (uint32_t)(3 + n);
+}
+
+/* Writes one attribute item; returns its size or 0 when it did not fit. */
+static size_t put_attr(cst_span *s, uint8_t tag, const char *key, uint8_t type, const void *val,
+                       size_t vlen) {
+  size_t kn = strlen(key);
+  if (kn > KEY_MAX) kn = KEY_MAX;
+  size_t need = 4 + kn + (type == CST_ATTR_STRING ? 4 + vlen : type == CST_ATTR_BOOL ? 1 : 8);
+  uint8_t *p = room(s, need);
+  if (!p) return 0;
+  *p++ = tag;
+  *p++ = type;
+  PUT(p, (uint16_t)kn);
+  memcpy(p, key, kn);
+  p += kn;
+  if (type == CST_ATTR_STRING) PUT(p, (uint32_t)vlen);
+  memcpy(p, val, type == CST_ATTR_STRING ? vlen : type == CST_ATTR_BOOL ? 1 : 8);
+  s->len += (uint32_t)need;
+  return need;
+}
+
+static void set_attr(cst_span *s, const char *key, uint8_t type, const void *val, size_t vlen) {
+  if (!s->recording || !key) return;
+  if (s->n_attrs >= CST_MAX_ATTRIBUTES || !put_attr(s, __CST_IT_ATTR, key, type, val, vlen)) {
+    s->dropped_attrs++;
+    return;
+  }
+  s->n_attrs++;
+}
+
+void cst_span_set_strn(cst_span *s, const char *key, const char *value, size_t len) {
+  if (!s) return;
+  set_attr(s, key, CST_ATTR_STRING, value ? value : "", value ? len : 0);
+}
+
+void cst_span_set_str(cst_span *s, const char *key, const char *value) {
+  if (!s || !s->recording) return;
+  set_attr(s, key, CST_ATTR_STRING, value ? value : "", value ? strlen(value) : 0);
+}
+
+void cst_span_set_int(cst_span *s, const char *key, int64_t value) {
+  if (s) set_attr(s, key, CST_ATTR_INT, &value, 8);
+}
+
+void cst_span_set_double(cst_span *s, const char *key, double value) {
+  if (s) set_attr(s, key, CST_ATTR_DOUBLE, &value, 8);
+}
+
+void cst_span_set_bool(cst_span *s, const char *key, int value) {
+  uint8_t b = value ? 1 : 0;
+  if (s) set_attr(s, key, CST_ATTR_BOOL, &b, 1);
+}
+
+/* Writes n attributes as SUBATTR items after an event or link header;
+ * returns how many did not fit. Rolls nothing back: the header's count is
+ * patched by the caller. */
+static uint32_t put_subattrs(cst_span *s, const cst_attr *a, size_t n, uint16_t *written) {
+  uint32_t dropped = 0;
+  *written = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!a[i].key || *written >= CST_MAX_EVENT_ATTRIBUTES) {
+      dropped++;
+      continue;
+    }
+    size_t ok;
+    switch (a[i].type) {
+    case CST_ATTR_STRING: {
+      const char *v = a[i].v.s ? a[i].v.s : "";
+      ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_STRING, v, strlen(v));
+      break;
+    }
+    case CST_ATTR_BOOL: {
+      uint8_t b = a[i].v.b ? 1 : 0;
+      ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_BOOL, &b, 1);
+      break;
+    }
+    case CST_ATTR_INT: ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_INT, &a[i].v.i, 8); break;
+    case CST_ATTR_DOUBLE:
+      ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_DOUBLE, &a[i].v.d, 8);
+      break;
+    default: ok = 0;
+    }
+    if (ok) (*written)++;
+    else dropped++;
+  }
+  return dropped;
+}
+
+void cst_span_add_event(cst_span *s, const char *name, const cst_attr *attrs, size_t n) {
+  if (!s || !s->recording) return;
+  if (s->n_events >= CST_MAX_EVENTS) {
+    s->dropped_events++;
+    return;
+  }
+  size_t nn = name ? strlen(name) : 0;
+  if (nn > 0xffff) nn = 0xffff;
+  uint32_t at = s->len;
+  uint8_t *p = room(s, 1 + 8 + 2 + nn + 2 + 4);
+  if (!p) {
+    s->dropped_events++;
+    return;
+  }
+  *p++ = __CST_IT_EVENT;
+  PUT(p, __cst_now());
+  PUT(p, (uint16_t)nn);
+  memcpy(p, name, nn);
+  s->len += (uint32_t)(1 + 8 + 2 + nn + 2 + 4);
+  uint16_t written;
+  uint32_t dropped = put_subattrs(s, attrs, attrs ? n : 0, &written);
+  p = s->buf + at + 1 + 8 + 2 + nn;
+  PUT(p, written);
+  PUT(p, dropped);
+  s->n_events++;
+}
+
+void cst_span_add_link(cst_span *s, const cst_context *ctx, const cst_attr *attrs, size_t n) {
+  if (!s || !s->recording || !ctx || !ctx->valid) return;
+  if (s->n_links >= CST_MAX_LINKS) {
+    s->dropped_links++;
+    return;
+  }
+  const char *ts = ctx->bag ? ctx->bag->tracestate : "";
+  size_t tn = ctx->bag ? ctx->bag->ts_len : 0;
+  if (tn > 0xffff) tn = 0;
+  uint32_t at = s->len;
+  size_t hdr = 1 + 16 + 8 + 4 + 2 + tn + 2 + 4;
+  uint8_t *p = room(s, hdr);
+  if (!p) {
+    s->dropped_links++;
+    return;
+  }
+  *p++ = __CST_IT_LINK;
+  memcpy(p, ctx->trace_id, 16);
+  memcpy(p + 16, ctx->span_id, 8);
+  p += 24;
+  /* OTLP link flags: W3C flags plus "is remote known" and "is remote". */
+  PUT(p, (uint32_t)(ctx->flags | 0x100u | (ctx->remote ? 0x200u : 0)));
+  PUT(p, (uint16_t)tn);
+  memcpy(p, ts, tn);
+  s->len += (uint32_t)hdr;
+  uint16_t written;
+  uint32_t dropped = put_subattrs(s, attrs, attrs ? n : 0, &written);
+  p = s->buf + at + hdr - 6;
+  PUT(p, written);
+  PUT(p, dropped);
+  s->n_links++;
+}
+
+void cst_span_set_status(cst_span *s, cst_status_code code, const char *message) {
+  if (!s || !s->recording || s->status_final || code > CST_STATUS_ERROR) return;
+  if (code == CST_STATUS_UNSET) return; /* UNSET never overrides a set status */
+  s->status = (uint8_t)code;
+  if (code == CST_STATUS_OK) s->status_final = 1;
+  if (code == CST_STATUS_ERROR && message && *message) {
+    size_t n = strlen(message);
+    if (n > 0xffff) n = 0xffff;
+    uint8_t *p = room(s, 3 + n);
+    if (!p) return;
+    *p++ = __CST_IT_STATUS;
+    PUT(p, (uint16_t)n);
+    memcpy(p, message, n);
+    s->len += (uint32_t)(3 + n);
+  }
+}
+
+void cst_span_update_name(cst_span *s, const char *name) {
+  if (s && s->recording) put_name(s, name);
+}
+
+cst_span *cst_span_start_opts(cst_tracer *t, const char *name, const cst_span_opts *opts) {
+  static const cst_span_opts none = {0};
+  if (!opts) opts = &none;
+  if (CST_UNLIKELY(!t || forked(t))) return &noop_span;
+  __cst_ring *r = ring_of(t);
+  if (CST_UNLIKELY(!r)) return &noop_span;
+  cst_span *s = span_alloc(r);
+  if (CST_UNLIKELY(!s)) return &noop_span;
+  bump(&r->started, 1);
+
+  const cst_context *parent = opts->parent;
+  if (!parent && !opts->new_root && __cst_t.current && __cst_t.current != &noop_span)
+    parent = &__cst_t.current->ctx;
+  int child = parent && parent->valid && !opts->new_root;
+  if (child) {
+    memcpy(s->ctx.trace_id, parent->trace_id, 16);
+    memcpy(s->parent_id, parent->span_id, 8);
+    s->parent_remote = parent->remote;
+  } else {
+    uint64_t a, b;
+    do {
+      a = __cst_rand64();
+      b = __cst_rand64();
+    } while (CST_UNLIKELY((a | b) == 0));
+    memcpy(s->ctx.trace_id, &a, 8);
+    memcpy(s->ctx.trace_id + 8, &b, 8);
+    s->parent_remote = 0;
+  }
+  uint64_t sid;
+  do sid = __cst_rand64();
+  while (CST_UNLIKELY(sid == 0));
+  memcpy(s->ctx.span_id, &sid, 8);
+  s->has_parent = (uint8_t)child;
+  int sampled = __cst_should_sample(t, opts->new_root ? NULL : parent, s->ctx.trace_id);
+  s->ctx.flags = (uint8_t)sampled;
+  s->ctx.remote = 0;
+  s->ctx.valid = 1;
+  s->ctx.b3_sampling = -1;
+  s->ctx.bag = parent ? __cst_bag_ref(parent->bag) : NULL;
+  s->t = t;
+  s->scope_prev = NULL;
+  s->recording = (uint8_t)sampled;
+  if (!sampled) return s;
+
+  bump(&r->sampled, 1);
+  s->kind = (uint8_t)(opts->kind ? opts->kind : CST_KIND_INTERNAL);
+  s->status = CST_STATUS_UNSET;
+  s->status_final = 0;
+  s->n_attrs = s->n_events = s->n_links = 0;
+  s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+  s->start_ns = opts->start_ns ? opts->start_ns : __cst_now();
+  s->len = sizeof(__cst_rec);
+  put_name(s, name);
+  for (size_t i = 0; i < opts->n_links && opts->links; i++)
+    cst_span_add_link(s, opts->links[i], NULL, 0);
+  return s;
+}
+
+cst_span *cst_span_start(cst_tracer *t, const char *name, cst_span_kind kind,
+                         const cst_context *parent) {
+  cst_span_opts o = {.kind = kind, .parent = parent};
+  return cst_span_start_opts(t, name, &o);
+}
+
+/* Items that come from the flow rather than from the caller: tracestate and
+ * the session ID, appended last so session.id wins over a user attribute. */
+static void put_inherited(cst_span *s) {
+  const __cst_bag *b = s->ctx.bag;
+  if (!b) return;
+  if (b->ts_len && b->ts_len <= 0xffff) {
+    uint8_t *p = room(s, 3 + b->ts_len);
+    if (p) {
+      *p++ = __CST_IT_TRACESTATE;
+      PUT(p, (uint16_t)b->ts_len);
+      memcpy(p, b->tracestate, b->ts_len);
+      s->len += 3 + b->ts_len;
+    }
+  }
+  if (b->session >= 0) {
+    const __cst_bag_entry *e = &b->e[b->session];
+    if (!put_attr(s, __CST_IT_ATTR, "session.id", CST_ATTR_STRING, e->value, e->vlen))
+      s->dropped_attrs++;
+  }
+}
+
+void cst_span_end_at(cst_span *s, uint64_t end_ns) {
+  if (!s || s == &noop_span) return;
+  if (__cst_t.current == s) __cst_t.current = s->scope_prev;
+  cst_tracer *t = s->t;
+  __cst_ring *r = forked(t) ? NULL : ring_of(t);
+  if (s->recording && r) {
+    put_inherited(s);
+    uint32_t len = (s->len + 7u) & ~7u;
+    memset(s->buf + s->len, 0, len - s->len);
+    __cst_rec h;
+    h.len = len;
+    h.type = __CST_REC_SPAN;
+    memcpy(h.trace_id, s->ctx.trace_id, 16);
+    memcpy(h.span_id, s->ctx.span_id, 8);
+    memcpy(h.parent_id, s->parent_id, 8);
+    h.start_ns = s->start_ns;
+    h.end_ns = end_ns ? end_ns : __cst_now();
+    h.dropped_attrs = s->dropped_attrs;
+    h.dropped_events = s->dropped_events;
+    h.dropped_links = s->dropped_links;
+    h.kind = s->kind;
+    h.status = s->status;
+    h.trace_flags = s->ctx.flags;
+    h.has_parent = s->has_parent;
+    h.parent_remote = s->parent_remote;
+    memset(h.pad_, 0, sizeof h.pad_);
+    memcpy(s->buf, &h, sizeof h);
+    if (s->dropped_attrs | s->dropped_events | s->dropped_links)
+      bump(&r->dropped_attrs, (uint64_t)s->dropped_attrs + s->dropped_events + s->dropped_links);
+    if (CST_UNLIKELY(__cst_ring_push(r, s->buf, len) != 0)) {
+      bump(&r->dropped_full, 1);
+    } else if (CST_UNLIKELY(__cst_ring_used(r) > r->cap / 2) &&
+               !atomic_load_explicit(&r->wake_sent, memory_order_relaxed)) {
+      /* Rare: half a ring since the exporter last looked. One wake-up per
+       * half ring keeps bursts from overflowing between its timed passes. */
+      atomic_store_explicit(&r->wake_sent, 1, memory_order_relaxed);
+      __cst_exporter_wake(t);
+    }
+  }
+  if (s->ctx.bag) {
+    __cst_bag_unref(s->ctx.bag);
+    s->ctx.bag = NULL;
+  }
+  span_recycle(r, s);
+}
+
+void cst_span_end(cst_span *s) { cst_span_end_at(s, 0); }
+
+const cst_context *cst_span_context(const cst_span *s) { return s ? &s->ctx : NULL; }
+
+int cst_span_is_recording(const cst_span *s) { return s && s->recording; }
+
+int cst_span_set_baggage(cst_span *s, const char *key, const char *value) {
+  if (!s || s == &noop_span || !key || !value) return CST_EINVAL;
+  __cst_bag *nb;
+  int rc = __cst_bag_with(s->ctx.bag, key, strlen(key), value, strlen(value), &nb);
+  if (rc != CST_OK) return rc;
+  __cst_bag_unref(s->ctx.bag);
+  s->ctx.bag = nb;
+  return CST_OK;
+}
+
+int cst_span_set_session(cst_span *s, const char *session_id) {
+  if (!session_id || !*session_id || strlen(session_id) > CST_SESSION_MAX) return CST_EINVAL;
+  return cst_span_set_baggage(s, "session.id", session_id);
+}
+
+cst_span *cst_current_span(void) { return __cst_t.current; }
+
+cst_scope cst_scope_enter(cst_span *s) {
+  cst_scope sc = {__cst_t.current, s};
+  if (s && s != &noop_span) s->scope_prev = __cst_t.current;
+  __cst_t.current = s;
+  return sc;
+}
+
+void cst_scope_exit(cst_scope sc) {
+  if (__cst_t.current == sc.span) __cst_t.current = sc.prev;
+}
