@@ -1,0 +1,129 @@
+/* Durability of acknowledgements: a sender streams pipelined batches over
+ * TCP, the collector is killed with SIGKILL mid-stream, restarted on the
+ * same data directory, and every span of every acknowledged batch must be
+ * in the store. argv[1]: the callscope-collector binary. */
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "daemon.h"
+#include "otlp_build.h"
+#include "store.h"
+#include "workload.h"
+
+#define TRACES_PER_FRAME 2
+#define SPANS_PER_TRACE 10
+#define WINDOW 32
+#define MAX_FRAMES 100000
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int send_frame(int fd, uint64_t f) {
+  ob b;
+  ob_init(&b);
+  for (int t = 0; t < TRACES_PER_FRAME; t++)
+    wl_add_trace(&b, NULL, f * TRACES_PER_FRAME + (uint64_t)t, SPANS_PER_TRACE);
+  size_t len;
+  uint8_t *buf = ob_pack(&b, CS_FRAME_TRACES, f, &len);
+  int rc = send_all(fd, buf, len);
+  free(buf);
+  ob_release(&b);
+  return rc;
+}
+
+/* Streams frames for run_ms, then SIGKILLs the daemon while frames are in
+ * flight. Returns how many frames were acknowledged (a prefix: acks are in
+ * order). */
+static uint64_t stream_and_kill(daemon_t *d, int run_ms) {
+  int fd = tcp_connect(d->tcp_port);
+  CHECK(fd >= 0);
+  uint64_t sent = 0, acked = 0, t0 = now_ms();
+  int killed = 0;
+  while (!killed) {
+    while (sent - acked < WINDOW && sent < MAX_FRAMES)
+      if (send_frame(fd, sent++)) break;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, 1000) > 0) {
+      uint64_t seq;
+      cs_ack ack;
+      if (read_ack(fd, 1000, &seq, &ack) == 0) {
+        CHECK_EQ(seq, acked);
+        CHECK_EQ(ack.accepted, TRACES_PER_FRAME * SPANS_PER_TRACE);
+        acked++;
+      }
+    }
+    if (now_ms() - t0 >= (uint64_t)run_ms && sent > acked) {
+      daemon_kill9(d);
+      killed = 1;
+    }
+  }
+  /* Acks already in our socket buffer were sent before the kill: they
+   * count too. */
+  uint64_t seq;
+  cs_ack ack;
+  while (read_ack(fd, 100, &seq, &ack) == 0) {
+    CHECK_EQ(seq, acked);
+    acked++;
+  }
+  fprintf(stderr, "  sent %llu frames, %llu acknowledged before SIGKILL\n",
+          (unsigned long long)sent, (unsigned long long)acked);
+  CHECK(acked > 0);
+  CHECK(sent > acked);
+  close(fd);
+  return acked;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s path/to/callscope-collector\n", argv[0]);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  char dir[256], data[300], logp[300];
+  CHECK_EQ(tmpdir_make(dir, sizeof dir), 0);
+  snprintf(data, sizeof data, "%s/data", dir);
+  snprintf(logp, sizeof logp, "%s/collector.log", dir);
+  daemon_t d;
+  if (daemon_start(&d, argv[1], data, logp, NULL) != 0) return 1;
+  uint64_t acked = stream_and_kill(&d, 1500);
+
+  /* Restart on the same directory: RocksDB replays its WAL. */
+  snprintf(logp, sizeof logp, "%s/collector2.log", dir);
+  if (daemon_start(&d, argv[1], data, logp, NULL) != 0) return 1;
+  CHECK_EQ(daemon_stop(&d), 0);
+
+  cs_store_opts so = {.dir = data};
+  cs_store *st = NULL;
+  char err[256] = "";
+  CHECK_EQ(cs_store_open(&so, &st, err, sizeof err), CS_STORE_OK);
+  if (!st) return 1;
+  cs_arena a;
+  cs_arena_init(&a, 0, 0);
+  uint64_t missing = 0;
+  for (uint64_t t = 0; t < acked * TRACES_PER_FRAME; t++) {
+    uint8_t id[16];
+    wl_trace_id(t, id);
+    cs_span *spans;
+    size_t n = 0;
+    CHECK_EQ(cs_store_get_trace(st, id, &a, &spans, &n), CS_STORE_OK);
+    if (n != SPANS_PER_TRACE) {
+      if (missing++ < 5)
+        fprintf(stderr, "  trace %llu of an acknowledged frame: %zu spans, want %d\n",
+                (unsigned long long)t, n, SPANS_PER_TRACE);
+    }
+    cs_arena_reset(&a);
+  }
+  CHECK_EQ(missing, 0);
+  cs_arena_release(&a);
+  cs_store_close(st);
+  if (!cs_check_failures) tmpdir_remove(dir);
+  else fprintf(stderr, "logs kept in %s\n", dir);
+  return CHECK_DONE();
+}
