@@ -30,12 +30,16 @@ typedef struct mbuf {
 
 void __cs_metrics_buf_init(mbuf *b, size_t max);
 void __cs_metrics_buf_release(mbuf *b);
+/* Makes room for n bytes up front (a hint; failure is ignored). */
+void __cs_metrics_buf_reserve(mbuf *b, size_t n);
 void __cs_metrics_buf_add(mbuf *b, const void *p, size_t n);
 void __cs_metrics_buf_str(mbuf *b, const char *s);
 void __cs_metrics_buf_char(mbuf *b, char c);
 /* Shortest text that reads back as the same double; +Inf, -Inf, NaN. */
 void __cs_metrics_buf_double(mbuf *b, double v);
 void __cs_metrics_buf_u64(mbuf *b, uint64_t v);
+/* The same text into out (cap >= 32), returns its length; no NUL. */
+size_t __cs_metrics_fmt_double(char *out, size_t cap, double v);
 
 /* One series: a label set and its value(s). Histogram counts are per
  * bucket (not cumulative); counts[n_bounds] is the +Inf bucket. */
@@ -85,6 +89,7 @@ struct cs_metrics {
   uint64_t dropped;  /* new series refused by the cap */
   uint64_t expired;
   uint64_t rejected[REJ_N];
+  size_t last_render_len; /* sizes the next render's buffer up front */
   uint64_t last_sweep_ns;
   uint64_t last_cap_log_ns;
   uint64_t cap_log_suppressed;

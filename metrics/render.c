@@ -77,26 +77,38 @@ static void put_sample(mbuf *b, const char *name, const char *suffix, const seri
   __cs_metrics_buf_char(b, ' ');
 }
 
-static void put_histogram(mbuf *b, const family *f, const series *s) {
+/* le texts of one bucket layout, formatted once and reused while the
+ * following series share the layout (all span-derived series do). */
+typedef struct le_cache {
+  const series *owner; /* series whose bounds were formatted */
+  char text[CS_METRICS_MAX_BOUNDS][32];
+  uint8_t len[CS_METRICS_MAX_BOUNDS];
+} le_cache;
+
+static void le_prepare(le_cache *c, const series *s) {
+  const series *o = c->owner;
+  if (o && o->n_bounds == s->n_bounds &&
+      (s->n_bounds == 0 || memcmp(o->bounds, s->bounds, s->n_bounds * sizeof(double)) == 0)) {
+    c->owner = s;
+    return;
+  }
+  for (uint32_t i = 0; i < s->n_bounds && i < CS_METRICS_MAX_BOUNDS; i++)
+    c->len[i] = (uint8_t)__cs_metrics_fmt_double(c->text[i], sizeof c->text[i], s->bounds[i]);
+  c->owner = s;
+}
+
+static void put_histogram(mbuf *b, const family *f, const series *s, le_cache *c) {
+  le_prepare(c, s);
   uint64_t cum = 0;
   for (uint32_t i = 0; i <= s->n_bounds; i++) {
     cum += s->counts[i];
-    char le[40];
-    size_t len;
     if (i == s->n_bounds) {
-      memcpy(le, "+Inf", 5);
-      len = 4;
       /* _count is the sum of the buckets, so +Inf and _count agree. */
+      put_sample(b, f->name, "_bucket", s, "+Inf", 4);
       cum = s->count;
     } else {
-      mbuf t;
-      __cs_metrics_buf_init(&t, sizeof le - 1);
-      __cs_metrics_buf_double(&t, s->bounds[i]);
-      len = t.err ? 0 : t.n;
-      if (len) memcpy(le, t.p, len);
-      __cs_metrics_buf_release(&t);
+      put_sample(b, f->name, "_bucket", s, c->text[i], c->len[i]);
     }
-    put_sample(b, f->name, "_bucket", s, le, len);
     __cs_metrics_buf_u64(b, cum);
     __cs_metrics_buf_char(b, '\n');
   }
@@ -139,16 +151,23 @@ static void put_family(mbuf *b, family *f, int om) {
     __cs_metrics_buf_str(b, f->unit);
     __cs_metrics_buf_char(b, '\n');
   }
+  le_cache *lc = NULL;
+  if (f->type == MT_HISTOGRAM && !(lc = malloc(sizeof *lc))) {
+    b->err = CS_METRICS_ENOMEM;
+    return;
+  }
+  if (lc) lc->owner = NULL;
   for (size_t i = 0; i < f->n && !b->err; i++) {
     const series *s = f->v[i];
     if (f->type == MT_HISTOGRAM) {
-      put_histogram(b, f, s);
+      put_histogram(b, f, s, lc);
       continue;
     }
     put_sample(b, f->name, f->type == MT_COUNTER ? "_total" : "", s, NULL, 0);
     __cs_metrics_buf_double(b, s->value);
     __cs_metrics_buf_char(b, '\n');
   }
+  free(lc);
 }
 
 int cs_metrics_render(cs_metrics *reg, int openmetrics, char **out, size_t *len) {
@@ -168,6 +187,11 @@ int cs_metrics_render(cs_metrics *reg, int openmetrics, char **out, size_t *len)
   mbuf b;
   __cs_metrics_buf_init(&b, reg->opts.max_render_bytes);
   pthread_mutex_lock(&reg->mu);
+  size_t hint = reg->last_render_len;
+  pthread_mutex_unlock(&reg->mu);
+  /* Outside the lock: a large first allocation costs page faults. */
+  __cs_metrics_buf_reserve(&b, hint + hint / 8 + 4096);
+  pthread_mutex_lock(&reg->mu);
   __cs_metrics_expire_locked(reg, __cs_metrics_now_ns());
   self_metrics(reg);
   if (!reg->fams_sorted) {
@@ -175,6 +199,7 @@ int cs_metrics_render(cs_metrics *reg, int openmetrics, char **out, size_t *len)
     reg->fams_sorted = 1;
   }
   for (size_t i = 0; i < reg->n_fams && !b.err; i++) put_family(&b, reg->fams[i], openmetrics);
+  if (!b.err) reg->last_render_len = b.n;
   pthread_mutex_unlock(&reg->mu);
   if (openmetrics) __cs_metrics_buf_add(&b, "# EOF\n", 6);
   if (b.err || !b.p) {
