@@ -99,7 +99,7 @@ void __cs_maybe_pause(cs_collector *c) {
   c->paused = 1;
   STAT_SET(c, tcp_paused, 1);
   STAT_ADD(c, tcp_pauses, 1);
-  cs_log(CS_LOG_INFO, "collector", "queue full (%llu bytes): pausing tcp reads",
+  cs_log(CS_LOG_DEBUG, "collector", "queue full (%llu bytes): pausing tcp reads",
          (unsigned long long)STAT_GET(c, queue_bytes));
   __cs_tcp_pause_all(c);
 }
@@ -222,7 +222,7 @@ static void log_stats(cs_collector *c) {
   cs_log(CS_LOG_INFO, "collector",
          "stats frames udp=%llu tcp=%llu spans udp=%llu tcp=%llu written=%llu rejected=%llu "
          "bad_frames udp=%llu tcp=%llu undecodable=%llu udp_dropped=%llu queue=%llu/%llu bytes "
-         "batches=%llu write_ms avg=%.2f max=%.2f conns=%llu metrics_points=%llu",
+         "batches=%llu write_ms avg=%.2f max=%.2f tcp_pauses=%llu conns=%llu metrics_points=%llu",
          (unsigned long long)s.frames_udp, (unsigned long long)s.frames_tcp,
          (unsigned long long)s.spans_udp, (unsigned long long)s.spans_tcp,
          (unsigned long long)s.spans_written, (unsigned long long)s.spans_rejected,
@@ -230,7 +230,7 @@ static void log_stats(cs_collector *c) {
          (unsigned long long)(s.decode_errors + s.decode_nomem), (unsigned long long)s.udp_dropped,
          (unsigned long long)s.queue_bytes, (unsigned long long)s.queue_items,
          (unsigned long long)s.batches_written, lat_ms, (double)s.write_ns_max / 1e6,
-         (unsigned long long)s.conns_open, (unsigned long long)s.metric_points);
+         (unsigned long long)s.tcp_pauses, (unsigned long long)s.conns_open, (unsigned long long)s.metric_points);
 }
 
 static void on_tick(uv_timer_t *t) {

@@ -31,7 +31,7 @@ const char *cs_decode_strerror(int err) {
 
 size_t cs_decode_arena_chunk(size_t len) {
   size_t c = len * 4;
-  if (c < 16384) c = 16384;
+  if (c < 4096) c = 4096;
   if (c > (1u << 20)) c = 1u << 20;
   return c;
 }
