@@ -328,6 +328,12 @@ static int ingest_metric(cs_metrics *reg, const res_labels *r, const Metric *m) 
     reject(reg, REJ_INVALID, np);
     return 0;
   }
+  /* callscope_* belongs to Callscope's own series (RED, self-health): a
+   * service must not be able to overwrite or shadow them. */
+  if (!strncmp(fname, "callscope_", 10)) {
+    reject(reg, REJ_RESERVED, np);
+    return 0;
+  }
   const char *help = m->description && m->description[0] ? m->description : m->name;
 
   point_key *pk = calloc(np, sizeof *pk);

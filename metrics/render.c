@@ -11,7 +11,7 @@
 static const char *reject_names[REJ_N] = {
     [REJ_TYPE_CONFLICT] = "type_conflict",     [REJ_UNSUPPORTED] = "unsupported",
     [REJ_INVALID] = "invalid",                 [REJ_TOO_MANY_LABELS] = "too_many_labels",
-    [REJ_OLD_POINT] = "out_of_order",
+    [REJ_OLD_POINT] = "out_of_order",          [REJ_RESERVED] = "reserved_name",
 };
 
 static void self_set(cs_metrics *reg, const char *name, const char *help, int type,

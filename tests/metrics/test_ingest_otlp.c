@@ -226,6 +226,10 @@ static void otlp_bad_points_are_counted_not_rendered(void) {
   ot_metric *s = ot_metric_add(&b, r, "clash", "", "x");
   ot_make_histogram(&b, s, OT_CUMULATIVE);
   ot_hpoint(&b, s, bounds, 2, counts, 3, 1, 0);
+  /* Callscope's own namespace is off limits. */
+  ot_metric *own = ot_metric_add(&b, r, "callscope.span.calls", "", "x");
+  ot_make_sum(&b, own, 1, OT_CUMULATIVE);
+  ot_point(&b, own, 1e9, 1, 0);
   /* A "no recorded value" point is skipped silently. */
   ot_metric *nr = ot_metric_add(&b, r, "gone", "", "x");
   ot_make_gauge(&b, nr);
@@ -239,6 +243,8 @@ static void otlp_bad_points_are_counted_not_rendered(void) {
   CHECK_LINE(out, "callscope_metrics_points_rejected_total{reason=\"invalid\"} 5");
   CHECK_LINE(out, "callscope_metrics_points_rejected_total{reason=\"unsupported\"} 1");
   CHECK_LINE(out, "callscope_metrics_points_rejected_total{reason=\"type_conflict\"} 1");
+  CHECK_LINE(out, "callscope_metrics_points_rejected_total{reason=\"reserved_name\"} 1");
+  CHECK(!strstr(out, "callscope_span_calls"));
   free(out);
   CHECK_EQ(cs_metrics_ingest_otlp(reg, NULL), CS_METRICS_EINVAL);
   ot_free(&b);
