@@ -5,11 +5,19 @@
 
 #include "store.h"
 
+/* Bits of a span's extras byte. */
+enum { X_STATE = 1, X_MSG = 2, X_DROPPED = 4, X_EVENTS = 8, X_LINKS = 16 };
+
 typedef struct dict_slot {
   uint32_t gen;
   uint32_t idx;
   uint64_t h;
 } dict_slot;
+
+typedef struct origin {
+  const cs_resource *r;
+  cs_str scope_name, scope_version;
+} origin;
 
 struct cs__chunk_enc {
   dict_slot *slots;     /* open addressing, power-of-two size */
@@ -19,7 +27,7 @@ struct cs__chunk_enc {
   size_t nstrs, capstrs;
   dict_slot *ids;       /* span ID -> position in chunk */
   size_t nids;
-  const cs_resource **res;
+  origin *res; /* distinct (resource, scope) pairs of the chunk */
   size_t nres, capres;
   cs__buf body;
   int err;
@@ -88,8 +96,12 @@ static void put_attrs(cs__chunk_enc *e, const cs_attr *at, uint32_t n) {
   cs__buf *b = &e->body;
   cs__buf_varint(b, n);
   for (uint32_t i = 0; i < n; i++) {
-    put_sid(e, at[i].key);
-    cs__buf_u8(b, at[i].type);
+    if (at[i].type < CS_VAL_STR || at[i].type > CS_VAL_KVLIST) {
+      e->err = CS_STORE_EINVAL;
+      return;
+    }
+    /* Key and type share one varint: types fit in 3 bits. */
+    cs__buf_varint(b, (uint64_t)intern(e, at[i].key) << 3 | at[i].type);
     switch (at[i].type) {
     case CS_VAL_STR:
     case CS_VAL_BYTES:
@@ -146,12 +158,14 @@ static long ids_find(cs__chunk_enc *e, const cs_span *const *spans, const uint8_
   return -1;
 }
 
-static uint32_t res_index(cs__chunk_enc *e, const cs_resource *r) {
+static uint32_t res_index(cs__chunk_enc *e, const cs_resource *r, cs_str sn, cs_str sv) {
   for (size_t i = 0; i < e->nres; i++)
-    if (e->res[i] == r) return (uint32_t)i;
+    if (e->res[i].r == r && cs__str_eq(e->res[i].scope_name, sn) &&
+        cs__str_eq(e->res[i].scope_version, sv))
+      return (uint32_t)i;
   if (e->nres == e->capres) {
     size_t nc = e->capres ? e->capres * 2 : 16;
-    const cs_resource **nr = realloc(e->res, nc * sizeof(*nr));
+    origin *nr = realloc(e->res, nc * sizeof(*nr));
     if (!nr) {
       e->err = CS_STORE_ENOMEM;
       return 0;
@@ -159,7 +173,7 @@ static uint32_t res_index(cs__chunk_enc *e, const cs_resource *r) {
     e->res = nr;
     e->capres = nc;
   }
-  e->res[e->nres] = r;
+  e->res[e->nres] = (origin){r, sn, sv};
   return (uint32_t)e->nres++;
 }
 
@@ -213,17 +227,23 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
     cs__buf_varint(b, s->flags);
     cs__buf_varint(b, s->start_ns - base);
     cs__buf_varint(b, cs__zigzag((int64_t)(s->end_ns - s->start_ns)));
-    cs__buf_varint(b, res_index(e, s->resource ? s->resource : &no_res));
-    put_sid(e, s->scope_name);
-    put_sid(e, s->scope_version);
-    put_sid(e, s->trace_state);
-    put_sid(e, s->status_msg);
+    cs__buf_varint(b, res_index(e, s->resource ? s->resource : &no_res, s->scope_name,
+                                s->scope_version));
     put_sid(e, s->session_id);
     put_attrs(e, s->attrs, s->n_attrs);
-    cs__buf_varint(b, s->dropped_attrs);
-    cs__buf_varint(b, s->dropped_events);
-    cs__buf_varint(b, s->dropped_links);
-    cs__buf_varint(b, s->n_events);
+    /* Rarely used fields follow only when a flag bit says so. */
+    int dropped = s->dropped_attrs || s->dropped_events || s->dropped_links;
+    cs__buf_u8(b, (uint8_t)((s->trace_state.n ? X_STATE : 0) | (s->status_msg.n ? X_MSG : 0) |
+                            (dropped ? X_DROPPED : 0) | (s->n_events ? X_EVENTS : 0) |
+                            (s->n_links ? X_LINKS : 0)));
+    if (s->trace_state.n) put_sid(e, s->trace_state);
+    if (s->status_msg.n) put_sid(e, s->status_msg);
+    if (dropped) {
+      cs__buf_varint(b, s->dropped_attrs);
+      cs__buf_varint(b, s->dropped_events);
+      cs__buf_varint(b, s->dropped_links);
+    }
+    if (s->n_events) cs__buf_varint(b, s->n_events);
     for (uint32_t j = 0; j < s->n_events; j++) {
       const cs_event *ev = &s->events[j];
       cs__buf_varint(b, cs__zigzag((int64_t)(ev->time_ns - s->start_ns)));
@@ -231,7 +251,7 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
       put_attrs(e, ev->attrs, ev->n_attrs);
       cs__buf_varint(b, ev->dropped_attrs);
     }
-    cs__buf_varint(b, s->n_links);
+    if (s->n_links) cs__buf_varint(b, s->n_links);
     for (uint32_t j = 0; j < s->n_links; j++) {
       const cs_link *l = &s->links[j];
       cs__buf_put(b, l->trace_id, 16);
@@ -246,8 +266,10 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
    * value; intern their strings now, then assemble header + dict + body. */
   size_t body_spans = b->n;
   for (size_t i = 0; i < e->nres; i++) {
-    put_sid(e, e->res[i]->service);
-    put_attrs(e, e->res[i]->attrs, e->res[i]->n_attrs);
+    put_sid(e, e->res[i].r->service);
+    put_attrs(e, e->res[i].r->attrs, e->res[i].r->n_attrs);
+    put_sid(e, e->res[i].scope_name);
+    put_sid(e, e->res[i].scope_version);
   }
   if (e->err) return e->err;
   if (b->oom) return CS_STORE_ENOMEM;
@@ -267,8 +289,8 @@ long cs__chunk_count(const void *v, size_t n) {
   cs__rd r = cs__rd_make(v, n);
   if (cs__rd_u8(&r) != CS__CHUNK_VERSION) return -1;
   uint64_t c = cs__rd_varint(&r);
-  /* A span takes at least 20 bytes, so a count beyond that is corrupt. */
-  if (r.err || c > n / 20 + 1) return -1;
+  /* A span takes at least 18 bytes, so a count beyond n / 16 is corrupt. */
+  if (r.err || c > n / 16 + 1) return -1;
   return (long)c;
 }
 
@@ -308,8 +330,13 @@ static cs_attr *get_attrs(dec *d, uint32_t *nout) {
   cs_attr *at = dalloc(d, n * sizeof(cs_attr));
   if (n && !at) return NULL;
   for (uint64_t i = 0; i < n && !d->r.err; i++) {
-    at[i].key = get_sid(d);
-    at[i].type = cs__rd_u8(&d->r);
+    uint64_t kt = cs__rd_varint(&d->r);
+    at[i].type = (uint8_t)(kt & 7);
+    if ((kt >> 3) >= d->nstrs) {
+      d->r.err = 1;
+      break;
+    }
+    at[i].key = d->strs[kt >> 3];
     switch (at[i].type) {
     case CS_VAL_STR:
     case CS_VAL_BYTES:
@@ -359,13 +386,16 @@ int cs__chunk_decode(const void *v, size_t n, cs_arena *a, cs_span *out, size_t 
   uint64_t nres = cs__rd_varint(&d.r);
   if (d.r.err || nres > n) return CS_STORE_ECORRUPT;
   cs_resource *res = dalloc(&d, nres * sizeof(cs_resource));
-  if (nres && !res) return CS_STORE_ELIMIT;
+  cs_str *scopes = dalloc(&d, nres * 2 * sizeof(cs_str));
+  if (nres && (!res || !scopes)) return CS_STORE_ELIMIT;
   /* Parent positions (1-based, 0 = none) until the fix-up at the end. */
   uint64_t *ppos = dalloc(&d, ns * sizeof(uint64_t));
   if (ns && !ppos) return CS_STORE_ELIMIT;
   for (uint64_t i = 0; i < nres && !d.r.err && !d.rc; i++) {
     res[i].service = get_sid(&d);
     res[i].attrs = get_attrs(&d, &res[i].n_attrs);
+    scopes[2 * i] = get_sid(&d);
+    scopes[2 * i + 1] = get_sid(&d);
   }
   for (uint64_t i = 0; i < ns && !d.r.err && !d.rc; i++) {
     cs_span *s = &out[i];
@@ -396,16 +426,23 @@ int cs__chunk_decode(const void *v, size_t n, cs_arena *a, cs_span *out, size_t 
       break;
     }
     s->resource = &res[ri];
-    s->scope_name = get_sid(&d);
-    s->scope_version = get_sid(&d);
-    s->trace_state = get_sid(&d);
-    s->status_msg = get_sid(&d);
+    s->scope_name = scopes[2 * ri];
+    s->scope_version = scopes[2 * ri + 1];
     s->session_id = get_sid(&d);
     s->attrs = get_attrs(&d, &s->n_attrs);
-    s->dropped_attrs = get_u32(&d);
-    s->dropped_events = get_u32(&d);
-    s->dropped_links = get_u32(&d);
-    uint64_t nev = cs__rd_varint(&d.r);
+    uint8_t x = cs__rd_u8(&d.r);
+    if (x & ~(X_STATE | X_MSG | X_DROPPED | X_EVENTS | X_LINKS)) {
+      d.r.err = 1;
+      break;
+    }
+    s->trace_state = x & X_STATE ? get_sid(&d) : d.strs[0];
+    s->status_msg = x & X_MSG ? get_sid(&d) : d.strs[0];
+    if (x & X_DROPPED) {
+      s->dropped_attrs = get_u32(&d);
+      s->dropped_events = get_u32(&d);
+      s->dropped_links = get_u32(&d);
+    }
+    uint64_t nev = x & X_EVENTS ? cs__rd_varint(&d.r) : 0;
     if (nev > (uint64_t)(d.r.end - d.r.p) / 4) {
       d.r.err = 1;
       break;
@@ -420,7 +457,7 @@ int cs__chunk_decode(const void *v, size_t n, cs_arena *a, cs_span *out, size_t 
       ev->attrs = get_attrs(&d, &ev->n_attrs);
       ev->dropped_attrs = get_u32(&d);
     }
-    uint64_t nl = cs__rd_varint(&d.r);
+    uint64_t nl = x & X_LINKS ? cs__rd_varint(&d.r) : 0;
     if (nl > (uint64_t)(d.r.end - d.r.p) / 28) {
       d.r.err = 1;
       break;

@@ -1,6 +1,6 @@
 /* Posting list codec and merge (posting.h). Within a value, starts are
- * delta-coded in list order after a first offset inside the slot; trace
- * IDs are stored whole (random bytes do not compress). */
+ * delta-coded in list order after a first offset inside the slot, each
+ * followed by the 8-byte trace ID prefix (random bytes do not compress). */
 #include "posting.h"
 
 #include "keys.h"
@@ -8,13 +8,13 @@
 static int newest_first_cmp(const void *a, const void *b) {
   const cs__post *x = a, *y = b;
   if (x->start_ns != y->start_ns) return x->start_ns > y->start_ns ? -1 : 1;
-  return memcmp(x->trace_id, y->trace_id, 16);
+  return memcmp(x->tid8, y->tid8, 8);
 }
 
 static int oldest_first_cmp(const void *a, const void *b) {
   const cs__post *x = a, *y = b;
   if (x->start_ns != y->start_ns) return x->start_ns < y->start_ns ? -1 : 1;
-  return memcmp(x->trace_id, y->trace_id, 16);
+  return memcmp(x->tid8, y->tid8, 8);
 }
 
 size_t cs__post_sort(cs__post *p, size_t n, int newest_first) {
@@ -22,7 +22,7 @@ size_t cs__post_sort(cs__post *p, size_t n, int newest_first) {
   qsort(p, n, sizeof(cs__post), newest_first ? newest_first_cmp : oldest_first_cmp);
   size_t j = 1;
   for (size_t i = 1; i < n; i++)
-    if (p[i].start_ns != p[j - 1].start_ns || memcmp(p[i].trace_id, p[j - 1].trace_id, 16))
+    if (p[i].start_ns != p[j - 1].start_ns || memcmp(p[i].tid8, p[j - 1].tid8, 8))
       p[j++] = p[i];
   return j;
 }
@@ -36,7 +36,7 @@ void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs__buf *out
     if (i == 0) v = newest_first ? mask - (p[0].start_ns & mask) : p[0].start_ns & mask;
     else v = newest_first ? p[i - 1].start_ns - p[i].start_ns : p[i].start_ns - p[i - 1].start_ns;
     cs__buf_varint(out, v);
-    cs__buf_put(out, p[i].trace_id, 16);
+    cs__buf_put(out, p[i].tid8, 8);
   }
 }
 
@@ -44,7 +44,7 @@ long cs__post_count(const void *v, size_t n) {
   cs__rd r = cs__rd_make(v, n);
   if (cs__rd_u8(&r) != CS__POSTING_VERSION) return -1;
   uint64_t c = cs__rd_varint(&r);
-  if (r.err || c > n / 17) return -1;
+  if (r.err || c > n / 9) return -1;
   return (long)c;
 }
 
@@ -66,10 +66,11 @@ long cs__post_decode(const void *v, size_t n, uint64_t slot, int newest_first, c
       if (newest_first ? d > t - lo : d > hi - t) return -1;
       t = newest_first ? t - d : t + d;
     }
-    const uint8_t *id = cs__rd_bytes(&r, 16);
+    const uint8_t *id = cs__rd_bytes(&r, 8);
     if (!id) return -1;
     out[i].start_ns = t;
-    memcpy(out[i].trace_id, id, 16);
+    memcpy(out[i].tid8, id, 8);
+    out[i].src = 0;
   }
   if (r.err || r.p != r.end) return -1;
   return (long)c;

@@ -1,8 +1,10 @@
 /* Posting lists: the service, operation, attribute and session indexes keep
- * one key per (term, ~1 s time slot) whose value lists the (start, trace ID)
- * pairs of that slot. A write batch adds one merge operand per term and
- * slot, so index work grows with the distinct terms of a batch, not with
- * its spans or traces. Layout in docs/storage.md. */
+ * one key per (term, ~1 s time slot) whose value lists the (start, first 8
+ * bytes of the trace ID) pairs of that slot; readers complete the ID from
+ * the ALL index key (start, trace ID) of the same bucket. A write batch adds
+ * one merge operand per term and slot, so index work grows with the
+ * distinct terms of a batch, not with its spans or traces. Layout in
+ * docs/storage.md. */
 #ifndef CS_STORE_POSTING_H
 #define CS_STORE_POSTING_H
 
@@ -13,11 +15,12 @@
 
 typedef struct cs__post {
   uint64_t start_ns;
-  uint8_t trace_id[16];
+  uint8_t tid8[8]; /* first 8 bytes of the trace ID */
+  uint32_t src;    /* reader's use (bucket index); not stored */
 } cs__post;
 
-/* Sorts p (descending start when newest_first, else ascending; trace ID
- * breaks ties) and drops exact duplicates; returns the new count. */
+/* Sorts p (descending start when newest_first, else ascending; the ID
+ * prefix breaks ties) and drops exact duplicates; returns the new count. */
 size_t cs__post_sort(cs__post *p, size_t n, int newest_first);
 
 /* Encodes n sorted postings of one slot (appended to out). */
