@@ -54,7 +54,7 @@ static void bench_otlp(cs_metrics *reg, size_t n, int rounds) {
   KV *kvs = calloc(n * 3 + 1, sizeof *kvs);
   AV *avs = calloc(n * 3 + 1, sizeof *avs);
   KV **kvp = calloc(n * 3 + 1, sizeof *kvp);
-  char (*vals)[24] = calloc(n, sizeof *vals);
+  char (*vals)[32] = calloc(n, sizeof *vals);
   Opentelemetry__Proto__Metrics__V1__NumberDataPoint *pts = calloc(n, sizeof *pts);
   Opentelemetry__Proto__Metrics__V1__NumberDataPoint **ptp = calloc(n, sizeof *ptp);
   static const char *keys[] = {"http.route", "http.method", "region"};
