@@ -148,7 +148,7 @@ int q_json_jaeger_trace(qreq *x, const uint8_t trace_id[16], const cs_span *span
     const cs_span *s = nd->span;
     char pbuf[24];
     cs_json_obj(j);
-    cs_json_key(j, "traceID"), cs_json_hex(j, s->trace_id, 16);
+    cs_json_key(j, "traceID"), cs_json_hex(j, trace_id, 16);
     cs_json_key(j, "spanID"), cs_json_hex(j, s->span_id, 8);
     cs_json_key(j, "flags"), cs_json_uint(j, s->flags & 0xff);
     cs_json_key(j, "operationName"), cs_json_cs(j, s->name);
@@ -156,7 +156,7 @@ int q_json_jaeger_trace(qreq *x, const uint8_t trace_id[16], const cs_span *span
     if (!cs_span_is_root(s)) {
       cs_json_obj(j);
       cs_json_key(j, "refType"), cs_json_str(j, "CHILD_OF");
-      cs_json_key(j, "traceID"), cs_json_hex(j, s->trace_id, 16);
+      cs_json_key(j, "traceID"), cs_json_hex(j, trace_id, 16);
       cs_json_key(j, "spanID"), cs_json_hex(j, s->parent_id, 8);
       cs_json_end(j);
     }

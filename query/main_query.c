@@ -33,6 +33,7 @@ static void usage(FILE *f) {
           "                        must match the collector's --index-key list)\n"
           "  --threads N           HTTP worker threads (default 4)\n"
           "  --timeout D           per-request time limit (default 5s)\n"
+          "  --max-scan N          traces one query may examine (default 200000)\n"
           "  --catch-up D          how often to catch up with the primary (default 200ms)\n"
           "  --log-level L         debug, info, warn or error (default info)\n"
           "  --help                this text\n",
@@ -46,14 +47,14 @@ static int bad(const char *flag, const char *val) {
 }
 
 int main(int argc, char **argv) {
-  enum { OPT_DATA = 1, OPT_SEC, OPT_LISTEN, OPT_PORT, OPT_UI, OPT_KEY, OPT_THREADS, OPT_TIMEOUT, OPT_CATCH, OPT_LOG, OPT_HELP };
+  enum { OPT_DATA = 1, OPT_SEC, OPT_LISTEN, OPT_PORT, OPT_UI, OPT_KEY, OPT_THREADS, OPT_TIMEOUT, OPT_CATCH, OPT_LOG, OPT_HELP, OPT_SCAN };
   static const struct option longopts[] = {
       {"data-dir", required_argument, 0, OPT_DATA},     {"secondary-dir", required_argument, 0, OPT_SEC},
       {"listen-addr", required_argument, 0, OPT_LISTEN}, {"query-port", required_argument, 0, OPT_PORT},
       {"ui-dir", required_argument, 0, OPT_UI},         {"index-key", required_argument, 0, OPT_KEY},
       {"threads", required_argument, 0, OPT_THREADS},   {"timeout", required_argument, 0, OPT_TIMEOUT},
       {"catch-up", required_argument, 0, OPT_CATCH},    {"log-level", required_argument, 0, OPT_LOG},
-      {"help", no_argument, 0, OPT_HELP},               {0, 0, 0, 0}};
+      {"max-scan", required_argument, 0, OPT_SCAN},   {"help", no_argument, 0, OPT_HELP},               {0, 0, 0, 0}};
   cs_query_opts qo;
   cs_query_opts_default(&qo);
 #ifdef CS_DEFAULT_UI_DIR
@@ -91,6 +92,10 @@ int main(int argc, char **argv) {
       if (cs_qp_duration(optarg, strlen(optarg), &catch_ns) || catch_ns < 1000000ull ||
           catch_ns > 60000000000ull)
         return bad("--catch-up", optarg);
+      break;
+    case OPT_SCAN:
+      if (cs_qp_u64(optarg, strlen(optarg), 100000000, &v) || !v) return bad("--max-scan", optarg);
+      qo.limits.max_scan = (uint32_t)v;
       break;
     case OPT_LOG: {
       int lvl = cs_log_parse_level(optarg);

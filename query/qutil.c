@@ -214,6 +214,13 @@ static int attrs_have(const cs_attr *attrs, uint32_t n, cs_str key, cs_str val) 
 
 int q_span_has(const cs_span *s, cs_str key, cs_str val) {
   if (attrs_have(s->attrs, s->n_attrs, key, val)) return 1;
+  /* The tags Jaeger derives from span fields are searchable too. */
+  if (q_str_eqc(key, "error") && q_str_eqc(val, "true") && s->status_code == CS_STATUS_ERROR)
+    return 1;
+  if (q_str_eqc(key, "otel.status_code"))
+    return (s->status_code == CS_STATUS_ERROR && q_str_eqc(val, "ERROR")) ||
+           (s->status_code == CS_STATUS_OK && q_str_eqc(val, "OK"));
+  if (q_str_eqc(key, "span.kind") && s->kind && q_str_eqc(val, q_kind_name(s->kind))) return 1;
   if (s->resource && attrs_have(s->resource->attrs, s->resource->n_attrs, key, val)) return 1;
   /* Session spellings all mean the normalised session ID. */
   if (s->session_id.n && cs_is_session_key(key.p, key.n) && q_str_eq(s->session_id, val))
@@ -320,6 +327,8 @@ int q_load_trace(qreq *x, const uint8_t tid[16], cs_span **spans, size_t *n) {
     return q_error(x, 422, "trace too large for this request's memory limit (%zu MiB)",
                    x->q->o.limits.arena_mb);
   if (rc) return q_error(x, 500, "storage error: %s", cs_store_strerror(rc));
+  /* The store keys spans by trace and may leave the field unset. */
+  for (size_t i = 0; i < *n; i++) memcpy((*spans)[i].trace_id, tid, 16);
   if (*n > x->q->o.limits.max_spans)
     return q_error(x, 422, "trace has %zu spans, more than the limit of %u per response", *n,
                    x->q->o.limits.max_spans);
