@@ -152,14 +152,29 @@ static inline cs_str cs__rd_str(cs__rd *r) {
   return s;
 }
 
-/* FNV-1a; used for in-memory sets and chunk identities, never for security. */
+/* A fast 64-bit hash, 8 bytes per step with a final avalanche; used for
+ * in-memory sets and chunk identities (stable across processes), never for
+ * security. h chains calls (0 to start). */
 static inline uint64_t cs__hash(const void *d, size_t n, uint64_t h) {
   const uint8_t *p = d;
-  if (!h) h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= 1099511628211ULL;
+  h ^= 0x9E3779B97F4A7C15ULL + n;
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+    p += 8;
+    n -= 8;
   }
+  if (n) {
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
   return h;
 }
 

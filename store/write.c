@@ -76,6 +76,9 @@ struct cs__writer {
   cs_arena pool;
   const cs_span **order;
   size_t cap_order;
+  uint32_t *gid, *gfirst, *gcount; /* group_by_trace scratch, cap_order each */
+  uint32_t *gslots;
+  size_t cap_gslots;
   group *g;
   size_t cap_g;
   hset dedup;  /* index entries of the current trace group */
@@ -153,6 +156,10 @@ void cs__writer_release(cs_store *st) {
   if (!w) return;
   free(w->tc);
   free(w->order);
+  free(w->gid);
+  free(w->gfirst);
+  free(w->gcount);
+  free(w->gslots);
   free(w->g);
   free(w->pending);
   free(w->terms);
@@ -169,9 +176,47 @@ void cs__writer_release(cs_store *st) {
   st->w = NULL;
 }
 
-static int cmp_trace(const void *a, const void *b) {
-  const cs_span *x = *(const cs_span *const *)a, *y = *(const cs_span *const *)b;
-  return memcmp(x->trace_id, y->trace_id, 16);
+/* Puts the spans of each trace next to each other in w->order (traces in
+ * order of first appearance, spans in batch order): a hash grouping, linear
+ * in n, where a sort by trace ID cost 5% of the write path. */
+static int group_by_trace(cs__writer *w, const cs_span *spans, size_t n) {
+  size_t ns = 16;
+  while (ns < n * 2) ns *= 2;
+  if (ns > w->cap_gslots) {
+    uint32_t *nsl = realloc(w->gslots, ns * sizeof(uint32_t));
+    if (!nsl) return -1;
+    w->gslots = nsl;
+    w->cap_gslots = ns;
+  }
+  memset(w->gslots, 0, ns * sizeof(uint32_t));
+  uint32_t ng = 0;
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *tid = spans[i].trace_id;
+    size_t j = cs__hash(tid, 16, 0) & (ns - 1);
+    for (;;) {
+      uint32_t g = w->gslots[j];
+      if (!g) {
+        w->gfirst[ng] = (uint32_t)i;
+        w->gcount[ng] = 0;
+        w->gslots[j] = ++ng;
+        g = ng;
+      } else if (memcmp(spans[w->gfirst[g - 1]].trace_id, tid, 16) != 0) {
+        j = (j + 1) & (ns - 1);
+        continue;
+      }
+      w->gid[i] = g - 1;
+      w->gcount[g - 1]++;
+      break;
+    }
+  }
+  uint32_t off = 0;
+  for (uint32_t g = 0; g < ng; g++) { /* counts become start offsets */
+    uint32_t c = w->gcount[g];
+    w->gcount[g] = off;
+    off += c;
+  }
+  for (size_t i = 0; i < n; i++) w->order[w->gcount[w->gid[i]]++] = &spans[i];
+  return 0;
 }
 
 static tcache_ent *tcache_slot(cs__writer *w, const uint8_t id[16]) {
@@ -481,11 +526,16 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
     group *ng = realloc(w->g, n * sizeof(*ng));
     if (no) w->order = no;
     if (ng) w->g = ng;
-    if (!no || !ng) return CS_STORE_ENOMEM;
+    uint32_t *a = realloc(w->gid, n * sizeof(uint32_t));
+    if (a) w->gid = a;
+    uint32_t *b = realloc(w->gfirst, n * sizeof(uint32_t));
+    if (b) w->gfirst = b;
+    uint32_t *c = realloc(w->gcount, n * sizeof(uint32_t));
+    if (c) w->gcount = c;
+    if (!no || !ng || !a || !b || !c) return CS_STORE_ENOMEM;
     w->cap_order = w->cap_g = n;
   }
-  for (size_t i = 0; i < n; i++) w->order[i] = &spans[i];
-  qsort(w->order, n, sizeof(*w->order), cmp_trace);
+  if (n > UINT32_MAX / 2 || group_by_trace(w, spans, n)) return CS_STORE_ENOMEM;
 
   /* Pass 1: trace groups, their extents and buckets. */
   size_t ng = 0;
