@@ -97,7 +97,7 @@ static void le_prepare(le_cache *c, const series *s) {
   c->owner = s;
 }
 
-static void put_histogram(mbuf *b, const family *f, const series *s, le_cache *c) {
+static void put_histogram(mbuf *b, const family *f, const series *s, le_cache *c, int om) {
   le_prepare(c, s);
   uint64_t cum = 0;
   for (uint32_t i = 0; i <= s->n_bounds; i++) {
@@ -112,9 +112,13 @@ static void put_histogram(mbuf *b, const family *f, const series *s, le_cache *c
     __cs_metrics_buf_u64(b, cum);
     __cs_metrics_buf_char(b, '\n');
   }
-  put_sample(b, f->name, "_sum", s, NULL, 0);
-  __cs_metrics_buf_double(b, s->sum);
-  __cs_metrics_buf_char(b, '\n');
+  /* OpenMetrics treats _sum as a counter: it must not be negative or NaN,
+   * and a histogram with negative buckets has no _sum at all. */
+  if (!om || (s->sum >= 0 && (s->n_bounds == 0 || s->bounds[0] >= 0))) {
+    put_sample(b, f->name, "_sum", s, NULL, 0);
+    __cs_metrics_buf_double(b, s->sum);
+    __cs_metrics_buf_char(b, '\n');
+  }
   put_sample(b, f->name, "_count", s, NULL, 0);
   __cs_metrics_buf_u64(b, s->count);
   __cs_metrics_buf_char(b, '\n');
@@ -160,7 +164,7 @@ static void put_family(mbuf *b, family *f, int om) {
   for (size_t i = 0; i < f->n && !b->err; i++) {
     const series *s = f->v[i];
     if (f->type == MT_HISTOGRAM) {
-      put_histogram(b, f, s, lc);
+      put_histogram(b, f, s, lc, om);
       continue;
     }
     put_sample(b, f->name, f->type == MT_COUNTER ? "_total" : "", s, NULL, 0);

@@ -129,6 +129,8 @@ static void registry_series_cap_refuses_and_counts(void) {
   CHECK_LINE(out, "hits{service=\"shop\",user=\"u0\"} 100");
   CHECK_LINE(out, "callscope_up 1");
   CHECK_LINE(out, "callscope_metrics_series_dropped_total 6");
+  /* Logged once, the other refusals within 10 s only counted. */
+  CHECK_EQ(reg->cap_log_suppressed, 5);
   free(out);
   ot_free(&b);
   cs_metrics_free(reg);

@@ -98,9 +98,28 @@ static void render_negotiates_format_from_accept(void) {
   CHECK_EQ(om, 1);
 }
 
+/* OpenMetrics: _sum is counter-like, so it is left out when negative or
+ * when buckets are negative; text 0.0.4 keeps it. */
+static void render_openmetrics_omits_negative_sums(void) {
+  cs_metrics *reg = cs_metrics_new(NULL);
+  const double neg[] = {-1, 0, 1}, pos[] = {1};
+  cs_metrics_histogram_observe(reg, "temp_delta", "T", neg, 3, NULL, 0, -0.5);
+  cs_metrics_histogram_observe(reg, "plain", "P", pos, 1, NULL, 0, 0.5);
+  char *out = render(reg, 1);
+  CHECK(!strstr(out, "temp_delta_sum"));
+  CHECK_LINE(out, "temp_delta_count 1");
+  CHECK_LINE(out, "plain_sum 0.5");
+  free(out);
+  out = render(reg, 0);
+  CHECK_LINE(out, "temp_delta_sum -0.5");
+  free(out);
+  cs_metrics_free(reg);
+}
+
 int main(void) {
   RUN(render_text_format);
   RUN(render_openmetrics_format);
   RUN(render_negotiates_format_from_accept);
+  RUN(render_openmetrics_omits_negative_sums);
   return CHECK_DONE();
 }
