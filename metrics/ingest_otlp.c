@@ -186,7 +186,17 @@ static int point_key_build(mbuf *keys, const res_labels *r, KeyValue **attrs, si
   l[n].value = r->text.p ? r->text.p : "", l[n].value_len = r->service_len, n++;
   memcpy(l[n].name, "instance", 9);
   l[n].value = r->text.p ? r->text.p + r->service_len : "", l[n].value_len = r->instance_len, n++;
-  if (rc < 0) __cs_metrics_build_key(keys, l, n);
+  if (rc < 0) {
+    /* Each key is built alone under its own cap, so one oversized label
+     * set is rejected without disturbing the keys of other points. */
+    mbuf one;
+    __cs_metrics_buf_init(&one, CS_METRICS_MAX_KEY);
+    __cs_metrics_build_key(&one, l, n);
+    if (one.err == CS_METRICS_ETOOBIG) rc = REJ_TOO_MANY_LABELS;
+    else if (one.err) rc = REJ_INVALID;
+    else __cs_metrics_buf_add(keys, one.p, one.n);
+    __cs_metrics_buf_release(&one);
+  }
   __cs_metrics_buf_release(&vals);
   return rc;
 }

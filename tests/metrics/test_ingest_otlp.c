@@ -288,6 +288,34 @@ static void otlp_missing_service_is_unknown_service(void) {
   cs_metrics_free(reg);
 }
 
+/* A label set above the key cap (16 KiB rendered) is refused for that
+ * point only; the other points of the metric are unaffected. */
+static void otlp_oversized_label_set_rejected_alone(void) {
+  cs_metrics *reg = cs_metrics_new(NULL);
+  ot b = {0};
+  ot_req *r = ot_request(&b, "svc", NULL, NULL);
+  ot_metric *m = ot_metric_add(&b, r, "g", "", "G");
+  ot_make_gauge(&b, m);
+  char big[1100];
+  memset(big, '"', sizeof big - 1); /* each escapes to two bytes */
+  big[sizeof big - 1] = 0;
+  ot_num *p = ot_point(&b, m, 1, 1, 0);
+  for (int i = 0; i < 20; i++) {
+    char k[8];
+    snprintf(k, sizeof k, "k%d", i);
+    OT_PUSH(&b, p->attributes, p->n_attributes, ot_kv_str(&b, k, big));
+  }
+  ot_point(&b, m, 2, 1, 1, ot_kv_str(&b, "small", "yes"));
+  CHECK_EQ(cs_metrics_ingest_otlp(reg, r), 0);
+  char *out = render(reg, 0);
+  CHECK_LINE(out, "g{service=\"svc\",small=\"yes\"} 2");
+  CHECK_LINE(out, "callscope_metrics_points_rejected_total{reason=\"too_many_labels\"} 1");
+  CHECK(!strstr(out, "k19="));
+  free(out);
+  ot_free(&b);
+  cs_metrics_free(reg);
+}
+
 int main(void) {
   RUN(otlp_sum_monotonic_is_counter_else_gauge);
   RUN(otlp_delta_sum_accumulates_and_skips_replays);
@@ -296,5 +324,6 @@ int main(void) {
   RUN(otlp_bad_points_are_counted_not_rendered);
   RUN(otlp_labels_sanitized_escaped_and_reserved);
   RUN(otlp_missing_service_is_unknown_service);
+  RUN(otlp_oversized_label_set_rejected_alone);
   return CHECK_DONE();
 }
