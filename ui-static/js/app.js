@@ -1,0 +1,118 @@
+// The shell: hash routing (#/page/arg?params), navigation, the theme switch
+// and the "open by ID" box. Each view module exports
+// render(root, ctx) -> optional {update(params), destroy()}.
+import {h, clear, errorBox} from './dom.js';
+
+const pages = {
+  search: () => import('./pages/search.js'),
+  trace: () => import('./pages/trace.js'),
+  session: () => import('./pages/session.js'),
+  services: () => import('./pages/services.js'),
+  deps: () => import('./pages/deps.js'),
+  compare: () => import('./pages/compare.js'),
+};
+
+export function parseHash(hash = location.hash) {
+  const raw = hash.replace(/^#\/?/, '');
+  const qi = raw.indexOf('?');
+  const path = qi >= 0 ? raw.slice(0, qi) : raw;
+  const params = new URLSearchParams(qi >= 0 ? raw.slice(qi + 1) : '');
+  const slash = path.indexOf('/');
+  const page = (slash >= 0 ? path.slice(0, slash) : path) || 'search';
+  const arg = slash >= 0 ? decodeURIComponent(path.slice(slash + 1)) : '';
+  return {page, arg, params};
+}
+
+export function makeHash(page, arg, params) {
+  let s = '#/' + page;
+  if (arg) s += '/' + encodeURIComponent(arg);
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === '' || v === false) continue;
+    if (Array.isArray(v)) v.forEach((x) => x !== '' && q.append(k, x));
+    else q.append(k, v);
+  }
+  const qs = q.toString();
+  return qs ? s + '?' + qs : s;
+}
+
+// Changes the URL: push makes a history entry (and re-routes), replace
+// only records state the view already shows.
+export function go(page, arg, params, {replace = false} = {}) {
+  const hash = makeHash(page, arg, params);
+  if (replace) {
+    history.replaceState(null, '', hash);
+  } else if (hash !== location.hash) {
+    location.hash = hash;
+  } else {
+    route();
+  }
+}
+
+let current = null; // {page, arg, inst}
+let seq = 0;
+
+async function route() {
+  const r = parseHash();
+  const my = ++seq;
+  for (const a of document.querySelectorAll('#nav a'))
+    a.classList.toggle('active', a.dataset.page === r.page);
+  if (current && current.page === r.page && current.arg === r.arg && current.inst && current.inst.update) {
+    current.inst.update(r.params);
+    return;
+  }
+  if (current && current.inst && current.inst.destroy) current.inst.destroy();
+  current = null;
+  const root = clear(document.getElementById('view'));
+  const loader = pages[r.page];
+  if (!loader) {
+    root.appendChild(errorBox(new Error(`unknown page "${r.page}"`)));
+    return;
+  }
+  let mod;
+  try {
+    mod = await loader();
+  } catch (e) {
+    root.appendChild(errorBox(e));
+    return;
+  }
+  if (my !== seq) return;
+  const inst = mod.render(root, {arg: r.arg, params: r.params, go}) || null;
+  current = {page: r.page, arg: r.arg, inst};
+  document.title = `Callscope · ${r.page}${r.arg ? ' ' + r.arg.slice(0, 16) : ''}`;
+}
+
+function initTheme() {
+  const btn = document.getElementById('theme');
+  const names = {auto: 'follows the system', light: 'light', dark: 'dark'};
+  let mode = localStorage.getItem('callscope.theme') || 'auto';
+  const apply = () => {
+    if (mode === 'auto') document.documentElement.removeAttribute('data-theme');
+    else document.documentElement.setAttribute('data-theme', mode);
+    btn.title = 'Theme: ' + names[mode];
+    btn.textContent = mode === 'auto' ? '◐' : mode === 'light' ? '☀' : '☾';
+  };
+  btn.addEventListener('click', () => {
+    mode = mode === 'auto' ? 'light' : mode === 'light' ? 'dark' : 'auto';
+    localStorage.setItem('callscope.theme', mode);
+    apply();
+    window.dispatchEvent(new Event('themechange'));
+  });
+  apply();
+}
+
+function initJump() {
+  const form = document.getElementById('jump');
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = document.getElementById('jump-id').value.trim();
+    if (!v) return;
+    if (/^[0-9a-fA-F]{1,32}$/.test(v)) go('trace', v.toLowerCase(), {});
+    else go('session', v, {});
+  });
+}
+
+window.addEventListener('hashchange', route);
+initTheme();
+initJump();
+route();
