@@ -15,6 +15,12 @@ void __cs_item_free(cs_item *it) {
 }
 
 void __cs_queue_push(cs_collector *c, cs_item *it) {
+  /* Charge the queue before the writer can see (and free) the item, so the
+   * counters never dip below zero. */
+  size_t bytes = it->bytes;
+  uint64_t qb = STAT_ADD(c, queue_bytes, bytes) + bytes;
+  STAT_ADD(c, queue_items, 1);
+  if (qb > STAT_GET(c, queue_bytes_peak)) STAT_SET(c, queue_bytes_peak, qb);
   it->next = NULL;
   pthread_mutex_lock(&c->mu);
   if (c->q_tail) c->q_tail->next = it;
@@ -22,9 +28,6 @@ void __cs_queue_push(cs_collector *c, cs_item *it) {
   c->q_tail = it;
   pthread_cond_signal(&c->cv);
   pthread_mutex_unlock(&c->mu);
-  uint64_t qb = STAT_ADD(c, queue_bytes, it->bytes) + it->bytes;
-  STAT_ADD(c, queue_items, 1);
-  if (qb > STAT_GET(c, queue_bytes_peak)) STAT_SET(c, queue_bytes_peak, qb);
 }
 
 static uint64_t mono_ns(void) {
@@ -127,6 +130,7 @@ static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
   if (rc == CS_STORE_OK && n_spans) {
     size_t k = 0;
     for (cs_item *it = batch; it; it = it->next) {
+      if (!it->n_spans) continue; /* metrics and undecodable frames */
       memcpy(w->spans + k, it->spans, it->n_spans * sizeof *it->spans);
       k += it->n_spans;
     }

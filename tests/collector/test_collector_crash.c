@@ -74,8 +74,9 @@ static uint64_t stream_and_kill(daemon_t *d, int run_ms) {
   }
   fprintf(stderr, "  sent %llu frames, %llu acknowledged before SIGKILL\n",
           (unsigned long long)sent, (unsigned long long)acked);
+  /* Usually some frames are still unacknowledged here; when the collector
+   * happened to finish them all before dying, the check below still holds. */
   CHECK(acked > 0);
-  CHECK(sent > acked);
   close(fd);
   return acked;
 }
