@@ -1,0 +1,402 @@
+/* End-to-end test of the example services: the real collector on ephemeral
+ * ports with a temporary store, the four services on free ports pointed at
+ * it over TCP, a known load with known session IDs, a clean SIGTERM stop of
+ * everything, then the stored call trees are checked: one trace per request,
+ * parent links, client/server pairs across services, session IDs on every
+ * span, the expected services, errors, retries and timeouts marked.
+ * argv: collector frontend orders inventory payments load */
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store.h"
+
+#define N_SESSIONS 5
+#define N_REQUESTS 30
+#define MAX_TRACES 256
+
+enum { P_COLLECTOR, P_INVENTORY, P_PAYMENTS, P_ORDERS, P_FRONTEND, P_LOAD, P_COUNT };
+static const char *const pname[P_COUNT] = {"collector", "inventory", "payments",
+                                          "orders",    "frontend",  "load"};
+static pid_t pids[P_COUNT];
+static char tmp[256], logs[P_COUNT][512];
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static pid_t spawn(int who, const char *const *argv) {
+  snprintf(logs[who], sizeof logs[who], "%s/%s.log", tmp, pname[who]);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(logs[who], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  pids[who] = pid;
+  return pid;
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0, k;
+  char *buf = malloc(cap);
+  while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += k;
+    if (n + 1 == cap) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) break;
+      buf = nb;
+    }
+  }
+  if (buf) buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* Waits for "needle<port>" on a complete line of the log; returns the port. */
+static int wait_port(int who, const char *needle) {
+  for (int i = 0; i < 1000; i++) {
+    char *log = slurp(logs[who]);
+    const char *p = log ? strstr(log, needle) : NULL;
+    int port = 0;
+    if (p && strchr(p, '\n')) port = (int)strtol(p + strlen(needle), NULL, 10);
+    free(log);
+    if (port > 0) return port;
+    int st;
+    if (waitpid(pids[who], &st, WNOHANG) == pids[who]) {
+      pids[who] = 0;
+      break;
+    }
+    sleep_ms(10);
+  }
+  fprintf(stderr, "%s did not start; log %s\n", pname[who], logs[who]);
+  return 0;
+}
+
+/* SIGTERM (or nothing, for the load generator) and reap; the exit status. */
+static int stop(int who, int sig, int timeout_ms) {
+  if (pids[who] <= 0) return -1;
+  if (sig) kill(pids[who], sig);
+  for (int i = 0; i < timeout_ms / 10; i++) {
+    int st;
+    if (waitpid(pids[who], &st, WNOHANG) == pids[who]) {
+      pids[who] = 0;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    sleep_ms(10);
+  }
+  fprintf(stderr, "%s did not exit within %d ms\n", pname[who], timeout_ms);
+  kill(pids[who], SIGKILL);
+  waitpid(pids[who], NULL, 0);
+  pids[who] = 0;
+  return -1;
+}
+
+static void kill_all(void) {
+  for (int i = P_COUNT - 1; i >= 0; i--)
+    if (pids[i] > 0) {
+      kill(pids[i], SIGKILL);
+      waitpid(pids[i], NULL, 0);
+      pids[i] = 0;
+    }
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+/* ---- reading the store */
+
+typedef struct ids {
+  uint8_t id[MAX_TRACES][16];
+  size_t n;
+} ids;
+
+static int collect(void *ud, const uint8_t tid[16], uint64_t start_ns) {
+  (void)start_ns;
+  ids *s = ud;
+  for (size_t i = 0; i < s->n; i++)
+    if (!memcmp(s->id[i], tid, 16)) return 0;
+  if (s->n < MAX_TRACES) memcpy(s->id[s->n++], tid, 16);
+  return 0;
+}
+
+static int str_is(cs_str s, const char *c) { return s.n == strlen(c) && !memcmp(s.p, c, s.n); }
+
+static const cs_attr *attr(const cs_span *s, const char *key) {
+  for (uint32_t i = 0; i < s->n_attrs; i++)
+    if (str_is(s->attrs[i].key, key)) return &s->attrs[i];
+  return NULL;
+}
+
+static int64_t attr_int(const cs_span *s, const char *key) {
+  const cs_attr *a = attr(s, key);
+  return a && a->type == CS_VAL_INT ? a->v.i : -1;
+}
+
+static int same_service(const cs_span *a, const cs_span *b) {
+  cs_str x = a->resource->service, y = b->resource->service;
+  return x.n == y.n && !memcmp(x.p, y.p, x.n);
+}
+
+static const cs_span *find(const cs_span *sp, size_t n, const uint8_t id[8]) {
+  for (size_t i = 0; i < n; i++)
+    if (!memcmp(sp[i].span_id, id, 8)) return &sp[i];
+  return NULL;
+}
+
+typedef struct totals {
+  int traces, products, checkouts, root_errors, retries, timeouts, server_errors;
+  int services_seen[4];
+} totals;
+
+static const char *const services[4] = {"frontend", "orders", "inventory", "payments"};
+
+/* Checks one stored trace of session sess; counts into tot. */
+static void check_trace(const cs_span *sp, size_t n, const char *sess, totals *tot) {
+  CHECK_INT(n, >=, 4);
+  const cs_span *root = NULL;
+  int seen[4] = {0};
+  for (size_t i = 0; i < n; i++) {
+    const cs_span *s = &sp[i];
+    const cs_str svc = s->resource->service;
+    int known = 0;
+    for (int k = 0; k < 4; k++)
+      if (str_is(svc, services[k])) seen[k] = known = 1;
+    CHECK(known);
+    /* The session ID on every span, as an attribute and as indexed. */
+    const cs_attr *sa = attr(s, "session.id");
+    CHECK(sa && sa->type == CS_VAL_STR && str_is(sa->v.s, sess));
+    CHECK(str_is(s->session_id, sess));
+    int64_t code = attr_int(s, "http.status_code");
+    if (cs_span_is_root(s)) {
+      CHECK(root == NULL); /* exactly one root per trace */
+      root = s;
+      continue;
+    }
+    const cs_span *parent = find(sp, n, s->parent_id);
+    CHECK(parent != NULL); /* every parent link resolves inside the trace */
+    if (!parent) continue;
+    if (s->kind == CS_KIND_SERVER) {
+      /* A server span's parent is the calling service's client span. */
+      CHECK_EQ(parent->kind, CS_KIND_CLIENT);
+      CHECK(!same_service(parent, s));
+      CHECK(attr(s, "http.route") && attr(s, "http.method"));
+      CHECK_INT(code, >=, 200);
+      int64_t pcode = attr_int(parent, "http.status_code");
+      if (pcode >= 0) CHECK_EQ(pcode, code); /* the caller saw this answer */
+      if (code >= 500) tot->server_errors++;
+    } else if (s->kind == CS_KIND_CLIENT) {
+      /* A client span lives inside a server span of its own service. */
+      CHECK_EQ(parent->kind, CS_KIND_SERVER);
+      CHECK(same_service(parent, s));
+      if (attr_int(s, "http.resend_count") >= 1) tot->retries++;
+      const cs_attr *et = attr(s, "error.type");
+      if (et && str_is(et->v.s, "timeout")) {
+        tot->timeouts++;
+        CHECK_EQ(s->status_code, CS_STATUS_ERROR);
+      } else {
+        CHECK_INT(code, >=, 200); /* every other call got an answer */
+      }
+    } else {
+      CHECK_EQ(s->kind, CS_KIND_INTERNAL);
+      CHECK(same_service(parent, s));
+    }
+    /* Errors marked: 5xx answers are ERROR on both sides, 2xx never. */
+    if (code >= 500) CHECK_EQ(s->status_code, CS_STATUS_ERROR);
+    if (code >= 200 && code < 300) CHECK(s->status_code != CS_STATUS_ERROR);
+  }
+  CHECK(root != NULL);
+  if (!root) return;
+  CHECK(str_is(root->resource->service, "frontend"));
+  CHECK_EQ(root->kind, CS_KIND_SERVER);
+  int64_t code = attr_int(root, "http.status_code");
+  if (code >= 500) {
+    tot->root_errors++;
+    CHECK_EQ(root->status_code, CS_STATUS_ERROR);
+  }
+  /* Every client span that got an answer has exactly one server child. */
+  for (size_t i = 0; i < n; i++) {
+    if (sp[i].kind != CS_KIND_CLIENT) continue;
+    int children = 0;
+    for (size_t j = 0; j < n; j++)
+      if (!memcmp(sp[j].parent_id, sp[i].span_id, 8)) children += sp[j].kind == CS_KIND_SERVER;
+    CHECK_INT(children, <=, 1);
+    if (attr_int(&sp[i], "http.status_code") >= 0) CHECK_EQ(children, 1);
+  }
+  if (str_is(root->name, "GET /product")) {
+    tot->products++;
+    CHECK(seen[0] && !seen[1] && seen[2] && !seen[3]);
+  } else if (str_is(root->name, "POST /checkout")) {
+    tot->checkouts++;
+    CHECK(seen[0] && seen[1] && seen[2] && seen[3]);
+  } else {
+    fprintf(stderr, "unexpected root %.*s\n", (int)root->name.n, root->name.p);
+    CHECK(0);
+  }
+  for (int k = 0; k < 4; k++) tot->services_seen[k] += seen[k];
+  tot->traces++;
+}
+
+static void check_store(const char *data) {
+  cs_store_opts so = {.dir = data};
+  cs_store *st = NULL;
+  char err[256] = "";
+  int rc = cs_store_open(&so, &st, err, sizeof err);
+  CHECK_EQ(rc, CS_STORE_OK);
+  if (rc) {
+    fprintf(stderr, "store: %s\n", err);
+    return;
+  }
+  /* One trace per request and nothing else: a broken hop would leave the
+   * downstream spans in traces of their own. */
+  static ids all;
+  all.n = 0;
+  cs_index_query q = {.kind = CS_IDX_ALL};
+  CHECK_EQ(cs_store_scan_index(st, &q, collect, &all), CS_STORE_OK);
+  CHECK_EQ(all.n, N_REQUESTS);
+
+  totals tot;
+  memset(&tot, 0, sizeof tot);
+  cs_arena a;
+  cs_arena_init(&a, 0, 0);
+  for (int k = 1; k <= N_SESSIONS; k++) {
+    char sess[32];
+    snprintf(sess, sizeof sess, "e2e-user-%d", k);
+    static ids mine;
+    mine.n = 0;
+    q = (cs_index_query){.kind = CS_IDX_SESSION, .session = {sess, (uint32_t)strlen(sess)}};
+    CHECK_EQ(cs_store_scan_index(st, &q, collect, &mine), CS_STORE_OK);
+    CHECK_EQ(mine.n, N_REQUESTS / N_SESSIONS); /* round robin over the sessions */
+    for (size_t i = 0; i < mine.n; i++) {
+      cs_span *sp;
+      size_t n;
+      cs_arena_reset(&a);
+      CHECK_EQ(cs_store_get_trace(st, mine.id[i], &a, &sp, &n), CS_STORE_OK);
+      check_trace(sp, n, sess, &tot);
+    }
+  }
+  cs_arena_release(&a);
+  cs_store_close(st);
+  fprintf(stderr,
+          "traces=%d products=%d checkouts=%d root_errors=%d server_errors=%d retries=%d "
+          "timeouts=%d\n",
+          tot.traces, tot.products, tot.checkouts, tot.root_errors, tot.server_errors,
+          tot.retries, tot.timeouts);
+  CHECK_EQ(tot.traces, N_REQUESTS);
+  CHECK_EQ(tot.products, N_REQUESTS / 2);
+  CHECK_EQ(tot.checkouts, N_REQUESTS / 2);
+  /* The faults configured below happened and were recorded as such. */
+  CHECK_INT(tot.server_errors, >=, 3);
+  CHECK_INT(tot.root_errors, >=, 2);
+  CHECK_INT(tot.retries, >=, 2);
+  CHECK_INT(tot.timeouts, >=, 1);
+}
+
+static void examples_end_to_end(const char *const *bin) {
+  char data[320];
+  snprintf(data, sizeof data, "%s/data", tmp);
+  const char *col[] = {bin[0], "--tcp-port", "0", "--udp-port", "-1", "--data-dir", data,
+                       "--log-level", "info", NULL};
+  spawn(P_COLLECTOR, col);
+  int cport = wait_port(P_COLLECTOR, "listening tcp 127.0.0.1:");
+  CHECK(cport > 0);
+  if (!cport) return;
+  char ep[64];
+  snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", cport);
+  setenv("CALLSCOPE_ENDPOINT", ep, 1);
+  setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000", 1);
+
+  /* Deterministic faults: every 4th stock lookup fails (callers retry),
+   * every 5th payment fails and every 7th is slower than orders waits. */
+  const char *inv[] = {bin[3], "--port", "0", "--fail-every", "4", "--latency-ms", "1",
+                       "--jitter-ms", "2", NULL};
+  spawn(P_INVENTORY, inv);
+  const char *pay[] = {bin[4], "--port", "0", "--fail-every", "5", "--slow-every", "7",
+                       "--slow-ms", "600", "--latency-ms", "1", "--jitter-ms", "2", NULL};
+  spawn(P_PAYMENTS, pay);
+  int inv_port = wait_port(P_INVENTORY, "listening on http://127.0.0.1:");
+  int pay_port = wait_port(P_PAYMENTS, "listening on http://127.0.0.1:");
+  CHECK(inv_port > 0 && pay_port > 0);
+  if (!inv_port || !pay_port) return;
+  char inv_url[64], pay_url[64], ord_url[64], fe_url[64];
+  snprintf(inv_url, sizeof inv_url, "http://127.0.0.1:%d", inv_port);
+  snprintf(pay_url, sizeof pay_url, "http://127.0.0.1:%d", pay_port);
+  const char *ord[] = {bin[2], "--port", "0", "--inventory", inv_url, "--payments", pay_url,
+                       "--timeout-ms", "300", "--retries", "2", NULL};
+  spawn(P_ORDERS, ord);
+  int ord_port = wait_port(P_ORDERS, "listening on http://127.0.0.1:");
+  CHECK(ord_port > 0);
+  if (!ord_port) return;
+  snprintf(ord_url, sizeof ord_url, "http://127.0.0.1:%d", ord_port);
+  const char *fe[] = {bin[1], "--port", "0", "--inventory", inv_url, "--orders", ord_url,
+                      "--timeout-ms", "300", NULL};
+  spawn(P_FRONTEND, fe);
+  int fe_port = wait_port(P_FRONTEND, "listening on http://127.0.0.1:");
+  CHECK(fe_port > 0);
+  if (!fe_port) return;
+  snprintf(fe_url, sizeof fe_url, "http://127.0.0.1:%d", fe_port);
+
+  char nreq[16], nsess[16];
+  snprintf(nreq, sizeof nreq, "%d", N_REQUESTS);
+  snprintf(nsess, sizeof nsess, "%d", N_SESSIONS);
+  const char *load[] = {bin[5], "--url", fe_url, "--requests", nreq, "--sessions", nsess,
+                        "--session-prefix", "e2e-user-", "--rate", "0", "--concurrency", "2",
+                        NULL};
+  spawn(P_LOAD, load);
+  CHECK_EQ(stop(P_LOAD, 0, 60000), 0);
+  char *out = slurp(logs[P_LOAD]);
+  char want[64];
+  snprintf(want, sizeof want, "cs-examples-load: %d requests", N_REQUESTS);
+  CHECK(out && strstr(out, want) && strstr(out, " 0 no response"));
+  free(out);
+
+  /* Callers first, so no request is cut off; then the collector, which
+   * writes what it acknowledged before it exits. */
+  CHECK_EQ(stop(P_FRONTEND, SIGTERM, 10000), 0);
+  CHECK_EQ(stop(P_ORDERS, SIGTERM, 10000), 0);
+  CHECK_EQ(stop(P_INVENTORY, SIGTERM, 10000), 0);
+  CHECK_EQ(stop(P_PAYMENTS, SIGTERM, 10000), 0);
+  CHECK_EQ(stop(P_COLLECTOR, SIGTERM, 20000), 0);
+  for (int who = P_INVENTORY; who <= P_FRONTEND; who++) {
+    char *log = slurp(logs[who]);
+    CHECK(log && strstr(log, "exit: ") && strstr(log, ", 0 dropped"));
+    free(log);
+  }
+  check_store(data);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 7) {
+    fprintf(stderr, "usage: %s collector frontend orders inventory payments load\n", argv[0]);
+    return 2;
+  }
+  const char *base = getenv("TMPDIR");
+  snprintf(tmp, sizeof tmp, "%s/cs-examples-test-XXXXXX", base && *base ? base : "/tmp");
+  if (!mkdtemp(tmp)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  examples_end_to_end((const char *const *)argv + 1);
+  kill_all();
+  fprintf(stderr, "%s examples_end_to_end\n", cs_check_failures ? "FAIL" : "ok  ");
+  if (cs_check_failures) fprintf(stderr, "logs kept in %s\n", tmp);
+  else nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  return CHECK_DONE();
+}
