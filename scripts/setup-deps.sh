@@ -5,7 +5,8 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev llvm
       libuv1-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
-      libmicrohttpd-dev libzstd-dev zlib1g-dev curl procps python3)
+      libmicrohttpd-dev libzstd-dev zlib1g-dev curl procps python3
+      prometheus python3-prometheus-client)
 [ "${CS_EXTRA_PKGS:-}" ] && PKGS+=(${CS_EXTRA_PKGS})
 missing=()
 for p in "${PKGS[@]}"; do
