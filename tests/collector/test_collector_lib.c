@@ -1,7 +1,8 @@
 /* The collector as a library on its own loop thread (as an all-in-one
  * binary hosts it): back pressure pauses TCP without losing a frame and
  * drops UDP with a count, the span observer and metrics sink see what was
- * committed, stats are readable, and stop leaves no handle open. */
+ * committed, idle peers are closed, retention runs on the writer, stats
+ * are readable, and stop leaves no handle open. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -121,6 +122,18 @@ static void metrics_reach_the_sink(void) {
   close(fd);
 }
 
+static void idle_connections_are_closed_and_retention_runs(void) {
+  int fd = tcp_connect(g_tcp);
+  CHECK(fd >= 0);
+  /* idle_timeout_ms is 1000 and connections are swept once a second. */
+  CHECK(wait_closed(fd, 4000));
+  close(fd);
+  cs_collector_stats st;
+  cs_collector_get_stats(col, &st);
+  CHECK_EQ(st.conns_closed_idle, 1);
+  CHECK(st.expire_runs >= 1); /* expire_interval_ms is 200 */
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   char dir[256], data[300];
@@ -140,6 +153,8 @@ int main(void) {
   o.max_queue_bytes = 256u << 10;
   o.max_batch_spans = 200;
   o.stats_interval_ms = 0;
+  o.idle_timeout_ms = 1000;
+  o.expire_interval_ms = 200;
   col = cs_collector_new(&o, st);
   cs_collector_set_span_observer(col, observer, NULL);
   cs_collector_set_metrics_sink(col, sink, NULL);
@@ -154,6 +169,7 @@ int main(void) {
   pthread_create(&th, NULL, loop_main, NULL);
 
   RUN(metrics_reach_the_sink);
+  RUN(idle_connections_are_closed_and_retention_runs);
   RUN(back_pressure_pauses_tcp_and_drops_udp);
 
   cs_collector_stop(col); /* from another thread than the loop's */
