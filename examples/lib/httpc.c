@@ -77,7 +77,7 @@ static int connect_by(const char *host, const char *port, double deadline, ex_re
                            .ai_flags = AI_NUMERICSERV};
   struct addrinfo *ai = NULL;
   if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
-    snprintf(out->error, sizeof out->error, "cannot resolve %s", host);
+    snprintf(out->error, sizeof out->error, "cannot resolve %.100s", host);
     return -1;
   }
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
