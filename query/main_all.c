@@ -83,16 +83,26 @@ static void on_signal(uv_signal_t *s, int signum) {
   uv_close((uv_handle_t *)&g_sigint, NULL);
 }
 
-#ifdef CS_HAVE_METRICS
 typedef struct app {
+  cs_query *q;
+#ifdef CS_HAVE_METRICS
   cs_metrics *m;
   cs_collector *c;
   cs_store *st;
+#endif
 } app;
 
+/* Committed spans feed the query server's per-minute latency sketches and
+ * the RED metrics. */
 static void on_spans(void *ud, const cs_span *spans, size_t n) {
-  cs_metrics_ingest_spans(((app *)ud)->m, spans, n);
+  app *a = ud;
+  cs_query_observe_spans(a->q, spans, n);
+#ifdef CS_HAVE_METRICS
+  if (a->m) cs_metrics_ingest_spans(a->m, spans, n);
+#endif
 }
+
+#ifdef CS_HAVE_METRICS
 
 /* The collector hands one ResourceMetrics at a time; the registry takes a
  * whole request, so wrap it in a request of one. */
@@ -279,10 +289,15 @@ int main(int argc, char **argv) {
     cs_store_close(st);
     return 1;
   }
+  app a = {.q = q};
+  /* Minutes from now on are complete in the sketches. */
+  cs_query_observe_spans(q, NULL, 0);
+  cs_collector_set_span_observer(c, on_spans, &a);
 #ifdef CS_HAVE_METRICS
-  app a = {cs_metrics_new(NULL), c, st};
+  a.m = cs_metrics_new(NULL);
+  a.c = c;
+  a.st = st;
   if (a.m) {
-    cs_collector_set_span_observer(c, on_spans, &a);
     cs_collector_set_metrics_sink(c, on_metrics, &a);
     cs_metrics_add_render_hook(a.m, on_render, &a);
     cs_query_set_metrics(q, render_metrics, &a);

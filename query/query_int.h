@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "agg.h"
 #include "http.h"
 #include "json.h"
 #include "params.h"
@@ -24,6 +25,8 @@ struct cs_query {
   cs_query_observer_fn observer;
   void *observer_ud;
   atomic_uint heavy; /* scans in flight */
+  cs_agg agg;        /* per-minute sketches for /api/v1/stats */
+  int agg_ok;
 };
 
 /* One request being answered. */
