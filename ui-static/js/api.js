@@ -20,13 +20,27 @@ export function query(params) {
   return s ? '?' + s : '';
 }
 
+const sleep = (ms, signal) => new Promise((resolve, reject) => {
+  const t = setTimeout(resolve, ms);
+  if (signal) signal.addEventListener('abort', () => {
+    clearTimeout(t);
+    reject(new DOMException('aborted', 'AbortError'));
+  }, {once: true});
+});
+
 export async function api(path, params, opts = {}) {
   let res;
-  try {
-    res = await fetch(path + query(params), {signal: opts.signal, headers: {Accept: 'application/json'}});
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'cannot reach the query server: ' + e.message);
+  // The server answers 429 while its few heavy-query slots are busy (for
+  // instance with the scans of a page just left): retry a few times.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch(path + query(params), {signal: opts.signal, headers: {Accept: 'application/json'}});
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'cannot reach the query server: ' + e.message);
+    }
+    if (res.status !== 429 || attempt >= 4) break;
+    await sleep(250 * 2 ** attempt, opts.signal);
   }
   const text = await res.text();
   let body = null;

@@ -205,7 +205,7 @@ export class Waterfall {
     if (r >= 0 && l <= 100) {
       const bar = h('div', {class: 'wf-bar' + (err ? ' err' : '') + (s.critical ? ' crit' : ''),
         style: {left: Math.max(l, 0) + '%', width: Math.max(Math.min(r, 100) - Math.max(l, 0), 0.05) + '%',
-          background: serviceColour(s.service)}});
+          background: err ? 'var(--err)' : serviceColour(s.service)}});
       track.appendChild(bar);
       for (const e of s.events || []) {
         const ex = this.x((e.timeUs - this.tree.startTimeUs) * 1000);
@@ -243,7 +243,8 @@ export class Waterfall {
     const g = c.getContext('2d');
     g.clearRect(0, 0, W, H);
     const n = this.n;
-    const rowH = Math.max(1, H / n);
+    // Short traces keep thin rows at the top instead of giant stripes.
+    const rowH = Math.max(1, Math.min(4 * dpr, H / n));
     let last = '';
     for (let i = 0; i < n; i++) {
       const s = this.spans[i];
@@ -252,7 +253,7 @@ export class Waterfall {
         g.fillStyle = col;
         last = col;
       }
-      g.fillRect((s.offsetNs / this.total) * W, (i / n) * H, Math.max(1, (s.durationNs / this.total) * W), rowH);
+      g.fillRect((s.offsetNs / this.total) * W, rowH * n < H ? i * rowH : (i / n) * H, Math.max(1, (s.durationNs / this.total) * W), rowH);
     }
     this.placeWindow();
   }

@@ -6,7 +6,7 @@ import {api, paths} from '../api.js';
 import {h, s, clear, fmtDur, fmtPct, fmtCount, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
 
 const WINDOWS = [['15m', '15 min'], ['1h', '1 hour'], ['6h', '6 hours'], ['24h', '1 day'], ['168h', '7 days']];
-const NW = 180, NH = 40, GX = 270, GY = 74, PAD = 30;
+const NW = 170, NH = 40, GX = 340, GY = 80, PAD = 30;
 
 // Longest-path layering; edges that close a cycle are ignored for levels.
 export function layout(edges) {
@@ -130,8 +130,9 @@ export function render(root, {params, go}) {
       if (b.col > a.col) {
         const x1 = a.x + NW, y1 = a.y + NH / 2, x2 = b.x, y2 = b.y + NH / 2, mx = (x1 + x2) / 2;
         d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
-        lx = mx;
-        ly = (y1 + y2) / 2 - 6;
+        // Labels sit just before the callee, where edges no longer overlap.
+        lx = x2 - 12;
+        ly = y2 - 22;
       } else {
         // A call back to an earlier column (a cycle): loop under the nodes.
         const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2, y2 = b.y + NH, low = Math.max(y1, y2) + 30;
@@ -141,7 +142,10 @@ export function render(root, {params, go}) {
       }
       const g = s('g', {class: 'edge' + (e.errorCount ? ' err' : ''), tabindex: 0, role: 'button', dataset: {parent: e.parent, child: e.child, calls: String(e.callCount)}},
         s('path', {d, class: 'hit'}), s('path', {d, 'marker-end': 'url(#arrow)'}),
-        s('text', {x: lx, y: ly, 'text-anchor': 'middle'}, edgeLabel(e)), s('title', null, `${e.parent} → ${e.child}: ${edgeLabel(e)}`));
+        s('text', {x: lx, y: ly, 'text-anchor': b.col > a.col ? 'end' : 'middle'},
+          s('tspan', {x: lx, dy: 0}, `${fmtCount(e.callCount)} calls · ${fmtPct(e.errorRate)} err`),
+          s('tspan', {x: lx, dy: 13}, `p99 ${fmtDur(e.p99Ns)}`)),
+        s('title', null, `${e.parent} → ${e.child}: ${edgeLabel(e)}`));
       g.addEventListener('click', () => select('edge', e));
       g.addEventListener('keydown', (ev) => ev.key === 'Enter' && select('edge', e));
       edgeEls.push({e, el: g});

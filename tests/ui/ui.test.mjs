@@ -1,0 +1,357 @@
+// Browser tests of the web UI: starts the real callscope daemon on free
+// ports with a temporary data directory, fills it with ui_fill, and drives
+// Debian's chromium (headless, through playwright-core) over every page.
+// Screenshots of each page are written to $UI_ARTIFACTS.
+import {test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawn, execFileSync} from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {chromium} from 'playwright-core';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set: run this test through ctest (tests/ui/CMakeLists.txt)`);
+  return v;
+};
+const CALLSCOPE = env('CALLSCOPE_BIN');
+const UI_FILL = env('UI_FILL_BIN');
+const UI_DIR = env('UI_DIR');
+const ART = process.env.UI_ARTIFACTS || path.join(os.tmpdir(), 'callscope-ui-artifacts');
+const OPEN_LIMIT_MS = Number(process.env.UI_OPEN_LIMIT_MS || 2000);
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+
+let daemon, dataDir, profileDir, base, ids, ctx, page;
+const consoleErrors = [];
+
+function startDaemon() {
+  return new Promise((resolve, reject) => {
+    const p = spawn(CALLSCOPE, ['--data-dir', dataDir, '--tcp-port', '0', '--udp-port', '-1', '--query-port', '0',
+      '--ui-dir', UI_DIR, '--log-level', 'warn'], {stdio: ['ignore', 'pipe', 'inherit']});
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('callscope did not start within 20 s: ' + out)), 20000);
+    p.on('exit', (code) => reject(new Error(`callscope exited with ${code}: ${out}`)));
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\/ ; native frames on tcp (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({proc: p, http: Number(m[1]), tcp: Number(m[2])});
+      }
+    });
+  });
+}
+
+async function getJSON(p) {
+  const res = await fetch(base + p.replace(/^\//, ''));
+  assert.equal(res.status, 200, `GET ${p}`);
+  return res.json();
+}
+
+async function shot(name, pg = page) {
+  await pg.screenshot({path: path.join(ART, name + '.png')});
+}
+
+// A fresh document each time (the query string changes), so no view state
+// carries over from the previous test.
+let loads = 0;
+async function open(hash, ready = '[data-ready]') {
+  await page.goto(`${base}?load=${++loads}${hash}`);
+  await page.waitForSelector(ready, {timeout: 15000});
+}
+
+const rows = (pg = page) => pg.locator('.wf-row');
+const rowByOp = (op, pg = page) => pg.locator('.wf-row', {has: pg.locator('.op', {hasText: new RegExp('^' + op.replace(/[/.*+?^${}()|[\]\\]/g, '\\$&') + '$')})});
+
+before(async () => {
+  fs.mkdirSync(ART, {recursive: true});
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-ui-data-'));
+  profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-ui-profile-'));
+  const d = await startDaemon();
+  daemon = d.proc;
+  base = `http://127.0.0.1:${d.http}/`;
+  ids = JSON.parse(execFileSync(UI_FILL, [String(d.tcp)], {encoding: 'utf8'}));
+  ctx = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM, headless: true, viewport: {width: 1280, height: 800},
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  page = ctx.pages()[0] || (await ctx.newPage());
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(`${m.text()} (${page.url()})`));
+  page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message} (${page.url()})`));
+});
+
+after(async () => {
+  if (ctx) await ctx.close();
+  if (daemon && daemon.exitCode === null) {
+    daemon.removeAllListeners('exit');
+    const done = new Promise((r) => daemon.on('exit', r));
+    daemon.kill('SIGTERM');
+    await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+    if (daemon.exitCode === null) daemon.kill('SIGKILL');
+  }
+  for (const d of [dataDir, profileDir]) if (d) fs.rmSync(d, {recursive: true, force: true});
+});
+
+test('search by session ID lists its traces and opens one', async () => {
+  await page.goto(`${base}?load=${++loads}#/search`);
+  await page.fill('input[name=session]', 'sess-alice');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('.result');
+  assert.equal(await page.locator('.result').count(), 4);
+  assert.equal(await page.locator('.scatter circle').count(), 4);
+  assert.match(page.url(), /session=sess-alice/);
+  const checkout = page.locator(`.result[data-trace="${ids.aliceCheckout}"]`);
+  assert.match(await checkout.innerText(), /POST \/checkout[\s\S]*10 spans[\s\S]*2 errors/);
+  await shot('search');
+  await checkout.locator('a.title').click();
+  await page.waitForSelector('.page-trace[data-ready]');
+  assert.equal(await page.locator('h1').innerText(), 'frontend: POST /checkout');
+  assert.equal(await rows().count(), 10);
+  assert.match(await page.locator('.trace-head').innerText(), /2 errors[\s\S]*1 skew-adjusted/);
+  // The back button returns to the same search.
+  await page.goBack();
+  await page.waitForSelector('.result');
+  assert.equal(await page.inputValue('input[name=session]'), 'sess-alice');
+});
+
+test('trace view: expand and collapse with the mouse and the keyboard', async () => {
+  await open(`#/trace/${ids.aliceCheckout}`);
+  const inv = rowByOp('HTTP call inventory');
+  assert.equal(await inv.getAttribute('aria-expanded'), 'true');
+  await inv.locator('.tog').click();
+  assert.equal(await rows().count(), 9);
+  assert.equal(await rowByOp('HTTP call inventory').getAttribute('aria-expanded'), 'false');
+  assert.equal(await rowByOp('GET /stock').count(), 0);
+  assert.match(page.url(), /c=[0-9a-f]{16}/, 'collapsed spans are kept in the URL');
+  await rowByOp('HTTP call inventory').locator('.tog').click();
+  assert.equal(await rows().count(), 10);
+  // Keyboard: select the root, Left collapses it, Right expands it, Down moves.
+  await rows().first().click();
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await rows().count(), 1);
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await rows().count(), 10);
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.locator('.wf-row.sel .op').innerText(), 'POST /checkout');
+  assert.equal(await page.locator('.wf-row.sel .svc').innerText(), 'checkout');
+  await page.keyboard.press('ArrowLeft'); // collapses checkout's server span
+  assert.equal(await rows().count(), 3);
+  await page.keyboard.press('ArrowLeft'); // already collapsed: goes to the parent
+  assert.equal(await page.locator('.wf-row.sel .op').innerText(), 'HTTP call checkout');
+  await page.click('text=Expand all');
+  assert.equal(await rows().count(), 10);
+  await page.click('text=Collapse to depth 1');
+  assert.equal(await rows().count(), 2);
+});
+
+test('trace view: a selected span shows attributes, events, status, skew and self time', async () => {
+  await open(`#/trace/${ids.aliceCheckout}`);
+  await rows().first().click();
+  const detail = page.locator('.detail');
+  await detail.waitFor();
+  const attr = detail.locator('table.kv tr', {hasText: 'http.method'});
+  assert.equal(await attr.locator('td').nth(1).innerText(), 'POST');
+  assert.match(page.url(), /span=[0-9a-f]{16}/);
+  // The failed payment: error status, exception event, clock skew.
+  await rowByOp('POST /charge').first().click();
+  const text = await detail.innerText();
+  assert.match(text, /card processor unavailable/);
+  assert.match(text, /Events \(1\)[\s\S]*exception/);
+  assert.match(text, /Clock skew adjusted/);
+  assert.equal(await detail.locator('.self').innerText(), '18.0 ms');
+  // Text filter.
+  await page.fill('input[type=search]', 'inventory');
+  await page.waitForFunction(() => document.querySelector('.match-count').textContent.includes('2 matching'));
+  assert.equal(await page.locator('.wf-row.match').count(), 2);
+  await page.fill('input[type=search]', '');
+  await page.waitForFunction(() => document.querySelectorAll('.wf-row').length === 10);
+  await rowByOp('POST /charge').first().click();
+  await shot('trace');
+  fs.mkdirSync(path.join(ART, 'readme'), {recursive: true});
+  await page.screenshot({path: path.join(ART, 'readme', 'trace-view.png')});
+});
+
+test('trace view: missing parents are marked and links open the linked trace', async () => {
+  await open(`#/trace/${ids.orphan}`);
+  assert.match(await page.locator('.trace-head').innerText(), /1 missing parent/);
+  await rowByOp('orphaned work').click();
+  assert.match(await page.locator('.detail').innerText(), /never arrived/);
+  await open(`#/trace/${ids.mail}`);
+  await rowByOp('send receipt').click();
+  const link = page.locator('.detail .link a');
+  await link.waitFor();
+  await link.click();
+  await page.waitForFunction((id) => location.hash.includes(id) && document.querySelector('.page-trace[data-ready]'), ids.aliceCheckout);
+  assert.equal(await page.locator('.wf-row.sel .op').innerText(), 'POST /checkout');
+  assert.equal(await page.locator('.wf-row.sel .svc').innerText(), 'checkout');
+});
+
+test('session page: every trace of the session in order, expandable', async () => {
+  await open('#/session/sess-alice');
+  const list = page.locator('.sess-row');
+  assert.equal(await list.count(), 4);
+  const names = await page.locator('.sess-head .name b').allInnerTexts();
+  assert.deepEqual(names, ['GET /home', 'POST /cart', 'POST /checkout', 'GET /orders']);
+  const slow = page.locator('.sess-row.slowest');
+  assert.equal(await slow.getAttribute('data-trace'), ids.aliceCheckout);
+  await slow.locator('.sess-head').click();
+  await slow.locator('.wf-row').first().waitFor();
+  assert.equal(await slow.locator('.wf-row').count(), 10);
+  assert.match(page.url(), new RegExp('open=' + ids.aliceCheckout));
+  await shot('session');
+});
+
+test('services page shows the numbers the stats API gives', async () => {
+  const api = await getJSON('/api/v1/stats?service=frontend&lookback=1h&step=1m');
+  await open('#/services?service=frontend&lookback=1h');
+  assert.equal(await page.locator('.total-count .v').innerText(), api.total.count.toLocaleString('en-US'));
+  assert.ok(api.operations.length >= 5);
+  for (const op of api.operations) {
+    const row = page.locator(`tr[data-op="${op.operation}"]`);
+    assert.equal(await row.getAttribute('data-count'), String(op.count), op.operation);
+    assert.equal(await row.locator('.c-count').innerText(), op.count.toLocaleString('en-US'));
+    assert.equal(await row.getAttribute('data-p99'), String(op.p99Ns));
+  }
+  const home = api.operations.find((o) => o.operation === 'GET /home');
+  assert.equal(await page.locator('tr[data-op="GET /home"] .c-p99').innerText(), (home.p99Ns / 1e6).toFixed(0) + ' ms');
+  await page.locator('tr[data-op="GET /home"]').click();
+  await page.waitForSelector('.op-detail:not([hidden]) .chart .bar');
+  assert.match(await page.locator('.op-detail:not([hidden])').innerText(), new RegExp(`histogram of ${home.count} calls`));
+  await shot('services');
+});
+
+test('dependencies page shows the numbers the API gives', async () => {
+  const api = await getJSON('/api/v1/dependencies?lookback=1h');
+  await open('#/deps?lookback=1h');
+  assert.ok(api.edges.length >= 4);
+  for (const e of api.edges) {
+    const row = page.locator(`.deps-table tr[data-parent="${e.parent}"][data-child="${e.child}"]`);
+    assert.equal(await row.locator('.c-calls').innerText(), e.callCount.toLocaleString('en-US'), `${e.parent}->${e.child}`);
+    assert.equal(await row.locator('.c-errors').innerText(), e.errorCount.toLocaleString('en-US'));
+    assert.equal(await page.locator(`g.edge[data-parent="${e.parent}"][data-child="${e.child}"]`).getAttribute('data-calls'), String(e.callCount));
+  }
+  const pay = api.edges.find((e) => e.parent === 'checkout' && e.child === 'payments');
+  assert.ok(pay && pay.errorCount > 0);
+  await page.locator('g.node[data-service="checkout"]').click();
+  await page.waitForSelector('.deps-panel table');
+  assert.match(await page.locator('.deps-panel').innerText(), /SELECT cart/);
+  await shot('deps');
+  await page.locator('g.edge[data-parent="checkout"][data-child="payments"]').click();
+  await page.click('a.edge-search');
+  await page.waitForSelector('.result, .empty-box');
+  const shown = await page.locator('.result').count();
+  assert.ok(shown > 0, 'the traces behind an edge are found');
+});
+
+test('trace comparison: slower, appeared and disappeared spans', async () => {
+  await open(`#/compare?a=${ids.aliceCheckout}&b=${ids.bobCheckout}`);
+  assert.equal(await page.locator('.c-added').innerText(), '1');
+  assert.equal(await page.locator('.c-removed').innerText(), '2');
+  assert.equal(await page.locator('tr.added').getAttribute('data-op'), 'apply coupon');
+  assert.ok((await page.locator('tr.slower').count()) >= 1);
+  await shot('compare');
+});
+
+test('a 50,000-span trace opens within the limit and stays virtualised', async () => {
+  await page.goto(`${base}?load=${++loads}#/search`);
+  const t0 = Date.now();
+  await page.goto(`${base}?load=${++loads}#/trace/${ids.big}`);
+  await page.waitForSelector('.page-trace[data-ready] .wf-row');
+  const ms = Date.now() - t0;
+  console.log(`50,000-span trace opened in ${ms} ms (limit ${OPEN_LIMIT_MS} ms)`);
+  assert.ok(ms < OPEN_LIMIT_MS, `opened in ${ms} ms, limit ${OPEN_LIMIT_MS} ms`);
+  assert.match(await page.locator('.fact-spans').innerText(), /50000/);
+  assert.ok((await rows().count()) < 150, 'only the visible rows are in the DOM');
+  // Scroll to the middle: the rows there are drawn, and quickly.
+  const scrollMs = await page.evaluate(async () => {
+    const body = document.querySelector('.wf-body');
+    const t = performance.now();
+    for (let k = 1; k <= 20; k++) {
+      body.scrollTop = (body.scrollHeight * k) / 21;
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    }
+    return (performance.now() - t) / 20;
+  });
+  console.log(`scroll step: ${scrollMs.toFixed(1)} ms per frame pair`);
+  const idx = Number(await rows().first().getAttribute('data-i'));
+  assert.ok(idx > 40000, `rows near the end are drawn (first row ${idx})`);
+  await page.fill('input[type=search]', 'validate');
+  await page.waitForFunction(() => /24950 matching/.test(document.querySelector('.match-count').textContent), null, {timeout: 5000});
+  await page.fill('input[type=search]', '');
+  await page.waitForFunction(() => document.querySelector('.match-count').textContent === '');
+  await page.click('text=Collapse to depth 1');
+  assert.equal(await page.locator('.wf-spacer').evaluate((e) => e.style.height), 100 * 24 + 'px');
+  await shot('trace-50000');
+});
+
+test('span text is rendered as text, never as HTML', async () => {
+  await open(`#/trace/${ids.xss}`);
+  await rows().first().click();
+  await page.locator('.detail').waitFor();
+  const text = await page.locator('body').innerText();
+  assert.ok(text.includes('<script>window.__xss=1</script>'), 'operation name shown literally');
+  assert.ok(text.includes('<b>not bold</b><script>window.__xss=5</script>'), 'attribute value shown literally');
+  assert.ok(text.includes('<i>status</i>'), 'status message shown literally');
+  await shot('xss');
+  await open('#/search?session=sess-%3Cxss%3E&run=1', '.result');
+  assert.ok((await page.locator('body').innerText()).includes('xss<img src=x onerror="window.__xss=3">: <script>'));
+  await open('#/session/sess-%3Cxss%3E');
+  await open('#/deps');
+  await open('#/services?service=' + encodeURIComponent('xss<img src=x onerror="window.__xss=3">'));
+  assert.equal(await page.locator('h1.svc-name').innerText(), 'xss<img src=x onerror="window.__xss=3">');
+  const state = await page.evaluate(() => ({
+    xss: window.__xss, scripts: document.querySelectorAll('script').length, imgs: document.querySelectorAll('img').length,
+  }));
+  assert.equal(state.xss, undefined, 'no injected handler ran');
+  assert.equal(state.scripts, 1, 'only the app module script exists');
+  assert.equal(state.imgs, 0);
+  // The source never parses strings as HTML.
+  for (const f of walk(UI_DIR)) {
+    if (!f.endsWith('.js')) continue;
+    assert.doesNotMatch(fs.readFileSync(f, 'utf8'), /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/, f);
+  }
+});
+
+function* walk(dir) {
+  for (const e of fs.readdirSync(dir, {withFileTypes: true})) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else yield p;
+  }
+}
+
+test('API errors and empty results are shown, not a blank page', async () => {
+  // A separate page: the failed requests here log network errors on purpose.
+  const pg = await ctx.newPage();
+  await pg.goto(base + '#/trace/00000000000000000000000000000bad');
+  await pg.waitForSelector('.error-box');
+  assert.match(await pg.locator('.error-box').innerText(), /404[\s\S]*trace not found/);
+  await pg.goto(base + '#/search?service=nosuchservice&run=1');
+  await pg.waitForSelector('.empty-box');
+  assert.match(await pg.locator('.results .empty-box').innerText(), /No traces match/);
+  await pg.goto(base + '#/search?minDuration=abc&run=1');
+  await pg.waitForSelector('.results .error-box');
+  assert.match(await pg.locator('.results .error-box').innerText(), /bad minDuration/);
+  await pg.goto(base + '#/session/nobody');
+  await pg.waitForSelector('.empty-box');
+  await shot('errors', pg);
+  await pg.close();
+});
+
+test('dark and light themes follow the system', async () => {
+  await page.emulateMedia({colorScheme: 'dark'});
+  await open(`#/trace/${ids.aliceCheckout}`);
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await shot('trace-dark');
+  await page.emulateMedia({colorScheme: 'light'});
+  const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(light, 'rgb(255, 255, 255)');
+  assert.equal(dark, 'rgb(20, 23, 28)');
+});
+
+test('no console errors on any page', () => {
+  assert.deepEqual(consoleErrors, []);
+});
