@@ -199,15 +199,31 @@ static void on_wake(uv_async_t *a) {
   c->done_local_cap = dcap;
   int writer_done = c->writer_done;
   pthread_mutex_unlock(&c->mu);
-  for (size_t i = 0; i < n; i++) {
-    cs_conn *conn = d[i].conn;
+  /* Consecutive acks for one connection (the common case: one busy
+   * sender) go out in one write. A connection stays allocated at least
+   * until its handle's close callback, which runs after this function, so
+   * cur is safe to flush even after a release. */
+  enum { ACK_FRAME = CS_FRAME_HDR_LEN + CS_ACK_LEN, ACKS_PER_WRITE = 64 };
+  uint8_t out[ACK_FRAME * ACKS_PER_WRITE];
+  uint32_t n_out = 0;
+  cs_conn *cur = NULL;
+  for (size_t i = 0; i <= n; i++) {
+    cs_conn *conn = i < n ? d[i].conn : NULL;
+    if (n_out && (conn != cur || n_out == ACKS_PER_WRITE || cur->closing || (i < n && d[i].failed))) {
+      if (!cur->closing) __cs_conn_write_acks(cur, out, (size_t)n_out * ACK_FRAME, n_out);
+      n_out = 0;
+    }
+    if (i == n) break;
+    cur = conn;
     if (conn->closing) {
       STAT_ADD(c, acks_orphaned, 1);
     } else if (d[i].failed) {
       STAT_ADD(c, conns_closed_error, 1);
       __cs_conn_close(conn, "store write failed: batch not acknowledged");
     } else {
-      __cs_conn_send_ack(conn, d[i].seq, d[i].accepted, d[i].rejected);
+      cs_ack ack = {d[i].accepted, d[i].rejected};
+      cs_frame_write_ack(out + (size_t)n_out * ACK_FRAME, d[i].seq, &ack);
+      n_out++;
     }
     __cs_conn_release(conn);
   }

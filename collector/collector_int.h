@@ -123,7 +123,8 @@ void __cs_writer_stop(cs_collector *c); /* asks it to drain and exit */
 int __cs_tcp_start(cs_collector *c);
 void __cs_tcp_close_listener(cs_collector *c);
 void __cs_conn_close(cs_conn *conn, const char *why);
-void __cs_conn_send_ack(cs_conn *conn, uint64_t seq, uint32_t accepted, uint32_t rejected);
+/* Sends n bytes of consecutive ACK frames (n_acks of them) to the peer. */
+void __cs_conn_write_acks(cs_conn *conn, const uint8_t *frames, size_t n, uint32_t n_acks);
 void __cs_conn_release(cs_conn *conn); /* pending-- and free when possible */
 void __cs_tcp_pause_all(cs_collector *c);
 void __cs_tcp_resume_all(cs_collector *c);

@@ -52,7 +52,7 @@ void __cs_conn_release(cs_conn *conn) {
 
 typedef struct ack_write {
   uv_write_t req;
-  uint8_t buf[CS_FRAME_HDR_LEN + CS_ACK_LEN];
+  uint8_t buf[]; /* what try_write could not send */
 } ack_write;
 
 static void on_ack_written(uv_write_t *req, int status) {
@@ -60,43 +60,40 @@ static void on_ack_written(uv_write_t *req, int status) {
   (void)status; /* a failed write surfaces as a read error or EOF */
 }
 
-void __cs_conn_send_ack(cs_conn *conn, uint64_t seq, uint32_t accepted, uint32_t rejected) {
+static void write_failed(cs_conn *conn, const char *why) {
+  STAT_ADD(conn->c, conns_closed_error, 1);
+  __cs_conn_close(conn, why);
+}
+
+void __cs_conn_write_acks(cs_conn *conn, const uint8_t *frames, size_t n, uint32_t n_acks) {
   cs_collector *c = conn->c;
-  uint8_t frame[CS_FRAME_HDR_LEN + CS_ACK_LEN];
-  cs_ack ack = {accepted, rejected};
-  size_t n = cs_frame_write_ack(frame, seq, &ack);
   if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->h) > MAX_WRITE_QUEUE) {
-    __cs_conn_close(conn, "peer does not read its acknowledgements");
-    STAT_ADD(c, conns_closed_error, 1);
+    write_failed(conn, "peer does not read its acknowledgements");
     return;
   }
-  uv_buf_t b = uv_buf_init((char *)frame, (unsigned)n);
+  /* Usually the socket takes it all at once: no allocation, no callback. */
+  uv_buf_t b = uv_buf_init((char *)frames, (unsigned)n);
   int w = uv_try_write((uv_stream_t *)&conn->h, &b, 1);
-  if (w == (int)n) {
-    STAT_ADD(c, acks_sent, 1);
-    return;
-  }
   if (w < 0 && w != UV_EAGAIN) {
-    __cs_conn_close(conn, uv_strerror(w));
-    STAT_ADD(c, conns_closed_error, 1);
+    write_failed(conn, uv_strerror(w));
     return;
   }
   size_t done = w > 0 ? (size_t)w : 0;
-  ack_write *aw = malloc(sizeof *aw);
-  if (!aw) {
-    __cs_conn_close(conn, "out of memory for an acknowledgement");
-    STAT_ADD(c, conns_closed_error, 1);
-    return;
+  if (done < n) {
+    ack_write *aw = malloc(sizeof *aw + (n - done));
+    if (!aw) {
+      write_failed(conn, "out of memory for acknowledgements");
+      return;
+    }
+    memcpy(aw->buf, frames + done, n - done);
+    b = uv_buf_init((char *)aw->buf, (unsigned)(n - done));
+    if (uv_write(&aw->req, (uv_stream_t *)&conn->h, &b, 1, on_ack_written)) {
+      free(aw);
+      write_failed(conn, "acknowledgement write failed");
+      return;
+    }
   }
-  memcpy(aw->buf, frame + done, n - done);
-  b = uv_buf_init((char *)aw->buf, (unsigned)(n - done));
-  if (uv_write(&aw->req, (uv_stream_t *)&conn->h, &b, 1, on_ack_written)) {
-    free(aw);
-    __cs_conn_close(conn, "acknowledgement write failed");
-    STAT_ADD(c, conns_closed_error, 1);
-    return;
-  }
-  STAT_ADD(c, acks_sent, 1);
+  STAT_ADD(c, acks_sent, n_acks);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
