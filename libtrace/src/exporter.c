@@ -405,6 +405,7 @@ static void *run(void *arg) {
     uint64_t now = mono_ms();
     if (stopping && !stop_deadline) stop_deadline = now + t->cfg.shutdown_timeout_ms;
 
+    __cst_clock_calibrate();
     drain(ex);
     int flushing = want_flush > handled_flush || stopping;
     if (ex->batch_n && (flushing || now - ex->batch_t0 >= t->cfg.batch_timeout_ms)) frame_finish(ex);

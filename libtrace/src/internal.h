@@ -100,6 +100,7 @@ typedef struct __cst_ring {
   /* producer-owned counters, read relaxed by the exporter */
   atomic_uint_fast64_t started, sampled, dropped_full, dropped_attrs;
   _Alignas(64) atomic_uint_fast64_t tail; /* written by the consumer */
+  uint64_t head_cache;                    /* consumer's last view of head */
   _Alignas(64) uint8_t *data;
   uint32_t cap, mask;
   atomic_int orphaned; /* the owning thread exited */
@@ -227,6 +228,9 @@ static inline uint64_t __cst_rand64(void) {
   return (uint64_t)(m >> 64) ^ (uint64_t)m;
 }
 uint64_t __cst_now(void);
+/* Called by exporter threads: keeps the TSC calibration fresh (base.c). */
+void __cst_clock_calibrate(void);
+int __cst_clock_tsc(void); /* 1 when spans read the calibrated TSC */
 
 __cst_ring *__cst_ring_for(struct cst_tracer *t); /* NULL when over max_threads / ENOMEM */
 void __cst_log(const struct cst_tracer *t, int level, const char *fmt, ...)
@@ -263,17 +267,73 @@ int __cst_metrics_encode(struct cst_tracer *t, const cst_stats *st, __cst_buf *b
 
 void __cst_buf_init(__cst_buf *b, size_t max);
 void __cst_buf_release(__cst_buf *b);
-int __cst_buf_reserve(__cst_buf *b, size_t n);
-void __cst_pb_raw(__cst_buf *b, const void *p, size_t n);
-void __cst_pb_varint(__cst_buf *b, uint64_t v);
-void __cst_pb_tag(__cst_buf *b, uint32_t field, uint32_t wt);
-void __cst_pb_uint(__cst_buf *b, uint32_t field, uint64_t v); /* skipped when 0 */
-void __cst_pb_bytes(__cst_buf *b, uint32_t field, const void *p, size_t n);
-void __cst_pb_fixed64(__cst_buf *b, uint32_t field, uint64_t v);
-void __cst_pb_fixed32(__cst_buf *b, uint32_t field, uint32_t v);
-void __cst_pb_double(__cst_buf *b, uint32_t field, double v);
-size_t __cst_pb_begin(__cst_buf *b, uint32_t field); /* nested message */
-void __cst_pb_end(__cst_buf *b, size_t off);
+int __cst_buf_grow(__cst_buf *b, size_t n); /* slow path of __cst_buf_reserve */
+/* The writers below are inline: the exporter calls them a few dozen times
+ * per span, and the fast path is a bounds check and a store. */
+static inline int __cst_buf_reserve(__cst_buf *b, size_t n) {
+  if (CST_LIKELY(b->len + n <= b->cap && !b->err)) return 0;
+  return __cst_buf_grow(b, n);
+}
+static inline void __cst_pb_raw(__cst_buf *b, const void *p, size_t n) {
+  if (n == 0 || __cst_buf_reserve(b, n)) return;
+  __builtin_memcpy(b->p + b->len, p, n);
+  b->len += n;
+}
+static inline void __cst_pb_varint(__cst_buf *b, uint64_t v) {
+  if (__cst_buf_reserve(b, 10)) return;
+  uint8_t *p = b->p + b->len;
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  b->len = (size_t)(p - b->p);
+}
+static inline void __cst_pb_tag(__cst_buf *b, uint32_t field, uint32_t wt) {
+  __cst_pb_varint(b, (uint64_t)field << 3 | wt);
+}
+static inline void __cst_pb_uint(__cst_buf *b, uint32_t field, uint64_t v) { /* skipped when 0 */
+  if (!v) return;
+  __cst_pb_tag(b, field, 0);
+  __cst_pb_varint(b, v);
+}
+static inline void __cst_pb_bytes(__cst_buf *b, uint32_t field, const void *p, size_t n) {
+  __cst_pb_tag(b, field, 2);
+  __cst_pb_varint(b, n);
+  __cst_pb_raw(b, p, n);
+}
+static inline void __cst_pb_fixed64(__cst_buf *b, uint32_t field, uint64_t v) {
+  __cst_pb_tag(b, field, 1);
+  if (__cst_buf_reserve(b, 8)) return;
+  for (int i = 0; i < 8; i++) b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
+  b->len += 8;
+}
+static inline void __cst_pb_fixed32(__cst_buf *b, uint32_t field, uint32_t v) {
+  __cst_pb_tag(b, field, 5);
+  if (__cst_buf_reserve(b, 4)) return;
+  for (int i = 0; i < 4; i++) b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
+  b->len += 4;
+}
+static inline void __cst_pb_double(__cst_buf *b, uint32_t field, double v) {
+  uint64_t bits;
+  __builtin_memcpy(&bits, &v, 8);
+  __cst_pb_fixed64(b, field, bits);
+}
+/* Nested message: tag plus a one-byte length placeholder; __cst_pb_end
+ * fills it in, shifting the body when the length needs more bytes. */
+static inline size_t __cst_pb_begin(__cst_buf *b, uint32_t field) {
+  __cst_pb_tag(b, field, 2);
+  if (__cst_buf_reserve(b, 1)) return 0;
+  b->p[b->len++] = 0;
+  return b->len - 1;
+}
+void __cst_pb_end_long(__cst_buf *b, size_t off, size_t body);
+static inline void __cst_pb_end(__cst_buf *b, size_t off) {
+  if (b->err) return;
+  size_t body = b->len - off - 1;
+  if (CST_LIKELY(body < 0x80)) b->p[off] = (uint8_t)body;
+  else __cst_pb_end_long(b, off, body);
+}
 /* KeyValue (field given) with a string / int / double / bool AnyValue. */
 void __cst_pb_kv_str(__cst_buf *b, uint32_t field, const char *k, size_t kl, const char *v,
                      size_t vl);

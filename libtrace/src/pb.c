@@ -17,7 +17,7 @@ void __cst_buf_release(__cst_buf *b) {
   b->len = b->cap = 0;
 }
 
-int __cst_buf_reserve(__cst_buf *b, size_t n) {
+int __cst_buf_grow(__cst_buf *b, size_t n) {
   if (b->err) return -1;
   if (b->len + n <= b->cap) return 0;
   if (b->len + n > b->max) {
@@ -37,86 +37,23 @@ int __cst_buf_reserve(__cst_buf *b, size_t n) {
   return 0;
 }
 
-void __cst_pb_raw(__cst_buf *b, const void *p, size_t n) {
-  if (n == 0 || __cst_buf_reserve(b, n)) return;
-  memcpy(b->p + b->len, p, n);
-  b->len += n;
-}
-
 static size_t varint_len(uint64_t v) {
   size_t n = 1;
   while (v >= 0x80) v >>= 7, n++;
   return n;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  p[n++] = (uint8_t)v;
-  return n;
-}
-
-void __cst_pb_varint(__cst_buf *b, uint64_t v) {
-  if (__cst_buf_reserve(b, 10)) return;
-  b->len += put_varint(b->p + b->len, v);
-}
-
-void __cst_pb_tag(__cst_buf *b, uint32_t field, uint32_t wt) {
-  __cst_pb_varint(b, (uint64_t)field << 3 | wt);
-}
-
-void __cst_pb_uint(__cst_buf *b, uint32_t field, uint64_t v) {
-  if (!v) return;
-  __cst_pb_tag(b, field, 0);
-  __cst_pb_varint(b, v);
-}
-
-void __cst_pb_bytes(__cst_buf *b, uint32_t field, const void *p, size_t n) {
-  __cst_pb_tag(b, field, 2);
-  __cst_pb_varint(b, n);
-  __cst_pb_raw(b, p, n);
-}
-
-void __cst_pb_fixed64(__cst_buf *b, uint32_t field, uint64_t v) {
-  __cst_pb_tag(b, field, 1);
-  uint8_t le[8];
-  for (int i = 0; i < 8; i++) le[i] = (uint8_t)(v >> (8 * i));
-  __cst_pb_raw(b, le, 8);
-}
-
-void __cst_pb_fixed32(__cst_buf *b, uint32_t field, uint32_t v) {
-  __cst_pb_tag(b, field, 5);
-  uint8_t le[4];
-  for (int i = 0; i < 4; i++) le[i] = (uint8_t)(v >> (8 * i));
-  __cst_pb_raw(b, le, 4);
-}
-
-void __cst_pb_double(__cst_buf *b, uint32_t field, double v) {
-  uint64_t bits;
-  memcpy(&bits, &v, 8);
-  __cst_pb_fixed64(b, field, bits);
-}
-
-size_t __cst_pb_begin(__cst_buf *b, uint32_t field) {
-  __cst_pb_tag(b, field, 2);
-  if (__cst_buf_reserve(b, 1)) return 0;
-  b->p[b->len++] = 0;
-  return b->len - 1;
-}
-
-void __cst_pb_end(__cst_buf *b, size_t off) {
-  if (b->err) return;
-  size_t body = b->len - off - 1;
+void __cst_pb_end_long(__cst_buf *b, size_t off, size_t body) {
   size_t n = varint_len(body);
-  if (n > 1) {
-    if (__cst_buf_reserve(b, n - 1)) return;
-    memmove(b->p + off + n, b->p + off + 1, body);
-    b->len += n - 1;
+  if (__cst_buf_reserve(b, n - 1)) return;
+  memmove(b->p + off + n, b->p + off + 1, body);
+  b->len += n - 1;
+  uint8_t *p = b->p + off;
+  while (body >= 0x80) {
+    *p++ = (uint8_t)(body | 0x80);
+    body >>= 7;
   }
-  put_varint(b->p + off, body);
+  *p = (uint8_t)body;
 }
 
 static size_t kv_begin(__cst_buf *b, uint32_t field, const char *k, size_t kl) {

@@ -48,8 +48,12 @@ int __cst_ring_push(__cst_ring *r, const void *rec, uint32_t len) {
 const uint8_t *__cst_ring_peek(__cst_ring *r) {
   for (;;) {
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-    if (tail == head) return NULL;
+    /* Read the producer's head only when the cached view is used up, so
+     * draining a batch costs one cross-core read, not one per record. */
+    if (tail == r->head_cache) {
+      r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+      if (tail == r->head_cache) return NULL;
+    }
     const uint8_t *p = r->data + ((uint32_t)tail & r->mask);
     uint32_t len, type;
     memcpy(&len, p, 4);

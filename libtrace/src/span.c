@@ -79,6 +79,47 @@ static inline uint8_t *room(cst_span *s, size_t need) {
   return grow(s, need);
 }
 
+/* Copies short strings with a few fixed-size moves. Left to itself the
+ * compiler turns these variable-length copies into "rep movsq", whose
+ * start-up cost (tens of cycles each) dominated a span with four
+ * attributes. */
+static __attribute__((noinline)) void copy_big(uint8_t *d, const void *s, size_t n) {
+  memcpy(d, s, n);
+}
+
+static inline void copy_small(uint8_t *d, const void *src, size_t n) {
+  const uint8_t *s = src;
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + n - 8, &b, 8);
+  } else if (n > 16 && n <= 32) {
+    uint64_t a, b, c, e;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + 8, 8);
+    memcpy(&c, s + n - 16, 8);
+    memcpy(&e, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + 8, &b, 8);
+    memcpy(d + n - 16, &c, 8);
+    memcpy(d + n - 8, &e, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &b, 4);
+  } else if (n > 0 && n < 4) {
+    d[0] = s[0];
+    d[n / 2] = s[n / 2];
+    d[n - 1] = s[n - 1];
+  } else if (n > 32) {
+    copy_big(d, s, n);
+  }
+}
+
 #define PUT(p, v)                     \
   do {                                \
     __typeof__(v) v_ = (v);           \
@@ -93,7 +134,7 @@ static void put_name(cst_span *s, const char *name) {
   if (!p) return;
   *p++ = __CST_IT_NAME;
   PUT(p, (uint16_t)n);
-  memcpy(p, name, n);
+  copy_small(p, name, n);
   s->len += (uint32_t)(3 + n);
 }
 
@@ -108,10 +149,16 @@ static size_t put_attr(cst_span *s, uint8_t tag, const char *key, uint8_t type, 
   *p++ = tag;
   *p++ = type;
   PUT(p, (uint16_t)kn);
-  memcpy(p, key, kn);
+  copy_small(p, key, kn);
   p += kn;
-  if (type == CST_ATTR_STRING) PUT(p, (uint32_t)vlen);
-  memcpy(p, val, type == CST_ATTR_STRING ? vlen : type == CST_ATTR_BOOL ? 1 : 8);
+  if (type == CST_ATTR_STRING) {
+    PUT(p, (uint32_t)vlen);
+    copy_small(p, val, vlen);
+  } else if (type == CST_ATTR_BOOL) {
+    *p = *(const uint8_t *)val;
+  } else {
+    memcpy(p, val, 8);
+  }
   s->len += (uint32_t)need;
   return need;
 }
@@ -358,34 +405,42 @@ void cst_span_end_at(cst_span *s, uint64_t end_ns) {
     put_inherited(s);
     uint32_t len = (s->len + 7u) & ~7u;
     memset(s->buf + s->len, 0, len - s->len);
-    __cst_rec h;
-    h.len = len;
-    h.type = __CST_REC_SPAN;
-    memcpy(h.trace_id, s->ctx.trace_id, 16);
-    memcpy(h.span_id, s->ctx.span_id, 8);
-    memcpy(h.parent_id, s->parent_id, 8);
-    h.start_ns = s->start_ns;
-    h.end_ns = end_ns ? end_ns : __cst_now();
-    h.dropped_attrs = s->dropped_attrs;
-    h.dropped_events = s->dropped_events;
-    h.dropped_links = s->dropped_links;
-    h.kind = s->kind;
-    h.status = s->status;
-    h.trace_flags = s->ctx.flags;
-    h.has_parent = s->has_parent;
-    h.parent_remote = s->parent_remote;
-    memset(h.pad_, 0, sizeof h.pad_);
-    memcpy(s->buf, &h, sizeof h);
+    /* The header is written in place (the buffer is 8-aligned): building
+     * it on the stack and copying it stalled on store forwarding. */
+    __cst_rec *h = (__cst_rec *)(void *)s->buf;
+    h->len = len;
+    h->type = __CST_REC_SPAN;
+    memcpy(h->trace_id, s->ctx.trace_id, 16);
+    memcpy(h->span_id, s->ctx.span_id, 8);
+    memcpy(h->parent_id, s->parent_id, 8);
+    h->start_ns = s->start_ns;
+    h->end_ns = end_ns ? end_ns : __cst_now();
+    if (CST_UNLIKELY(h->end_ns < h->start_ns)) h->end_ns = h->start_ns; /* clock re-anchored */
+    h->dropped_attrs = s->dropped_attrs;
+    h->dropped_events = s->dropped_events;
+    h->dropped_links = s->dropped_links;
+    h->kind = s->kind;
+    h->status = s->status;
+    h->trace_flags = s->ctx.flags;
+    h->has_parent = s->has_parent;
+    h->parent_remote = s->parent_remote;
+    memset(h->pad_, 0, sizeof h->pad_);
     if (s->dropped_attrs | s->dropped_events | s->dropped_links)
       bump(&r->dropped_attrs, (uint64_t)s->dropped_attrs + s->dropped_events + s->dropped_links);
     if (CST_UNLIKELY(__cst_ring_push(r, s->buf, len) != 0)) {
       bump(&r->dropped_full, 1);
-    } else if (CST_UNLIKELY(__cst_ring_used(r) > r->cap / 2) &&
-               !atomic_load_explicit(&r->wake_sent, memory_order_relaxed)) {
-      /* Rare: half a ring since the exporter last looked. One wake-up per
-       * half ring keeps bursts from overflowing between its timed passes. */
-      atomic_store_explicit(&r->wake_sent, 1, memory_order_relaxed);
-      __cst_exporter_wake(t);
+    } else if (CST_UNLIKELY(atomic_load_explicit(&r->head, memory_order_relaxed) - r->tail_cache >
+                            r->cap / 2)) {
+      /* Rare: the producer's cached view says the ring is half full, so
+       * look at the real tail (the only time the common path would touch
+       * the consumer's cache line). One wake-up per half ring keeps bursts
+       * from overflowing between the exporter's timed passes. */
+      r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+      if (atomic_load_explicit(&r->head, memory_order_relaxed) - r->tail_cache > r->cap / 2 &&
+          !atomic_load_explicit(&r->wake_sent, memory_order_relaxed)) {
+        atomic_store_explicit(&r->wake_sent, 1, memory_order_relaxed);
+        __cst_exporter_wake(t);
+      }
     }
   }
   if (s->ctx.bag) {

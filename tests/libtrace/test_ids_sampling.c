@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "callscope/trace.h"
@@ -234,6 +235,37 @@ static void env_configures_sampler_and_endpoint(void) {
   CHECK_STR(cst_strerror(CST_EENDPOINT), "malformed endpoint, want udp://host:port or tcp://host:port");
 }
 
+static uint64_t realtime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void span_clock_tracks_realtime(void) {
+  /* The exporter calibrates the TSC clock within its first passes. */
+  cst_tracer *t = tracer(CST_SAMPLER_ALWAYS_ON, 1);
+  usleep(500 * 1000);
+  int64_t worst = 0;
+  uint64_t prev = 0;
+  int backwards = 0;
+  for (int i = 0; i < 20000; i++) {
+    uint64_t a = realtime(), n = cst_now_ns(), b = realtime();
+    int64_t off = n < a ? (int64_t)(a - n) : n > b ? (int64_t)(n - b) : 0;
+    if (off > worst) worst = off;
+    backwards += n < prev;
+    prev = n;
+    if (i % 5000 == 0) usleep(100 * 1000);
+  }
+  fprintf(stderr, "span clock (%s): worst offset from CLOCK_REALTIME %lld ns\n",
+          __cst_clock_tsc() ? "tsc" : "clock_gettime", (long long)worst);
+#if defined(__x86_64__)
+  if (!getenv("CST_TEST_NO_TSC")) CHECK_EQ(__cst_clock_tsc(), 1); /* invariant TSC on x86-64 hosts */
+#endif
+  CHECK(worst < 20000); /* 20 us */
+  CHECK(backwards <= 3); /* at most a few ns steps at re-anchoring */
+  cst_tracer_free(t);
+}
+
 int main(void) {
   RUN(ids_are_nonzero_and_unique);
   RUN(threads_get_different_ids);
@@ -243,5 +275,6 @@ int main(void) {
   RUN(explicit_randomness_in_tracestate_wins);
   RUN(parent_based_follows_the_parent);
   RUN(env_configures_sampler_and_endpoint);
+  RUN(span_clock_tracks_realtime);
   return CHECK_DONE();
 }

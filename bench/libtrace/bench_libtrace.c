@@ -1,0 +1,331 @@
+/* libtrace benchmark. Prints ns/op (median of RUNS runs) for: the floor
+ * baseline (two clock reads + 24 random bytes + a 200-byte ring push), a
+ * sampled span (start + 4 attributes + end, exported over UDP to a
+ * discarding receiver), an unsampled span, counter add, histogram record,
+ * traceparent inject and extract; single thread and two threads. Then heap
+ * allocations per span after warm-up, and span latency percentiles while
+ * the collector is down (TCP to a closed port). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "callscope/trace.h"
+#include "internal.h"
+
+#define RUNS 7
+
+/* ---- allocation counting: interpose malloc for the measuring thread ---- */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static __thread int counting;
+static __thread long allocs;
+void *malloc(size_t n) {
+  if (counting) allocs++;
+  return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+  if (counting) allocs++;
+  return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+  if (counting) allocs++;
+  return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t al, size_t n) {
+  if (counting) allocs++;
+  return __libc_memalign(al, n);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread: on a shared, loaded machine wall time
+ * also counts the time other processes (and our exporter) held the core. */
+static uint64_t cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+typedef void (*op_fn)(long iters, void *ctx);
+
+/* ---- operations ------------------------------------------------------------ */
+
+static __thread __cst_ring floor_ring;
+static void op_floor(long n, void *ctx) {
+  if (!floor_ring.data) __cst_ring_init(&floor_ring, 1u << 16);
+  uint8_t rec[200];
+  memset(rec, 0, sizeof rec);
+  uint32_t len = 200, type = __CST_REC_SPAN;
+  memcpy(rec, &len, 4);
+  memcpy(rec + 4, &type, 4);
+  for (long i = 0; i < n; i++) {
+    struct timespec ta, tb;
+    clock_gettime(CLOCK_REALTIME, &ta); /* the floor as defined: clock_gettime */
+    uint64_t a = (uint64_t)ta.tv_sec * 1000000000u + (uint64_t)ta.tv_nsec;
+    uint64_t r1 = __cst_rand64(), r2 = __cst_rand64(), r3 = __cst_rand64();
+    clock_gettime(CLOCK_REALTIME, &tb);
+    uint64_t b = (uint64_t)tb.tv_sec * 1000000000u + (uint64_t)tb.tv_nsec;
+    memcpy(rec + 8, &a, 8);
+    memcpy(rec + 16, &r1, 8);
+    memcpy(rec + 24, &r2, 8);
+    memcpy(rec + 32, &r3, 8);
+    memcpy(rec + 40, &b, 8);
+    __cst_ring_push(&floor_ring, rec, 200);
+    /* keep the ring from filling: the consumer side's cost is not counted */
+    if ((i & 63) == 63) atomic_store(&floor_ring.tail, atomic_load(&floor_ring.head));
+  }
+}
+
+static void op_span(long n, void *ctx) {
+  cst_tracer *t = ctx;
+  for (long i = 0; i < n; i++) {
+    cst_span *s = cst_span_start(t, "GET /orders", CST_KIND_SERVER, NULL);
+    cst_span_set_str(s, "http.method", "GET");
+    cst_span_set_int(s, "http.status_code", 200);
+    cst_span_set_str(s, "http.route", "/orders/{id}");
+    cst_span_set_double(s, "load", 0.5);
+    cst_span_end(s);
+  }
+}
+
+static cst_counter *g_counter;
+static cst_histogram *g_hist;
+static void op_counter(long n, void *ctx) {
+  for (long i = 0; i < n; i++) cst_counter_add(g_counter, 1);
+}
+static void op_hist(long n, void *ctx) {
+  for (long i = 0; i < n; i++) cst_histogram_record(g_hist, (double)(i & 1023));
+}
+
+typedef struct one_hdr {
+  char v[128];
+} one_hdr;
+static const char *c_get(void *u, const char *k, size_t *len) {
+  one_hdr *h = u;
+  if (strcmp(k, "traceparent") != 0) return NULL;
+  *len = strlen(h->v);
+  return h->v;
+}
+static int c_set(void *u, const char *k, const char *v) {
+  one_hdr *h = u;
+  snprintf(h->v, sizeof h->v, "%s", v);
+  return 0;
+}
+
+static cst_context *g_ctx;
+static void op_inject(long n, void *ctx) {
+  one_hdr h;
+  cst_carrier c = {c_get, c_set, &h};
+  for (long i = 0; i < n; i++) cst_inject(g_ctx, &c, CST_PROP_TRACECONTEXT);
+}
+static void op_extract(long n, void *ctx) {
+  one_hdr h = {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
+  cst_carrier c = {c_get, c_set, &h};
+  for (long i = 0; i < n; i++) cst_context_free(cst_extract(&c, CST_PROP_TRACECONTEXT));
+}
+
+/* ---- runner ----------------------------------------------------------------- */
+
+typedef struct job {
+  op_fn fn;
+  void *ctx;
+  long n;
+  double ns, cpu;
+  pthread_barrier_t *bar;
+} job;
+
+static void *run_job(void *arg) {
+  job *j = arg;
+  j->fn(j->n / 10, j->ctx); /* warm-up */
+  if (j->bar) pthread_barrier_wait(j->bar);
+  uint64_t t0 = now_ns(), c0 = cpu_ns();
+  j->fn(j->n, j->ctx);
+  j->cpu = (double)(cpu_ns() - c0) / (double)j->n;
+  j->ns = (double)(now_ns() - t0) / (double)j->n;
+  return NULL;
+}
+
+/* Median ns/op over RUNS runs with `threads` threads (per-thread time);
+ * *cpu gets the median thread-CPU ns/op. */
+static double measure(op_fn fn, void *ctx, long n, int threads, double *cpu) {
+  double v[RUNS], c[RUNS];
+  for (int r = 0; r < RUNS; r++) {
+    if (threads == 1) {
+      job j = {fn, ctx, n, 0, 0, NULL};
+      run_job(&j);
+      v[r] = j.ns;
+      c[r] = j.cpu;
+    } else {
+      pthread_barrier_t bar;
+      pthread_barrier_init(&bar, NULL, 2);
+      job j[2] = {{fn, ctx, n, 0, 0, &bar}, {fn, ctx, n, 0, 0, &bar}};
+      pthread_t th;
+      pthread_create(&th, NULL, run_job, &j[1]);
+      run_job(&j[0]);
+      pthread_join(th, NULL);
+      pthread_barrier_destroy(&bar);
+      v[r] = (j[0].ns + j[1].ns) / 2;
+      c[r] = (j[0].cpu + j[1].cpu) / 2;
+    }
+  }
+  qsort(v, RUNS, sizeof v[0], cmp_d);
+  qsort(c, RUNS, sizeof c[0], cmp_d);
+  *cpu = c[RUNS / 2];
+  return v[RUNS / 2];
+}
+
+/* A UDP receiver that reads and discards, standing in for the collector. */
+static int sink_fd;
+static volatile int sink_stop;
+static void *sink(void *arg) {
+  static uint8_t buf[65536];
+  while (!sink_stop)
+    if (recv(sink_fd, buf, sizeof buf, 0) < 0) break;
+  return NULL;
+}
+
+static cst_tracer *tracer(const char *ep, cst_sampler_kind k) {
+  cst_config cfg;
+  cst_config_defaults(&cfg);
+  cfg.endpoint = ep;
+  cfg.sampler = k;
+  cfg.ring_bytes = 1u << 24; /* bursts of millions of spans: never drop in the benchmark */
+  cfg.udp_datagram_bytes = 65000;
+  cfg.batch_max_spans = 1024;
+  cst_tracer *t = NULL;
+  if (cst_tracer_new(&cfg, &t) != CST_OK) {
+    fprintf(stderr, "cannot create tracer for %s\n", ep);
+    exit(1);
+  }
+  return t;
+}
+
+int main(int argc, char **argv) {
+  long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
+  if (n < 1000) n = 1000;
+  sink_fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int rb = 8 << 20;
+  setsockopt(sink_fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb);
+  bind(sink_fd, (struct sockaddr *)&a, sizeof a);
+  socklen_t al = sizeof a;
+  getsockname(sink_fd, (struct sockaddr *)&a, &al);
+  pthread_t sink_thr;
+  pthread_create(&sink_thr, NULL, sink, NULL);
+  char ep[64];
+  snprintf(ep, sizeof ep, "udp://127.0.0.1:%d", ntohs(a.sin_port));
+
+  cst_tracer *on = tracer(ep, CST_SAMPLER_ALWAYS_ON);
+  cst_tracer *off = tracer(ep, CST_SAMPLER_ALWAYS_OFF);
+  cst_label l[] = {{"route", "/orders"}};
+  g_counter = cst_counter_new(on, "bench.counter", "1", NULL, l, 1);
+  g_hist = cst_histogram_new(on, "bench.hist", "ms", NULL, l, 1, NULL, 0);
+  cst_span *root = cst_span_start(on, "root", CST_KIND_SERVER, NULL);
+  g_ctx = cst_context_copy(cst_span_context(root));
+  cst_span_end(root);
+
+  usleep(300 * 1000); /* let the exporter calibrate the span clock */
+  printf("libtrace benchmark: ns/op, median of %d runs of %ld ops (two threads: per thread)\n",
+         RUNS, n);
+  printf("span clock: %s; wall = elapsed time, cpu = the thread's CPU time (excludes preemption)\n",
+         __cst_clock_tsc() ? "calibrated TSC" : "clock_gettime");
+  printf("%-44s %21s %21s\n", "", "1 thread", "2 threads");
+  printf("%-44s %10s %10s %10s %10s\n", "operation", "wall", "cpu", "wall", "cpu");
+  struct {
+    const char *name;
+    op_fn fn;
+    void *ctx;
+    long n;
+  } ops[] = {
+      {"floor: 2 clocks + 24 rand bytes + 200B push", op_floor, NULL, n},
+      {"span sampled (start + 4 attrs + end)", op_span, on, n},
+      {"span unsampled", op_span, off, n},
+      {"counter add", op_counter, NULL, n * 10},
+      {"histogram record", op_hist, NULL, n * 10},
+      {"traceparent inject", op_inject, NULL, n},
+      {"traceparent extract", op_extract, NULL, n},
+  };
+  const char *only = argc > 2 ? argv[2] : NULL; /* substring filter on the name */
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+    if (only && !strstr(ops[i].name, only)) continue;
+    double c1, c2;
+    double one = measure(ops[i].fn, ops[i].ctx, ops[i].n, 1, &c1);
+    if (ops[i].fn == op_span) cst_tracer_flush(ops[i].ctx, 30000);
+    double two = measure(ops[i].fn, ops[i].ctx, ops[i].n, 2, &c2);
+    if (ops[i].fn == op_span) cst_tracer_flush(ops[i].ctx, 30000);
+    printf("%-44s %10.1f %10.1f %10.1f %10.1f\n", ops[i].name, one, c1, two, c2);
+  }
+  cst_stats st;
+  cst_tracer_stats(on, &st);
+  if (only) return 0;
+  printf("sampled tracer: %llu spans started, %llu sent, %llu dropped (ring full), %llu export errors\n",
+         (unsigned long long)st.spans_started, (unsigned long long)st.spans_exported,
+         (unsigned long long)st.dropped_queue_full, (unsigned long long)st.export_errors);
+
+  /* Heap allocations per span after warm-up, on the recording thread. */
+  op_span(10000, on);
+  counting = 1;
+  allocs = 0;
+  op_span(100000, on);
+  counting = 0;
+  printf("heap allocations per sampled span after warm-up: %.4f (%ld in 100000)\n",
+         (double)allocs / 100000, allocs);
+
+  /* Collector down: TCP to a port nobody listens on. */
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in pa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  bind(probe, (struct sockaddr *)&pa, sizeof pa);
+  socklen_t pl = sizeof pa;
+  getsockname(probe, (struct sockaddr *)&pa, &pl);
+  close(probe);
+  char dead_ep[64];
+  snprintf(dead_ep, sizeof dead_ep, "tcp://127.0.0.1:%d", ntohs(pa.sin_port));
+  cst_config cfg;
+  cst_config_defaults(&cfg);
+  cfg.endpoint = dead_ep;
+  cfg.shutdown_timeout_ms = 200;
+  cst_tracer *dead;
+  cst_tracer_new(&cfg, &dead);
+  enum { M = 1000000 };
+  double *lat = malloc(M * sizeof *lat);
+  op_span(10000, dead);
+  for (long i = 0; i < M; i++) {
+    uint64_t t0 = now_ns();
+    op_span(1, dead);
+    lat[i] = (double)(now_ns() - t0);
+  }
+  qsort(lat, M, sizeof *lat, cmp_d);
+  cst_tracer_stats(dead, &st);
+  printf("collector down (TCP, closed port), span start+4 attrs+end incl. ~20 ns timer: "
+         "p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, max %.0f ns; dropped %llu of %llu, breaker opened %llu times\n",
+         lat[M / 2], lat[M - M / 100], lat[M - M / 1000], lat[M - 1],
+         (unsigned long long)st.dropped_queue_full, (unsigned long long)st.spans_started,
+         (unsigned long long)st.breaker_opens);
+  free(lat);
+  cst_tracer_free(dead);
+  cst_context_free(g_ctx);
+  cst_tracer_free(off);
+  cst_tracer_free(on);
+  sink_stop = 1;
+  shutdown(sink_fd, SHUT_RDWR);
+  close(sink_fd);
+  pthread_join(sink_thr, NULL);
+  return 0;
+}
