@@ -94,9 +94,9 @@ static frontend g_fe;
 
 static int init(ex_svc *svc) {
   cst_label ok[] = {{"result", "ok"}}, failed[] = {{"result", "failed"}};
-  g_fe.checkouts_ok = cst_counter_new(ex_svc_tracer(svc), "shop.checkouts", "1",
+  g_fe.checkouts_ok = cst_counter_new(ex_svc_tracer(svc), "shop.checkouts", "{checkout}",
                                       "checkouts by result", ok, 1);
-  g_fe.checkouts_failed = cst_counter_new(ex_svc_tracer(svc), "shop.checkouts", "1",
+  g_fe.checkouts_failed = cst_counter_new(ex_svc_tracer(svc), "shop.checkouts", "{checkout}",
                                           "checkouts by result", failed, 1);
   ex_svc_set_user(svc, &g_fe);
   return 0;

@@ -333,18 +333,20 @@ static int make_metrics(ex_svc *svc) {
     const ex_route *r = &svc->def->routes[i];
     cst_label ok[] = {{"http.route", r->route}, {"http.method", r->method}, {"outcome", "ok"}};
     cst_label er[] = {{"http.route", r->route}, {"http.method", r->method}, {"outcome", "error"}};
-    svc->rm[i].ok = cst_counter_new(svc->tracer, "http.server.requests", "1",
+    svc->rm[i].ok = cst_counter_new(svc->tracer, "http.server.requests", "{request}",
                                     "HTTP requests handled", ok, 3);
-    svc->rm[i].error = cst_counter_new(svc->tracer, "http.server.requests", "1",
+    svc->rm[i].error = cst_counter_new(svc->tracer, "http.server.requests", "{request}",
                                        "HTTP requests handled", er, 3);
     svc->rm[i].latency = cst_histogram_new(svc->tracer, "http.server.duration", "ms",
                                            "HTTP request latency", ok, 2, NULL, 0);
   }
-  svc->client_retries = cst_counter_new(svc->tracer, "http.client.retries", "1",
-                                        "downstream attempts after the first", NULL, 0);
-  svc->client_timeouts = cst_counter_new(svc->tracer, "http.client.timeouts", "1",
-                                         "downstream attempts that timed out", NULL, 0);
-  svc->in_flight = cst_updown_new(svc->tracer, "http.server.active_requests", "1",
+  if (svc->def->downstreams) {
+    svc->client_retries = cst_counter_new(svc->tracer, "http.client.retries", "{attempt}",
+                                          "downstream attempts after the first", NULL, 0);
+    svc->client_timeouts = cst_counter_new(svc->tracer, "http.client.timeouts", "{attempt}",
+                                           "downstream attempts that timed out", NULL, 0);
+  }
+  svc->in_flight = cst_updown_new(svc->tracer, "http.server.active_requests", "{request}",
                                   "requests being handled", NULL, 0);
   return 0;
 }
