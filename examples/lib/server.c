@@ -135,7 +135,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   cst_carrier carrier = {hdr_get, NULL, conn};
   cst_context *parent = cst_extract(&carrier, svc->extract_formats);
   char name[160];
-  snprintf(name, sizeof name, "%s %s", method, r ? r->route : "unmatched");
+  /* Span names have low cardinality: the route template, or only the
+   * method when no route matched (never the raw path). */
+  if (r) snprintf(name, sizeof name, "%s %s", method, r->route);
+  else snprintf(name, sizeof name, "%s", method);
   cst_span *span = cst_span_start(svc->tracer, name, CST_KIND_SERVER, parent);
   cst_context_free(parent);
   cst_span_set_str(span, "http.method", method);
@@ -200,7 +203,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void usage(const ex_svc_def *def, FILE *f) {
   fprintf(f,
-          "usage: %s [options]\n%s\n\n"
+          "usage: cs-%s [options]\n%s\n\n"
           "  --port N            listen port (default %d; 0 = any free port)\n"
           "  --host ADDR         listen address (default 127.0.0.1)\n"
           "  --service-name S    service.name of the spans (default %s)\n"
