@@ -143,7 +143,11 @@ int q_arg_window(qreq *x, uint64_t default_lookback_ns, uint64_t *start_ns, uint
   uint64_t s_us, e_us, lookback;
   uint64_t now = q_wall_ns();
   if (q_arg_u64(x, "end", now / 1000, max_us, &e_us)) return -1;
-  if (q_arg_duration(x, "lookback", default_lookback_ns, &lookback)) return -1;
+  /* Jaeger UI sends lookback=custom next to explicit start/end: lookback
+   * only matters without a start. */
+  const char *st = cs_http_arg(x->r, "start");
+  lookback = default_lookback_ns;
+  if ((!st || !*st) && q_arg_duration(x, "lookback", default_lookback_ns, &lookback)) return -1;
   uint64_t e = e_us * 1000;
   uint64_t def_start = e > lookback ? e - lookback : 0;
   if (q_arg_u64(x, "start", def_start / 1000, max_us, &s_us)) return -1;

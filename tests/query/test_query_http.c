@@ -258,12 +258,13 @@ static void jaeger_search(void) {
   CHECK_EQ(r.status, 200);
   CHECK_EQ(qh_num(r.body, "total"), want);
   qh_free(&r);
-  get("/api/traces?service=frontend&operation=GET%20/checkout&tag=customer.tier:gold&limit=5", &r);
+  get("/api/traces?service=frontend&operation=GET%20/checkout&tag=customer.tier:gold&limit=5&lookback=custom&start=1&minDuration=&maxDuration=", &r);
   CHECK_EQ(r.status, 200);
   CHECK_EQ(qh_num(r.body, "total"), 5);
   CHECK_EQ(qh_num(r.body, "limit"), 5);
   qh_free(&r);
   EXPECT_STATUS("/api/traces?service=x&minDuration=fast", 400);
+  EXPECT_STATUS("/api/traces?service=x&lookback=custom", 400);
   EXPECT_STATUS("/api/traces?service=x&limit=99999999", 400);
   EXPECT_STATUS("/api/traces?service=x&limit=-1", 400);
   EXPECT_STATUS("/api/traces?service=x&tag=novalue", 400);
