@@ -32,8 +32,10 @@ void cs_collector_opts_default(cs_collector_opts *o) {
   cs_limits_default(&o->limits);
 }
 
-void __cs_warn(cs_collector *c, const char *fmt, ...) {
-  if (CS_LOG_WARN < cs_log_min_level) return;
+void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...) {
+  if (level < cs_log_min_level) return;
+  /* Events caused by peers share one budget per second, so a flood of bad
+   * datagrams or connections cannot flood the log. */
   if (c->warn_budget == 0) {
     c->warn_suppressed++;
     return;
@@ -44,7 +46,7 @@ void __cs_warn(cs_collector *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  cs_log_write(CS_LOG_WARN, "collector", "%s", msg);
+  cs_log_write(level, "collector", "%s", msg);
 }
 
 cs_collector *cs_collector_new(const cs_collector_opts *opts, cs_store *st) {
@@ -128,7 +130,7 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
   else STAT_ADD(c, frames_udp, 1);
   cs_item *it = calloc(1, sizeof *it);
   if (!it) {
-    __cs_warn(c, "out of memory: dropping a frame of %u bytes", h->len);
+    __cs_log_peer(c, CS_LOG_WARN, "out of memory: dropping a frame of %u bytes", h->len);
     return; /* unacknowledged: the sender resends */
   }
   cs_arena_init(&it->arena, cs_decode_arena_chunk(h->len), cs_decode_arena_cap(h->len));
@@ -162,7 +164,7 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
      * with nothing accepted and an unknown number rejected, in order. */
     STAT_ADD(c, decode_errors, rc == CS_DECODE_EPROTO);
     STAT_ADD(c, decode_nomem, rc == CS_DECODE_ENOMEM);
-    __cs_warn(c, "undecodable %s payload of %u bytes from %s: %s",
+    __cs_log_peer(c, CS_LOG_WARN, "undecodable %s payload of %u bytes from %s: %s",
               h->type == CS_FRAME_TRACES ? "traces" : "metrics", h->len,
               conn ? conn->peer : "udp", cs_decode_strerror(rc));
     cs_arena_release(&it->arena);
@@ -253,7 +255,7 @@ static void on_tick(uv_timer_t *t) {
   cs_collector *c = t->data;
   uint64_t now = __cs_now_ms();
   if (c->warn_suppressed)
-    cs_log(CS_LOG_WARN, "collector", "%u warnings suppressed in the last second",
+    cs_log(CS_LOG_WARN, "collector", "%u log lines about peers suppressed in the last second",
            c->warn_suppressed);
   c->warn_suppressed = 0;
   c->warn_budget = WARNS_PER_TICK;

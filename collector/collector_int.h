@@ -107,7 +107,9 @@ struct cs_collector {
 
 /* collector.c */
 uint64_t __cs_now_ms(void);
-void __cs_warn(cs_collector *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs an event caused by a peer, rate-limited (per second, all peers). */
+void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Decodes one frame from a transport and queues it; conn NULL for UDP. */
 void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
                        const uint8_t *payload);

@@ -39,7 +39,7 @@ void __cs_conn_close(cs_conn *conn, const char *why) {
   conn->closing = 1;
   conn_unlink(conn);
   STAT_SET(c, conns_open, STAT_GET(c, conns_open) - 1);
-  if (why) cs_log(CS_LOG_INFO, "collector", "closing tcp connection %s: %s", conn->peer, why);
+  if (why) __cs_log_peer(c, CS_LOG_INFO, "closing tcp connection %s: %s", conn->peer, why);
   /* The partial frame will never complete: give its bytes back now. */
   cs_framer_release(&conn->fr);
   uv_close((uv_handle_t *)&conn->h, on_conn_closed);
@@ -149,7 +149,7 @@ static void on_reject_closed(uv_handle_t *h) { free(h); }
 static void on_connection(uv_stream_t *server, int status) {
   cs_collector *c = server->data;
   if (status < 0) {
-    __cs_warn(c, "accept failed: %s", uv_strerror(status));
+    __cs_log_peer(c, CS_LOG_WARN, "accept failed: %s", uv_strerror(status));
     return;
   }
   if (STAT_GET(c, conns_open) >= c->o.max_conns || c->stopping) {
@@ -160,7 +160,7 @@ static void on_connection(uv_stream_t *server, int status) {
     uv_tcp_init(c->loop, t);
     if (uv_accept(server, (uv_stream_t *)t) == 0) {
       STAT_ADD(c, conns_rejected, 1);
-      __cs_warn(c, "refusing tcp connection: %u connections open, limit %u",
+      __cs_log_peer(c, CS_LOG_WARN, "refusing tcp connection: %u connections open, limit %u",
                 (unsigned)STAT_GET(c, conns_open), c->o.max_conns);
     }
     uv_close((uv_handle_t *)t, on_reject_closed);

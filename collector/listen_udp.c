@@ -22,7 +22,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   cs_collector *c = h->data;
   if (nread == 0 || c->stopping) return; /* nothing (more) to read, or buffer release */
   if (nread < 0) {
-    __cs_warn(c, "udp receive failed: %s", uv_strerror((int)nread));
+    __cs_log_peer(c, CS_LOG_WARN, "udp receive failed: %s", uv_strerror((int)nread));
     return;
   }
   (void)addr;
@@ -39,7 +39,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   if (rc != CS_WIRE_OK) {
     STAT_ADD(c, frame_errors_udp, 1);
     if (-rc > 0 && -rc < 16) STAT_ADD(c, wire_errors[-rc], 1);
-    __cs_warn(c, "dropping udp datagram of %zd bytes: %s", nread, cs_wire_strerror(rc));
+    __cs_log_peer(c, CS_LOG_WARN, "dropping udp datagram of %zd bytes: %s", nread, cs_wire_strerror(rc));
     return;
   }
   if (STAT_GET(c, queue_bytes) >= c->high) {
