@@ -557,6 +557,24 @@ void __cst_exporter_stop(cst_tracer *t) {
   free(ex);
 }
 
+void __cst_exporter_abandon(cst_tracer *t) {
+  /* In a forked child: the thread does not exist here and its locks may
+   * have been held at fork time, so touch no lock; just release memory and
+   * the child's copies of the descriptors. */
+  struct __cst_exporter *ex = t->ex;
+  if (!ex) return;
+  for (frame *f = ex->q_head; f;) {
+    frame *next = f->next;
+    free_frame(f);
+    f = next;
+  }
+  if (ex->fd >= 0) close(ex->fd);
+  close(ex->wake_fd);
+  __cst_buf_release(&ex->batch);
+  free(ex);
+  t->ex = NULL;
+}
+
 int __cst_exporter_flush(cst_tracer *t, uint32_t timeout_ms) {
   struct __cst_exporter *ex = t->ex;
   if (!ex) return CST_EINVAL;

@@ -252,6 +252,7 @@ int __cst_parse_kv_list(const char *s, void (*cb)(void *, const char *, size_t, 
 /* exporter.c */
 int __cst_exporter_start(struct cst_tracer *t);
 void __cst_exporter_stop(struct cst_tracer *t); /* flushes, joins, frees */
+void __cst_exporter_abandon(struct cst_tracer *t); /* forked child: frees without the thread */
 int __cst_exporter_flush(struct cst_tracer *t, uint32_t timeout_ms);
 void __cst_exporter_wake(struct cst_tracer *t);
 void __cst_ring_free_orphan(struct cst_tracer *t, __cst_ring *r);

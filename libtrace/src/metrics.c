@@ -263,8 +263,18 @@ void cst_updown_free(cst_updown *u) { metric_free(u ? &u->m : NULL); }
 void cst_gauge_free(cst_gauge *g) { metric_free(g ? &g->m : NULL); }
 void cst_histogram_free(cst_histogram *h) { metric_free(h ? &h->m : NULL); }
 
+/* Tracer teardown: no other thread may touch the handles any more (and in
+ * a forked child the lock may have been held at fork), so no locking. */
 void __cst_metrics_free_all(cst_tracer *t) {
-  while (t->metrics) metric_free(t->metrics);
+  __cst_metric *m = t->metrics;
+  t->metrics = NULL;
+  while (m) {
+    __cst_metric *next = m->next;
+    meta_release(m);
+    if (m->kind == M_HIST) free(((cst_histogram *)m)->cells);
+    free(m);
+    m = next;
+  }
 }
 
 /* ---- export ------------------------------------------------------------- */

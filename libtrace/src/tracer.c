@@ -279,9 +279,10 @@ fail_free:
 
 void cst_tracer_free(cst_tracer *t) {
   if (!t) return;
-  if (t->fork_gen == atomic_load(&__cst_fork_gen)) __cst_exporter_stop(t);
+  int forked = t->fork_gen != atomic_load(&__cst_fork_gen);
+  if (!forked) __cst_exporter_stop(t);
   /* In a forked child the exporter thread does not exist: free memory only. */
-  else free(t->ex);
+  else __cst_exporter_abandon(t);
   pthread_key_delete(t->key);
   __cst_ring *r = atomic_load(&t->rings);
   while (r) {
@@ -301,8 +302,10 @@ void cst_tracer_free(cst_tracer *t) {
     r = next;
   }
   __cst_metrics_free_all(t);
-  pthread_mutex_destroy(&t->metrics_mu);
-  pthread_mutex_destroy(&t->reg_mu);
+  if (!forked) { /* a child may have inherited them locked */
+    pthread_mutex_destroy(&t->metrics_mu);
+    pthread_mutex_destroy(&t->reg_mu);
+  }
   free(t->resource_pb);
   free(t->service_name);
   free(t);
