@@ -30,6 +30,15 @@ void cs_collector_opts_default(cs_collector_opts *o) {
   o->udp_rcvbuf = (size_t)8 << 20;
   o->max_batch_spans = 16384;
   cs_limits_default(&o->limits);
+  o->otlp_http_port = CS_PORT_SOFT;
+  o->zipkin_port = CS_PORT_SOFT;
+  o->statsd_port = CS_PORT_SOFT;
+  o->http_max_body = (size_t)8 << 20;
+  o->http_max_inflated = (size_t)64 << 20;
+  o->http_max_conns = 256;
+  o->http_idle_timeout_s = 10;
+  o->http_request_timeout_s = 30;
+  o->statsd_flush_ms = 1000;
 }
 
 void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...) {
@@ -276,6 +285,7 @@ static void on_stop_req(uv_async_t *a) {
   __cs_tcp_close_listener(c);
   __cs_udp_close(c);
   __cs_tcp_pause_all(c);
+  __cs_recv_stop(c); /* before the writer: HTTP requests wait for it */
   __cs_writer_stop(c);
 }
 
@@ -311,6 +321,13 @@ int cs_collector_start(cs_collector *c, uv_loop_t *loop) {
     cs_log(CS_LOG_ERROR, "collector", "cannot start the writer thread: %s", uv_strerror(rc));
     goto fail;
   }
+  if ((rc = __cs_recv_start(c))) {
+    __cs_recv_stop(c);
+    __cs_writer_stop(c);
+    pthread_join(c->writer, NULL);
+    c->writer_started = 0;
+    goto fail;
+  }
   uv_timer_start(&c->tick, on_tick, 1000, 1000);
   return 0;
 fail:
@@ -337,8 +354,10 @@ void cs_collector_free(cs_collector *c) {
   }
   for (cs_item *it = c->q_head, *next; it; it = next) {
     next = it->next;
+    if (it->on_done) it->on_done(it->done_ud, 1);
     __cs_item_free(it);
   }
+  __cs_recv_free(c);
   free(c->done);
   free(c->done_local);
   free(c->tcp_rbuf);

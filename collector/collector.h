@@ -31,7 +31,25 @@ typedef struct cs_collector_opts {
   size_t udp_rcvbuf;           /* SO_RCVBUF asked for; 8 MiB */
   size_t max_batch_spans;      /* spans per cs_store_write; 16384 */
   cs_limits limits;            /* span validation caps */
+  /* Receivers for existing clients (docs/receivers.md). Ports: >= 0 binds
+   * that port (0 = ephemeral) and failing to bind fails the start; -1 =
+   * off; CS_PORT_SOFT (the default) tries the standard port and only
+   * warns when it is taken. */
+  int otlp_http_port;          /* OTLP/HTTP, standard 4318 */
+  int zipkin_port;             /* Zipkin v2 HTTP, standard 9411 */
+  int statsd_port;             /* StatsD over UDP, standard 8125 */
+  size_t http_max_body;        /* request body as received; 8 MiB (413 above) */
+  size_t http_max_inflated;    /* body after gzip; 64 MiB (413 above) */
+  uint32_t http_max_conns;     /* per HTTP receiver; 256 */
+  uint32_t http_idle_timeout_s; /* silent connection closed after; 10 s */
+  uint32_t http_request_timeout_s; /* a whole request body within; 30 s */
+  uint32_t statsd_flush_ms;    /* StatsD aggregates flushed every; 1000 */
 } cs_collector_opts;
+
+#define CS_PORT_SOFT (-2)
+#define CS_PORT_OTLP_HTTP 4318
+#define CS_PORT_ZIPKIN 9411
+#define CS_PORT_STATSD 8125
 
 /* Fills the defaults listed above. */
 void cs_collector_opts_default(cs_collector_opts *o);
@@ -72,7 +90,29 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(conns_closed_error)    /* framing errors, buffer budget, write failures */ \
   X(acks_sent)                                                                 \
   X(acks_orphaned)         /* connection gone before its batch committed */    \
-  X(expire_runs)
+  X(expire_runs)                                                                \
+  X(otlp_http_requests)    /* OTLP/HTTP requests (any outcome) */              \
+  X(otlp_http_spans)       /* spans received (accepted + rejected) */          \
+  X(otlp_http_spans_rejected)                                                  \
+  X(otlp_http_metric_points)                                                   \
+  X(otlp_http_bad_requests) /* 400: malformed body, wrong types, bad IDs */    \
+  X(otlp_http_too_large)   /* 413: body or inflated body over the cap */       \
+  X(otlp_http_unsupported) /* 404/405/415: path, method, content type */       \
+  X(otlp_http_throttled)   /* 429/503: back pressure or stopping */            \
+  X(otlp_http_timeouts)    /* request body not complete in time */             \
+  X(zipkin_requests)                                                           \
+  X(zipkin_spans)                                                              \
+  X(zipkin_spans_rejected)                                                     \
+  X(zipkin_bad_requests)                                                       \
+  X(zipkin_too_large)                                                          \
+  X(zipkin_unsupported)                                                        \
+  X(zipkin_throttled)                                                          \
+  X(zipkin_timeouts)                                                           \
+  X(statsd_datagrams)                                                          \
+  X(statsd_lines)          /* well-formed metric lines */                      \
+  X(statsd_bad_lines)      /* lines that do not parse */                       \
+  X(statsd_points)         /* aggregated points handed to the metrics sink */  \
+  X(statsd_dropped)        /* lines dropped: aggregation table full */
 
 typedef struct cs_collector_stats {
 #define CS_STATS_FIELD(name) uint64_t name;
@@ -114,6 +154,11 @@ void cs_collector_stop(cs_collector *c);
 
 /* Ports actually bound (after start; 0 when off). */
 void cs_collector_ports(const cs_collector *c, int *tcp, int *udp);
+
+/* Ports of the OTLP/HTTP, Zipkin and StatsD receivers actually bound
+ * (after start; 0 when off or when a soft default port was taken). Any
+ * pointer may be NULL. */
+void cs_collector_recv_ports(const cs_collector *c, int *otlp_http, int *zipkin, int *statsd);
 
 /* Copies the self metrics. Thread-safety: any thread. */
 void cs_collector_get_stats(const cs_collector *c, cs_collector_stats *out);

@@ -28,6 +28,10 @@ typedef struct cs_item {
   cs_conn *conn;    /* NULL for UDP */
   uint64_t seq;
   size_t bytes;     /* charged to the queue */
+  /* HTTP receivers: called on the writer thread once the item's write
+   * committed (failed = 0) or failed, before the item is freed. */
+  void (*on_done)(void *ud, int failed);
+  void *done_ud;
 } cs_item;
 
 /* What the writer hands back to the loop per committed frame. */
@@ -98,6 +102,9 @@ struct cs_collector {
   pthread_t writer;
   int writer_started;
 
+  /* Receivers for existing clients (recv.c): OTLP/HTTP, Zipkin, StatsD. */
+  struct cs_recv *recv;
+
   /* Writer thread. */
   cs_span_observer_fn observer;
   void *observer_ud;
@@ -132,6 +139,14 @@ void __cs_tcp_pause_all(cs_collector *c);
 void __cs_tcp_resume_all(cs_collector *c);
 void __cs_tcp_sweep(cs_collector *c, uint64_t now_ms); /* stalled and idle */
 void __cs_tcp_shutdown_all(cs_collector *c);
+
+/* recv.c: the OTLP/HTTP, Zipkin and StatsD receivers. start binds them
+ * (0 or a negative libuv error); stop ends them while the writer still
+ * runs (HTTP requests in flight wait for it), flushing StatsD aggregates
+ * into the queue; free releases what is left. */
+int __cs_recv_start(cs_collector *c);
+void __cs_recv_stop(cs_collector *c);
+void __cs_recv_free(cs_collector *c);
 
 /* listen_udp.c */
 int __cs_udp_start(cs_collector *c);

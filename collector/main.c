@@ -31,9 +31,17 @@ static void usage(FILE *f) {
           "  --stall-timeout D     close a TCP peer silent mid-frame for D (default 10s)\n"
           "  --idle-timeout D      close a TCP peer silent for D (default 300s)\n"
           "  --stats-interval D    log a stats line every D (default 10s)\n"
+          "  --otlp-http-port N    OTLP/HTTP receiver (default %d; 0 = any; -1 = off)\n"
+          "  --zipkin-port N       Zipkin v2 receiver (default %d; 0 = any; -1 = off)\n"
+          "  --statsd-port N       StatsD UDP receiver (default %d; 0 = any; -1 = off)\n"
+          "  --no-otlp-http, --no-zipkin, --no-statsd   turn a receiver off\n"
+          "                        (a default port already in use only warns)\n"
+          "  --http-max-body-mb N  OTLP/HTTP and Zipkin body cap (default 8)\n"
+          "  --http-timeout D      close an idle HTTP connection after D (default 10s);\n"
+          "                        a request body must arrive within 3*D\n"
           "  --log-level L         debug, info, warn or error (default info)\n"
           "  --help                this text\n",
-          CS_PORT_NATIVE, CS_PORT_NATIVE);
+          CS_PORT_NATIVE, CS_PORT_NATIVE, CS_PORT_OTLP_HTTP, CS_PORT_ZIPKIN, CS_PORT_STATSD);
 }
 
 static cs_collector *g_collector;
@@ -60,7 +68,8 @@ static int bad(const char *flag, const char *val) {
 
 int main(int argc, char **argv) {
   enum { OPT_LISTEN = 1, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE, OPT_CONNS, OPT_KEY, OPT_STALL,
-         OPT_IDLE, OPT_STATS, OPT_LOG, OPT_HELP };
+         OPT_IDLE, OPT_STATS, OPT_LOG, OPT_HELP, OPT_OTLP, OPT_ZIPKIN, OPT_STATSD, OPT_NO_OTLP,
+         OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT };
   static const struct option longopts[] = {
       {"listen-addr", required_argument, 0, OPT_LISTEN}, {"tcp-port", required_argument, 0, OPT_TCP},
       {"udp-port", required_argument, 0, OPT_UDP},       {"data-dir", required_argument, 0, OPT_DATA},
@@ -69,6 +78,11 @@ int main(int argc, char **argv) {
       {"index-key", required_argument, 0, OPT_KEY},      {"stall-timeout", required_argument, 0, OPT_STALL},
       {"idle-timeout", required_argument, 0, OPT_IDLE},  {"stats-interval", required_argument, 0, OPT_STATS},
       {"log-level", required_argument, 0, OPT_LOG},      {"help", no_argument, 0, OPT_HELP},
+      {"otlp-http-port", required_argument, 0, OPT_OTLP}, {"zipkin-port", required_argument, 0, OPT_ZIPKIN},
+      {"statsd-port", required_argument, 0, OPT_STATSD}, {"no-otlp-http", no_argument, 0, OPT_NO_OTLP},
+      {"no-zipkin", no_argument, 0, OPT_NO_ZIPKIN},      {"no-statsd", no_argument, 0, OPT_NO_STATSD},
+      {"http-max-body-mb", required_argument, 0, OPT_HTTP_BODY},
+      {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
       {0, 0, 0, 0}};
   cs_collector_opts co;
   cs_collector_opts_default(&co);
@@ -123,6 +137,28 @@ int main(int argc, char **argv) {
       cs_log_min_level = lvl;
       break;
     }
+    case OPT_OTLP:
+    case OPT_ZIPKIN:
+    case OPT_STATSD: {
+      int *port = opt == OPT_OTLP ? &co.otlp_http_port : opt == OPT_ZIPKIN ? &co.zipkin_port : &co.statsd_port;
+      if (!strcmp(optarg, "-1")) *port = -1;
+      else if (cs_parse_u64(optarg, 0, 65535, &v) == 0) *port = (int)v;
+      else return bad(opt == OPT_OTLP ? "--otlp-http-port" : opt == OPT_ZIPKIN ? "--zipkin-port" : "--statsd-port", optarg);
+      break;
+    }
+    case OPT_NO_OTLP: co.otlp_http_port = -1; break;
+    case OPT_NO_ZIPKIN: co.zipkin_port = -1; break;
+    case OPT_NO_STATSD: co.statsd_port = -1; break;
+    case OPT_HTTP_BODY:
+      if (cs_parse_u64(optarg, 1, 1024, &v)) return bad("--http-max-body-mb", optarg);
+      co.http_max_body = (size_t)v << 20;
+      if (co.http_max_inflated < co.http_max_body) co.http_max_inflated = co.http_max_body;
+      break;
+    case OPT_HTTP_TIMEOUT:
+      if (cs_parse_duration_s(optarg, &v) || v > 3600) return bad("--http-timeout", optarg);
+      co.http_idle_timeout_s = (uint32_t)v;
+      co.http_request_timeout_s = (uint32_t)v * 3;
+      break;
     case OPT_HELP:
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;

@@ -162,6 +162,7 @@ static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
     cs_item *next = it->next;
     if (it->conn && k < w->done_cap)
       w->done[k++] = (cs_done){it->conn, it->seq, it->accepted, it->rejected, rc != CS_STORE_OK};
+    if (it->on_done) it->on_done(it->done_ud, rc != CS_STORE_OK);
     bytes += it->bytes;
     __cs_item_free(it);
     it = next;
