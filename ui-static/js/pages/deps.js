@@ -124,32 +124,49 @@ export function render(root, {params, go}) {
         go('deps', '', state({}), {replace: true});
       }
     };
+    // Ports: a node's outgoing edges leave from points spread down its
+    // right side in the order of their targets, incoming ones likewise on
+    // the left, so edges sharing a node do not share a line or a label.
+    const port = new Map();
+    const spread = (list, side, other) => {
+      list.sort((x, y) => L.pos.get(other(x)).y - L.pos.get(other(y)).y);
+      list.forEach((e, k) => port.set(side + '\u0000' + e.parent + '\u0000' + e.child, (NH * (k + 1)) / (list.length + 1)));
+    };
+    for (const n of L.names) {
+      spread(edges.filter((e) => e.parent === n), 'out', (e) => e.child);
+      spread(edges.filter((e) => e.child === n), 'in', (e) => e.parent);
+    }
+    const labels = s('g', {class: 'labels'});
     for (const e of edges) {
       const a = L.pos.get(e.parent), b = L.pos.get(e.child);
+      const po = port.get('out\u0000' + e.parent + '\u0000' + e.child), pi = port.get('in\u0000' + e.parent + '\u0000' + e.child);
       let d, lx, ly;
       if (b.col > a.col) {
-        const x1 = a.x + NW, y1 = a.y + NH / 2, x2 = b.x, y2 = b.y + NH / 2, mx = (x1 + x2) / 2;
+        const x1 = a.x + NW, y1 = a.y + po, x2 = b.x, y2 = b.y + pi, mx = (x1 + x2) / 2;
         d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
-        // Labels sit just before the callee, where edges no longer overlap.
-        lx = x2 - 12;
-        ly = y2 - 22;
+        // The curve's midpoint (t = 0.5 of this cubic).
+        lx = mx;
+        ly = (y1 + y2) / 2 - 8;
       } else {
         // A call back to an earlier column (a cycle): loop under the nodes.
         const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2, y2 = b.y + NH, low = Math.max(y1, y2) + 30;
         d = `M${x1},${y1} C${x1},${low} ${x2},${low} ${x2},${y2}`;
         lx = (x1 + x2) / 2;
-        ly = low + 4;
+        ly = low;
       }
       const g = s('g', {class: 'edge' + (e.errorCount ? ' err' : ''), tabindex: 0, role: 'button', dataset: {parent: e.parent, child: e.child, calls: String(e.callCount)}},
         s('path', {d, class: 'hit'}), s('path', {d, 'marker-end': 'url(#arrow)'}),
-        s('text', {x: lx, y: ly, 'text-anchor': b.col > a.col ? 'end' : 'middle'},
-          s('tspan', {x: lx, dy: 0}, `${fmtCount(e.callCount)} calls · ${fmtPct(e.errorRate)} err`),
-          s('tspan', {x: lx, dy: 13}, `p99 ${fmtDur(e.p99Ns)}`)),
         s('title', null, `${e.parent} → ${e.child}: ${edgeLabel(e)}`));
-      g.addEventListener('click', () => select('edge', e));
-      g.addEventListener('keydown', (ev) => ev.key === 'Enter' && select('edge', e));
+      const text = s('text', {x: lx, y: ly, 'text-anchor': 'middle', class: 'edge-label', dataset: {parent: e.parent, child: e.child}},
+        s('tspan', {x: lx, dy: 0}, `${fmtCount(e.callCount)} calls · ${fmtPct(e.errorRate)} err`),
+        s('tspan', {x: lx, dy: 13}, `p99 ${fmtDur(e.p99Ns)}`));
+      for (const el of [g, text]) {
+        el.addEventListener('click', () => select('edge', e));
+        el.addEventListener('keydown', (ev) => ev.key === 'Enter' && select('edge', e));
+      }
       edgeEls.push({e, el: g});
       svg.append(g);
+      labels.append(text);
     }
     for (const n of L.names) {
       const q = L.pos.get(n);
@@ -163,6 +180,7 @@ export function render(root, {params, go}) {
       nodeEls.set(n, g);
       svg.append(g);
     }
+    svg.append(labels);
     page.appendChild(h('div', {class: 'deps-layout'}, svg, panel));
     page.appendChild(h('h2', null, 'Calls between services'));
     page.appendChild(h('table', {class: 'grid deps-table'}, h('thead', null, h('tr', null,
