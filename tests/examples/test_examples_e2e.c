@@ -4,13 +4,18 @@
  * everything, then the stored call trees are checked: one trace per request,
  * parent links, client/server pairs across services, session IDs on every
  * span, the expected services, errors, retries and timeouts marked.
- * argv: collector frontend orders inventory payments load */
+ * A second run does the same through the all-in-one daemon and its HTTP
+ * API, as scripts/run.sh does.
+ * argv: collector frontend orders inventory payments load [callscope] */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,9 +40,11 @@ static void sleep_ms(int ms) {
 
 static pid_t spawn(int who, const char *const *argv) {
   snprintf(logs[who], sizeof logs[who], "%s/%s.log", tmp, pname[who]);
+  /* Truncated here, not in the child: wait_port must never read a
+   * previous run's "listening" line. */
+  int fd = open(logs[who], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_t pid = fork();
   if (pid == 0) {
-    int fd = open(logs[who], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
       dup2(fd, 2);
@@ -45,8 +52,37 @@ static pid_t spawn(int who, const char *const *argv) {
     execv(argv[0], (char *const *)argv);
     _exit(127);
   }
+  if (fd >= 0) close(fd);
   pids[who] = pid;
   return pid;
+}
+
+/* True when "bin --help" mentions flag: the daemons grow receivers on
+ * fixed default ports (OTLP/HTTP, Zipkin, StatsD) that a test must turn
+ * off so parallel runs cannot collide. */
+static int help_has(const char *bin, const char *flag) {
+  char cmd[1100];
+  snprintf(cmd, sizeof cmd, "'%s' --help 2>&1", bin);
+  FILE *p = popen(cmd, "r");
+  if (!p) return 0;
+  char line[512];
+  int found = 0;
+  while (fgets(line, sizeof line, p))
+    if (strstr(line, flag)) found = 1;
+  pclose(p);
+  return found;
+}
+
+/* Appends "--<name>-port -1" for each optional receiver bin knows. */
+static int receivers_off(const char *bin, const char **argv, int argc) {
+  static const char *const flags[] = {"--otlp-http-port", "--zipkin-port", "--statsd-port"};
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+    if (help_has(bin, flags[i])) {
+      argv[argc++] = flags[i];
+      argv[argc++] = "-1";
+    }
+  argv[argc] = NULL;
+  return argc;
 }
 
 static char *slurp(const char *path) {
@@ -119,6 +155,15 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
   (void)sb, (void)flag, (void)ftw;
   return remove(path);
 }
+
+/* RUN for tests taking the binaries; whatever a test left running is killed. */
+#define RUN_B(test)                                                          \
+  do {                                                                       \
+    int before_ = cs_check_failures;                                         \
+    test(&b);                                                                \
+    kill_all();                                                              \
+    fprintf(stderr, "%s %s\n", cs_check_failures == before_ ? "ok  " : "FAIL", #test); \
+  } while (0)
 
 /* ---- reading the store */
 
@@ -308,84 +353,179 @@ static void check_store(const char *data) {
   CHECK_INT(tot.timeouts, >=, 1);
 }
 
-static void examples_end_to_end(const char *const *bin) {
-  char data[320];
-  snprintf(data, sizeof data, "%s/data", tmp);
-  const char *col[] = {bin[0], "--tcp-port", "0", "--udp-port", "-1", "--data-dir", data,
-                       "--log-level", "info", NULL};
-  spawn(P_COLLECTOR, col);
-  int cport = wait_port(P_COLLECTOR, "listening tcp 127.0.0.1:");
-  CHECK(cport > 0);
-  if (!cport) return;
+/* ---- running the services */
+
+typedef struct bins {
+  const char *collector, *frontend, *orders, *inventory, *payments, *load, *all_in_one;
+} bins;
+
+/* Starts the four services against the collector at tcp port cport with
+ * deterministic faults: every 4th stock lookup fails (callers retry), every
+ * 5th payment fails and every 7th is slower than orders waits. Writes the
+ * frontend's URL to fe_url. Returns 0 when all four listen. */
+static int start_services(const bins *b, int cport, char *fe_url, size_t fe_len) {
   char ep[64];
   snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", cport);
   setenv("CALLSCOPE_ENDPOINT", ep, 1);
   setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000", 1);
-
-  /* Deterministic faults: every 4th stock lookup fails (callers retry),
-   * every 5th payment fails and every 7th is slower than orders waits. */
-  const char *inv[] = {bin[3], "--port", "0", "--fail-every", "4", "--latency-ms", "1",
+  const char *inv[] = {b->inventory, "--port", "0", "--fail-every", "4", "--latency-ms", "1",
                        "--jitter-ms", "2", NULL};
   spawn(P_INVENTORY, inv);
-  const char *pay[] = {bin[4], "--port", "0", "--fail-every", "5", "--slow-every", "7",
+  const char *pay[] = {b->payments, "--port", "0", "--fail-every", "5", "--slow-every", "7",
                        "--slow-ms", "600", "--latency-ms", "1", "--jitter-ms", "2", NULL};
   spawn(P_PAYMENTS, pay);
   int inv_port = wait_port(P_INVENTORY, "listening on http://127.0.0.1:");
   int pay_port = wait_port(P_PAYMENTS, "listening on http://127.0.0.1:");
-  CHECK(inv_port > 0 && pay_port > 0);
-  if (!inv_port || !pay_port) return;
-  char inv_url[64], pay_url[64], ord_url[64], fe_url[64];
+  if (!inv_port || !pay_port) return -1;
+  char inv_url[64], pay_url[64], ord_url[64];
   snprintf(inv_url, sizeof inv_url, "http://127.0.0.1:%d", inv_port);
   snprintf(pay_url, sizeof pay_url, "http://127.0.0.1:%d", pay_port);
-  const char *ord[] = {bin[2], "--port", "0", "--inventory", inv_url, "--payments", pay_url,
+  const char *ord[] = {b->orders, "--port", "0", "--inventory", inv_url, "--payments", pay_url,
                        "--timeout-ms", "300", "--retries", "2", NULL};
   spawn(P_ORDERS, ord);
   int ord_port = wait_port(P_ORDERS, "listening on http://127.0.0.1:");
-  CHECK(ord_port > 0);
-  if (!ord_port) return;
+  if (!ord_port) return -1;
   snprintf(ord_url, sizeof ord_url, "http://127.0.0.1:%d", ord_port);
-  const char *fe[] = {bin[1], "--port", "0", "--inventory", inv_url, "--orders", ord_url,
+  const char *fe[] = {b->frontend, "--port", "0", "--inventory", inv_url, "--orders", ord_url,
                       "--timeout-ms", "300", NULL};
   spawn(P_FRONTEND, fe);
   int fe_port = wait_port(P_FRONTEND, "listening on http://127.0.0.1:");
-  CHECK(fe_port > 0);
-  if (!fe_port) return;
-  snprintf(fe_url, sizeof fe_url, "http://127.0.0.1:%d", fe_port);
+  if (!fe_port) return -1;
+  snprintf(fe_url, fe_len, "http://127.0.0.1:%d", fe_port);
+  return 0;
+}
 
+/* Drives n requests over s sessions prefix1..prefixS and checks that every
+ * request got an answer. */
+static void run_load(const bins *b, const char *fe_url, int n, int s, const char *prefix) {
   char nreq[16], nsess[16];
-  snprintf(nreq, sizeof nreq, "%d", N_REQUESTS);
-  snprintf(nsess, sizeof nsess, "%d", N_SESSIONS);
-  const char *load[] = {bin[5], "--url", fe_url, "--requests", nreq, "--sessions", nsess,
-                        "--session-prefix", "e2e-user-", "--rate", "0", "--concurrency", "2",
-                        NULL};
+  snprintf(nreq, sizeof nreq, "%d", n);
+  snprintf(nsess, sizeof nsess, "%d", s);
+  const char *load[] = {b->load, "--url", fe_url, "--requests", nreq, "--sessions", nsess,
+                        "--session-prefix", prefix, "--rate", "0", "--concurrency", "2", NULL};
   spawn(P_LOAD, load);
   CHECK_EQ(stop(P_LOAD, 0, 60000), 0);
   char *out = slurp(logs[P_LOAD]);
   char want[64];
-  snprintf(want, sizeof want, "cs-examples-load: %d requests", N_REQUESTS);
+  snprintf(want, sizeof want, "cs-examples-load: %d requests", n);
   CHECK(out && strstr(out, want) && strstr(out, " 0 no response"));
   free(out);
+}
 
-  /* Callers first, so no request is cut off; then the collector, which
-   * writes what it acknowledged before it exits. */
+/* Callers first, so no request is cut off; each flushes its spans on the
+ * way out and must have dropped none. */
+static void stop_services(void) {
   CHECK_EQ(stop(P_FRONTEND, SIGTERM, 10000), 0);
   CHECK_EQ(stop(P_ORDERS, SIGTERM, 10000), 0);
   CHECK_EQ(stop(P_INVENTORY, SIGTERM, 10000), 0);
   CHECK_EQ(stop(P_PAYMENTS, SIGTERM, 10000), 0);
-  CHECK_EQ(stop(P_COLLECTOR, SIGTERM, 20000), 0);
   for (int who = P_INVENTORY; who <= P_FRONTEND; who++) {
     char *log = slurp(logs[who]);
     CHECK(log && strstr(log, "exit: ") && strstr(log, ", 0 dropped"));
     free(log);
   }
+}
+
+/* The collector daemon, then the stored call trees read from its store. */
+static void examples_store_call_trees(const bins *b) {
+  char data[320], fe_url[64];
+  snprintf(data, sizeof data, "%s/data", tmp);
+  const char *col[16] = {b->collector, "--tcp-port", "0", "--udp-port", "-1", "--data-dir", data};
+  receivers_off(b->collector, col, 7);
+  spawn(P_COLLECTOR, col);
+  int cport = wait_port(P_COLLECTOR, "listening tcp 127.0.0.1:");
+  CHECK(cport > 0);
+  if (!cport) return;
+  int rc = start_services(b, cport, fe_url, sizeof fe_url);
+  CHECK_EQ(rc, 0);
+  if (rc) return;
+  run_load(b, fe_url, N_REQUESTS, N_SESSIONS, "e2e-user-");
+  stop_services();
+  /* The collector writes what it acknowledged before it exits. */
+  CHECK_EQ(stop(P_COLLECTOR, SIGTERM, 20000), 0);
   check_store(data);
 }
 
+/* GET on 127.0.0.1:port; the response (head and body) or NULL. */
+static char *http_get(int port, const char *path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (fd >= 0) close(fd);
+    return NULL;
+  }
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+  if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+    close(fd);
+    return NULL;
+  }
+  size_t cap = 1 << 20, got = 0;
+  char *buf = malloc(cap + 1);
+  ssize_t r;
+  while (buf && got < cap && (r = recv(fd, buf + got, cap - got, 0)) > 0) got += (size_t)r;
+  close(fd);
+  if (buf) buf[got] = '\0';
+  return buf;
+}
+
+static int count_of(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; p && (p = strstr(p, needle)); p += strlen(needle)) n++;
+  return n;
+}
+
+/* The all-in-one daemon, as scripts/run.sh starts it, queried over HTTP
+ * the way a user does: a session's traces and one call tree. */
+static void examples_all_in_one_http(const bins *b) {
+  char data[320], fe_url[64];
+  snprintf(data, sizeof data, "%s/data-all", tmp);
+  const char *all[16] = {b->all_in_one, "--tcp-port", "0", "--udp-port", "-1", "--query-port", "0",
+                         "--data-dir", data};
+  receivers_off(b->all_in_one, all, 9);
+  spawn(P_COLLECTOR, all);
+  int cport = wait_port(P_COLLECTOR, "listening tcp 127.0.0.1:");
+  int qport = wait_port(P_COLLECTOR, "query UI and API at http://127.0.0.1:");
+  CHECK(cport > 0 && qport > 0);
+  if (!cport || !qport) return;
+  int rc = start_services(b, cport, fe_url, sizeof fe_url);
+  CHECK_EQ(rc, 0);
+  if (rc) return;
+  /* 9 requests over 3 sessions: user 1 gets requests 0, 3, 6 (product,
+   * checkout, product). */
+  run_load(b, fe_url, 9, 3, "http-user-");
+  stop_services(); /* flushed and acknowledged, so stored and queryable */
+
+  char *resp = http_get(qport, "/api/v1/sessions/http-user-1");
+  CHECK(resp && strstr(resp, " 200 "));
+  CHECK_EQ(count_of(resp, "\"traceID\""), 3);
+  CHECK_EQ(count_of(resp, "\"rootService\":\"frontend\""), 3);
+  CHECK_EQ(count_of(resp, "\"services\":[\"frontend\",\"inventory\",\"orders\",\"payments\"]"), 1);
+  const char *id = resp ? strstr(resp, "\"traceID\":\"") : NULL;
+  char path[128] = "";
+  if (id) snprintf(path, sizeof path, "/api/v1/traces/%.32s/tree", id + 11);
+  free(resp);
+  CHECK(path[0]);
+  if (!path[0]) return;
+  resp = http_get(qport, path);
+  CHECK(resp && strstr(resp, " 200 "));
+  CHECK(resp && strstr(resp, "\"missingParents\":0"));
+  CHECK(resp && count_of(resp, "\"parentSpanID\":null") == 1);
+  CHECK(resp && count_of(resp, "\"session\":\"http-user-1\"") == count_of(resp, "\"spanID\""));
+  free(resp);
+  CHECK_EQ(stop(P_COLLECTOR, SIGTERM, 20000), 0);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 7) {
-    fprintf(stderr, "usage: %s collector frontend orders inventory payments load\n", argv[0]);
+  if (argc != 7 && argc != 8) {
+    fprintf(stderr, "usage: %s collector frontend orders inventory payments load [callscope]\n",
+            argv[0]);
     return 2;
   }
+  bins b = {argv[1], argv[2], argv[3], argv[4], argv[5], argv[6], argc == 8 ? argv[7] : NULL};
   const char *base = getenv("TMPDIR");
   snprintf(tmp, sizeof tmp, "%s/cs-examples-test-XXXXXX", base && *base ? base : "/tmp");
   if (!mkdtemp(tmp)) {
@@ -393,9 +533,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
-  examples_end_to_end((const char *const *)argv + 1);
-  kill_all();
-  fprintf(stderr, "%s examples_end_to_end\n", cs_check_failures ? "FAIL" : "ok  ");
+  RUN_B(examples_store_call_trees);
+  if (b.all_in_one) RUN_B(examples_all_in_one_http);
   if (cs_check_failures) fprintf(stderr, "logs kept in %s\n", tmp);
   else nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
   return CHECK_DONE();
