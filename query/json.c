@@ -121,43 +121,64 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
+/* Escapes into space reserved up front (at most 6 output bytes per input
+ * byte plus quotes), so the loop writes without per-byte capacity checks. */
 static void write_escaped(cs_json *j, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  putc1(j, '"');
+  if (n > (SIZE_MAX - 2) / 6 || grow(j, 6 * n + 2)) {
+    j->err = 1;
+    return;
+  }
+  char *o = j->p + j->n;
+  *o++ = '"';
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0;
-  while (i < n && !j->err) {
-    size_t run = i;
-    /* Copy plain ASCII in runs: the common case. */
-    while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\') run++;
-    if (run > i) {
-      cs_json_raw(j, s + i, run - i);
-      i = run;
+  while (i < n) {
+    unsigned char c = u[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      *o++ = (char)c;
+      i++;
       continue;
     }
-    unsigned char c = u[i];
     if (c >= 0x80) {
       size_t l = utf8_len(u + i, n - i);
-      if (l) cs_json_raw(j, s + i, l), i += l;
-      else cs_json_raw(j, "\\ufffd", 6), i++;
+      if (l) {
+        memcpy(o, s + i, l);
+        o += l, i += l;
+      } else {
+        memcpy(o, "\\ufffd", 6);
+        o += 6, i++;
+      }
       continue;
     }
+    *o++ = '\\';
     switch (c) {
-    case '"': cs_json_raw(j, "\\\"", 2); break;
-    case '\\': cs_json_raw(j, "\\\\", 2); break;
-    case '\n': cs_json_raw(j, "\\n", 2); break;
-    case '\r': cs_json_raw(j, "\\r", 2); break;
-    case '\t': cs_json_raw(j, "\\t", 2); break;
-    case '\b': cs_json_raw(j, "\\b", 2); break;
-    case '\f': cs_json_raw(j, "\\f", 2); break;
-    default: {
-      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      cs_json_raw(j, e, 6);
-    }
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
+    default:
+      *o++ = 'u', *o++ = '0', *o++ = '0';
+      *o++ = hex[c >> 4];
+      *o++ = hex[c & 15];
     }
     i++;
   }
-  putc1(j, '"');
+  *o++ = '"';
+  j->n = (size_t)(o - j->p);
+}
+
+/* Decimal digits of v, right-aligned in b[0..24); returns the start. */
+static char *fmt_u64(char b[24], uint64_t v) {
+  char *p = b + 24;
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return p;
 }
 
 void cs_json_key(cs_json *j, const char *k) {
@@ -177,16 +198,19 @@ void cs_json_cs(cs_json *j, cs_str s) { cs_json_strn(j, s.p, s.n); }
 
 void cs_json_int(cs_json *j, int64_t v) {
   char b[24];
-  int n = snprintf(b, sizeof b, "%lld", (long long)v);
+  /* The magnitude as unsigned, so INT64_MIN does not overflow. */
+  uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  char *p = fmt_u64(b, m);
+  if (v < 0) *--p = '-';
   sep(j);
-  cs_json_raw(j, b, (size_t)n);
+  cs_json_raw(j, p, (size_t)(b + 24 - p));
 }
 
 void cs_json_uint(cs_json *j, uint64_t v) {
   char b[24];
-  int n = snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+  char *p = fmt_u64(b, v);
   sep(j);
-  cs_json_raw(j, b, (size_t)n);
+  cs_json_raw(j, p, (size_t)(b + 24 - p));
 }
 
 void cs_json_double(cs_json *j, double v) {

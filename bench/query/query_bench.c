@@ -3,7 +3,7 @@
  * as the collector does) plus traces of 20, 1,000 and 10,000 spans and
  * small sessions, then asks the query server over real HTTP and prints the
  * median and p99 latency per query type next to the issue's targets.
- *   query_bench [--spans N] [--dir DIR] [--iters N]
+ *   query_bench [--spans N] [--dir DIR] [--iters N] [--only SUBSTRING]
  * With --dir an existing store from an earlier run is reused. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,7 +251,9 @@ int main(int argc, char **argv) {
   printf("| %-34s | %8s | %8s | %10s | %8s | %9s |\n", "query", "median", "p99", "target p99",
          "peer med", "bytes");
   printf("|%s|\n", "------------------------------------|----------|----------|------------|----------|-----------");
-  for (int i = 0; i < nq; i++) run(port, &qs[i]);
+  const char *only = arg_str(argc, argv, "--only", NULL);
+  for (int i = 0; i < nq; i++)
+    if (!only || strstr(qs[i].name, only)) run(port, &qs[i]);
   cs_query_free(q);
 #ifdef CS_HAVE_METRICS
   cs_metrics_free(m);

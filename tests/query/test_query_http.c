@@ -258,7 +258,12 @@ static void jaeger_search(void) {
   CHECK_EQ(r.status, 200);
   CHECK_EQ(qh_num(r.body, "total"), want);
   qh_free(&r);
-  get("/api/traces?service=frontend&operation=GET%20/checkout&tag=customer.tier:gold&limit=5&lookback=custom&start=1&minDuration=&maxDuration=", &r);
+  /* As Jaeger UI asks: lookback=custom beside start/end, empty durations. */
+  snprintf(path, sizeof path,
+           "/api/traces?service=frontend&operation=GET%%20/checkout&tag=customer.tier:gold&limit=5"
+           "&lookback=custom&start=%llu&end=%llu&minDuration=&maxDuration=",
+           (unsigned long long)s_us, (unsigned long long)e_us);
+  get(path, &r);
   CHECK_EQ(r.status, 200);
   CHECK_EQ(qh_num(r.body, "total"), 5);
   CHECK_EQ(qh_num(r.body, "limit"), 5);
