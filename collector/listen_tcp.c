@@ -278,6 +278,9 @@ void __cs_tcp_shutdown_all(cs_collector *c) {
   for (cs_conn *conn = c->conns; conn; conn = next) {
     next = conn->next;
     uv_read_stop((uv_stream_t *)&conn->h);
+    if (cs_framer_pending(&conn->fr))
+      cs_log(CS_LOG_INFO, "collector", "stopping: dropping %zu bytes of an incomplete frame from %s",
+             cs_framer_pending(&conn->fr), conn->peer);
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req) {
       req->data = conn;
