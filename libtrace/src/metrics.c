@@ -1,14 +1,18 @@
-/* Metric instruments with labels bound once to a handle. Recording is one
- * or two relaxed atomics on a per-thread stripe (so two threads do not
- * bounce one cache line); the exporter sums the stripes and writes
- * cumulative OTLP metrics, plus the library's own health metrics. */
+/* Metric instruments with labels bound once to a handle. Each instrument
+ * keeps one cache-line slot per recording thread: the first 64 live threads
+ * own a slot each and update it with a relaxed load and store (no locked
+ * instruction, no shared cache line); further threads share a last slot
+ * updated with atomic read-modify-write. The exporter sums the slots and
+ * writes cumulative OTLP metrics, plus the library's own health metrics. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-#define STRIPES 8
+#define OWNED 64            /* slots owned by one live thread each */
+#define STRIPES (OWNED + 1) /* + the shared overflow slot */
+#define SHARED OWNED
 #define MAX_LABELS 32
 
 enum { M_COUNTER = 1, M_UPDOWN, M_GAUGE, M_HIST };
@@ -54,12 +58,47 @@ struct cst_histogram {
   atomic_uint_fast64_t *cells;
 };
 
-static atomic_uint stripe_next;
+/* Slot ownership: a bitmap of OWNED slots; a thread takes the lowest free
+ * one on its first metric update and gives it back when it exits. The
+ * values stay in the slot, so a later owner just keeps adding. */
+static atomic_uint_fast64_t slots_used;
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+
+static void slot_release(void *p) {
+  uint64_t bit = 1ull << ((uintptr_t)p - 1);
+  atomic_fetch_and(&slots_used, ~bit);
+  __cst_t.stripe = 0;
+}
+
+static void slot_init(void) { pthread_key_create(&slot_key, slot_release); }
+
+static __attribute__((noinline)) uint32_t slot_take(void) {
+  pthread_once(&slot_once, slot_init);
+  uint64_t used = atomic_load(&slots_used);
+  for (;;) {
+    if (~used == 0) return __cst_t.stripe = SHARED + 1;
+    unsigned i = (unsigned)__builtin_ctzll(~used);
+    if (atomic_compare_exchange_weak(&slots_used, &used, used | 1ull << i)) {
+      pthread_setspecific(slot_key, (void *)(uintptr_t)(i + 1));
+      return __cst_t.stripe = i + 1;
+    }
+  }
+}
 
 static inline unsigned my_stripe(void) {
   uint32_t s = __cst_t.stripe;
-  if (CST_UNLIKELY(!s)) s = __cst_t.stripe = atomic_fetch_add(&stripe_next, 1) % STRIPES + 1;
+  if (CST_UNLIKELY(!s)) s = slot_take();
   return s - 1;
+}
+
+/* Adds to a slot: plain load + store when the thread owns it. */
+static inline void slot_add(atomic_uint_fast64_t *v, unsigned slot, uint64_t d) {
+  if (CST_LIKELY(slot != SHARED))
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+  else
+    atomic_fetch_add_explicit(v, d, memory_order_relaxed);
 }
 
 static uint64_t dbits(double d) {
@@ -179,11 +218,15 @@ cst_gauge *cst_gauge_new(cst_tracer *t, const char *name, const char *unit,
 }
 
 void cst_counter_add(cst_counter *c, uint64_t delta) {
-  if (c) atomic_fetch_add_explicit(&c->s[my_stripe()].v, delta, memory_order_relaxed);
+  if (!c) return;
+  unsigned slot = my_stripe();
+  slot_add(&c->s[slot].v, slot, delta);
 }
 
 void cst_updown_add(cst_updown *u, int64_t delta) {
-  if (u) atomic_fetch_add_explicit(&u->s[my_stripe()].v, (uint64_t)delta, memory_order_relaxed);
+  if (!u) return;
+  unsigned slot = my_stripe();
+  slot_add(&u->s[slot].v, slot, (uint64_t)delta);
 }
 
 void cst_gauge_set(cst_gauge *g, double value) {
@@ -232,8 +275,19 @@ void cst_histogram_record(cst_histogram *h, double v) {
   if (!h || v != v) return;
   size_t i = 0;
   while (i < h->nb && v > h->bounds[i]) i++;
-  atomic_uint_fast64_t *c = h->cells + my_stripe() * h->stride;
-  atomic_fetch_add_explicit(&c[H_BUCKETS + i], 1, memory_order_relaxed);
+  unsigned slot = my_stripe();
+  atomic_uint_fast64_t *c = h->cells + slot * h->stride;
+  slot_add(&c[H_BUCKETS + i], slot, 1);
+  if (CST_LIKELY(slot != SHARED)) {
+    /* Owned slot: no other writer, so plain read-compute-store. */
+    double sum = bitsd(atomic_load_explicit(&c[H_SUM], memory_order_relaxed));
+    atomic_store_explicit(&c[H_SUM], dbits(sum + v), memory_order_relaxed);
+    if (v < bitsd(atomic_load_explicit(&c[H_MIN], memory_order_relaxed)))
+      atomic_store_explicit(&c[H_MIN], dbits(v), memory_order_relaxed);
+    if (v > bitsd(atomic_load_explicit(&c[H_MAX], memory_order_relaxed)))
+      atomic_store_explicit(&c[H_MAX], dbits(v), memory_order_relaxed);
+    return;
+  }
   uint64_t old = atomic_load_explicit(&c[H_SUM], memory_order_relaxed);
   while (!atomic_compare_exchange_weak_explicit(&c[H_SUM], &old, dbits(bitsd(old) + v),
                                                 memory_order_relaxed, memory_order_relaxed)) {

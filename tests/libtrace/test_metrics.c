@@ -105,9 +105,55 @@ static void instruments_export_cumulative_values(void) {
   cst_tracer_free(t); /* frees the handles not freed */
 }
 
+/* More live threads than owned slots: the rest share the atomic slot, and
+ * nothing is lost either way; slots of exited threads are reused. */
+enum { MANY = 72, PER = 50000 };
+static pthread_barrier_t many_bar;
+static cst_counter *many_c;
+static cst_histogram *many_h;
+static void *many_work(void *arg) {
+  pthread_barrier_wait(&many_bar); /* all alive at once */
+  for (int i = 0; i < PER; i++) {
+    cst_counter_add(many_c, 1);
+    cst_histogram_record(many_h, 1.5);
+  }
+  pthread_barrier_wait(&many_bar);
+  return NULL;
+}
+
+static void more_threads_than_slots_lose_nothing(void) {
+  char ep[64];
+  cst_config cfg;
+  cst_config_defaults(&cfg);
+  cfg.endpoint = fc_endpoint(&fc, ep, sizeof ep);
+  cfg.metrics_interval_ms = 60000;
+  cst_tracer *t;
+  CHECK_EQ(cst_tracer_new(&cfg, &t), CST_OK);
+  many_c = cst_counter_new(t, "many.count", NULL, NULL, NULL, 0);
+  many_h = cst_histogram_new(t, "many.hist", NULL, NULL, NULL, 0, NULL, 0);
+  for (int round = 0; round < 2; round++) { /* round 2 reuses released slots */
+    pthread_t th[MANY];
+    pthread_barrier_init(&many_bar, NULL, MANY);
+    for (int i = 0; i < MANY; i++) pthread_create(&th[i], NULL, many_work, NULL);
+    for (int i = 0; i < MANY; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&many_bar);
+  }
+  CHECK_EQ(cst_tracer_flush(t, 5000), CST_OK);
+  usleep(100 * 1000);
+  fc_metric m;
+  CHECK(fc_find_metric(&fc, "many.count", NULL, &m));
+  CHECK_EQ(m.ival, 2 * MANY * PER);
+  CHECK(fc_find_metric(&fc, "many.hist", NULL, &m));
+  CHECK_EQ(m.count, 2 * MANY * PER);
+  CHECK(m.sum == 2 * MANY * PER * 1.5);
+  CHECK(m.min == 1.5 && m.max == 1.5);
+  cst_tracer_free(t);
+}
+
 int main(void) {
   if (fc_start(&fc, 0, 0) != 0) return 2;
   RUN(instruments_export_cumulative_values);
+  RUN(more_threads_than_slots_lose_nothing);
   fc_free(&fc);
   return CHECK_DONE();
 }
