@@ -84,9 +84,9 @@ int main(int argc, char **argv) {
       qo.threads = (unsigned)v;
       break;
     case OPT_TIMEOUT:
-      if (cs_qp_duration(optarg, strlen(optarg), &v) || v < 1000000ull || v > 600000000000ull)
+      if (cs_qp_duration(optarg, strlen(optarg), &v) || v < 1000ull || v > 600000000000ull)
         return bad("--timeout", optarg);
-      qo.limits.timeout_ms = (uint32_t)(v / 1000000ull);
+      qo.limits.timeout_us = v / 1000ull;
       break;
     case OPT_CATCH:
       if (cs_qp_duration(optarg, strlen(optarg), &catch_ns) || catch_ns < 1000000ull ||

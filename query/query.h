@@ -17,7 +17,7 @@ typedef struct cs_query_limits {
   uint32_t max_spans;     /* spans in one response (50000) */
   uint64_t max_range_ns;  /* widest start..end window (7 days) */
   uint32_t max_scan;      /* traces examined by one query (200000) */
-  uint32_t timeout_ms;    /* per-request deadline (5000) */
+  uint64_t timeout_us;    /* per-request deadline in microseconds (5 s) */
   uint32_t max_heavy;     /* scans (search, stats, dependencies) running at once (2) */
   size_t arena_mb;        /* per-request memory (256) */
   size_t max_response_mb; /* response body size (64) */

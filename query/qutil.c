@@ -87,8 +87,8 @@ int q_expired(qreq *x) {
 int q_scan_error(qreq *x) {
   if (x->timed_out)
     return q_error(x, 503,
-                   "query timed out after %u ms: narrow the time range or add filters",
-                   x->q->o.limits.timeout_ms);
+                   "query timed out after %.3f ms: narrow the time range or add filters",
+                   (double)x->q->o.limits.timeout_us / 1000.0);
   return q_error(x, 422,
                  "query would examine more than %u traces: narrow the time range or add filters",
                  x->q->o.limits.max_scan);

@@ -56,7 +56,7 @@ static void dispatch(void *ud, cs_http_req *r) {
   x.q = q;
   x.r = r;
   x.a = r->arena;
-  x.deadline_ns = r->start_ns + (uint64_t)q->o.limits.timeout_ms * 1000000ull;
+  x.deadline_ns = r->start_ns + q->o.limits.timeout_us * 1000ull;
   cs_json_init(&x.j, q->o.limits.max_response_mb << 20);
   size_t plen = strlen(r->path);
   /* A trailing slash names the same resource (Jaeger UI sends some). */
@@ -127,7 +127,7 @@ void cs_query_opts_default(cs_query_opts *o) {
   o->limits.max_spans = 50000;
   o->limits.max_range_ns = 7ull * 86400 * 1000000000ull;
   o->limits.max_scan = 200000;
-  o->limits.timeout_ms = 5000;
+  o->limits.timeout_us = 5000000;
   o->limits.max_heavy = 2;
   o->limits.arena_mb = 256;
   o->limits.max_response_mb = 64;
@@ -174,7 +174,7 @@ int cs_query_new(const cs_query_opts *opts, cs_store *st, cs_query **out, char *
   if (!l->max_spans) l->max_spans = d.max_spans;
   if (!l->max_range_ns) l->max_range_ns = d.max_range_ns;
   if (!l->max_scan) l->max_scan = d.max_scan;
-  if (!l->timeout_ms) l->timeout_ms = d.timeout_ms;
+  if (!l->timeout_us) l->timeout_us = d.timeout_us;
   if (!l->max_heavy) l->max_heavy = d.max_heavy;
   if (!l->arena_mb) l->arena_mb = d.arena_mb;
   if (!l->max_response_mb) l->max_response_mb = d.max_response_mb;

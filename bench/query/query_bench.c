@@ -190,7 +190,7 @@ int main(int argc, char **argv) {
   qo.port = 0;
   qo.index_keys = keys;
   qo.n_index_keys = 1;
-  qo.limits.timeout_ms = 30000;
+  qo.limits.timeout_us = 30000000;
   qo.limits.max_scan = 1000000;
   cs_query *q;
   if (cs_query_new(&qo, st, &q, err, sizeof err)) return 1;

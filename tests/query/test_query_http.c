@@ -640,6 +640,20 @@ static void secondary_sees_new_spans_within_a_second(int fd, uint64_t *seq) {
   CHECK(seen);
   CHECK(ms < 1000.0);
   CHECK_EQ(qh_stop(&q), 0);
+
+  /* A deadline too short for any scan: a clear 503, and the server goes on. */
+  char *argv2[] = {(char *)bin_query, "--data-dir", data_dir, "--secondary-dir", sec,
+                   "--query-port", "0", "--timeout", "1us", NULL};
+  CHECK_EQ(qh_spawn(&q, argv2, log_path), 0);
+  port = qh_line_int(&q, "127.0.0.1:");
+  CHECK_EQ(qh_get(port, "/api/v1/dependencies?lookback=24h", &r), 0);
+  CHECK_EQ(r.status, 503);
+  CHECK(strstr(r.body, "timed out") != NULL);
+  qh_free(&r);
+  CHECK_EQ(qh_get(port, "/api/services", &r), 0);
+  CHECK_EQ(r.status, 200);
+  qh_free(&r);
+  CHECK_EQ(qh_stop(&q), 0);
 }
 
 static void write_file(const char *path, const char *text) {
