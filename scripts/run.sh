@@ -91,10 +91,13 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
 
+# Each child runs in its own session: Ctrl-C in the terminal then reaches
+# only this script, whose trap stops the children in order (the daemon
+# last) instead of all of them at once.
 start() { # name logfile cmd...
   local name=$1 log=$2
   shift 2
-  "$@" >"$log" 2>&1 &
+  setsid "$@" >"$log" 2>&1 </dev/null &
   PIDS+=($!)
   NAMES+=("$name")
 }

@@ -449,12 +449,13 @@ static void examples_store_call_trees(const bins *b) {
 /* GET on 127.0.0.1:port; the response (head and body) or NULL. */
 static char *http_get(int port, const char *path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return NULL;
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   struct timeval tv = {10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    if (fd >= 0) close(fd);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    close(fd);
     return NULL;
   }
   char req[512];
