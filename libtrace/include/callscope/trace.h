@@ -381,7 +381,9 @@ typedef struct cst_span cst_span;
  * gets the attribute session.id automatically.
  * Never returns NULL: when t is NULL, inert after fork, or out of memory, a
  * shared non-recording span is returned and all calls on it are no-ops.
- * Hot path: no lock, no system call, no heap allocation after warm-up.
+ * Hot path: no lock, no system call, no heap allocation after warm-up (the
+ * only system call on this path is a wake-up of the exporter by
+ * cst_span_end, once per half ring).
  * Thread-safety: any thread; the span then belongs to the calling thread. */
 CST_API cst_span *cst_span_start(cst_tracer *t, const char *name, cst_span_kind kind,
                                  const cst_context *parent);
@@ -564,8 +566,9 @@ CST_API cst_histogram *cst_histogram_new(cst_tracer *t, const char *name, const 
 CST_API void cst_histogram_record(cst_histogram *h, double value);
 CST_API void cst_histogram_free(cst_histogram *h);
 
-/* Nanoseconds since the Unix epoch (CLOCK_REALTIME), the clock spans use.
- * Thread-safety: any. */
+/* Nanoseconds since the Unix epoch: the clock spans use. CLOCK_REALTIME, read
+ * through the TSC on x86-64 with an invariant TSC once an exporter thread
+ * has calibrated it (docs/libtrace.md, "Timestamps"). Thread-safety: any. */
 CST_API uint64_t cst_now_ns(void);
 
 #ifdef __cplusplus
