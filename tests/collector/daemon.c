@@ -106,10 +106,9 @@ int daemon_alive(daemon_t *d) {
   return 1;
 }
 
-int daemon_stop(daemon_t *d) {
+int daemon_wait(daemon_t *d, int timeout_ms) {
   if (d->pid <= 0) return -1;
-  kill(d->pid, SIGTERM);
-  for (int i = 0; i < 2000; i++) {
+  for (int i = 0; i < timeout_ms / 10; i++) {
     int st;
     pid_t r = waitpid(d->pid, &st, WNOHANG);
     if (r == d->pid) {
@@ -118,6 +117,14 @@ int daemon_stop(daemon_t *d) {
     }
     sleep_ms(10);
   }
+  return -1;
+}
+
+int daemon_stop(daemon_t *d) {
+  if (d->pid <= 0) return -1;
+  kill(d->pid, SIGTERM);
+  int rc = daemon_wait(d, 20000);
+  if (rc >= 0) return rc;
   fprintf(stderr, "collector did not stop within 20 s\n");
   daemon_kill9(d);
   return -1;

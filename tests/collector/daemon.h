@@ -28,6 +28,9 @@ int daemon_start(daemon_t *d, const char *bin, const char *data_dir, const char 
                  const char *const *extra);
 /* SIGTERM and wait (up to 20 s); returns the exit status or -1. */
 int daemon_stop(daemon_t *d);
+/* Waits up to timeout_ms for the process to exit; returns its exit status,
+ * or -1 on timeout (the process is left running). */
+int daemon_wait(daemon_t *d, int timeout_ms);
 /* SIGKILL and reap. */
 void daemon_kill9(daemon_t *d);
 /* True while the process runs. */

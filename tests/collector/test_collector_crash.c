@@ -1,7 +1,8 @@
 /* Durability of acknowledgements: a sender streams pipelined batches over
  * TCP, the collector is killed with SIGKILL mid-stream, restarted on the
  * same data directory, and every span of every acknowledged batch must be
- * in the store. argv[1]: the callscope-collector binary. */
+ * in the store; the same with SIGTERM, which must also exit 0.
+ * argv[1]: the callscope-collector binary. */
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,10 +39,10 @@ static int send_frame(int fd, uint64_t f) {
   return rc;
 }
 
-/* Streams frames for run_ms, then SIGKILLs the daemon while frames are in
- * flight. Returns how many frames were acknowledged (a prefix: acks are in
- * order). */
-static uint64_t stream_and_kill(daemon_t *d, int run_ms) {
+/* Streams frames for run_ms, then SIGKILLs (or SIGTERMs) the daemon while
+ * frames are in flight. Returns how many frames were acknowledged (a
+ * prefix: acks are in order). */
+static uint64_t stream_and_kill(daemon_t *d, int run_ms, int sig) {
   int fd = tcp_connect(d->tcp_port);
   CHECK(fd >= 0);
   uint64_t sent = 0, acked = 0, t0 = now_ms();
@@ -60,7 +61,8 @@ static uint64_t stream_and_kill(daemon_t *d, int run_ms) {
       }
     }
     if (now_ms() - t0 >= (uint64_t)run_ms && sent > acked) {
-      daemon_kill9(d);
+      if (sig == SIGKILL) daemon_kill9(d);
+      else kill(d->pid, sig);
       killed = 1;
     }
   }
@@ -68,12 +70,12 @@ static uint64_t stream_and_kill(daemon_t *d, int run_ms) {
    * count too. */
   uint64_t seq;
   cs_ack ack;
-  while (read_ack(fd, 100, &seq, &ack) == 0) {
+  while (read_ack(fd, sig == SIGKILL ? 100 : 5000, &seq, &ack) == 0) {
     CHECK_EQ(seq, acked);
     acked++;
   }
-  fprintf(stderr, "  sent %llu frames, %llu acknowledged before SIGKILL\n",
-          (unsigned long long)sent, (unsigned long long)acked);
+  fprintf(stderr, "  sent %llu frames, %llu acknowledged before %s\n", (unsigned long long)sent,
+          (unsigned long long)acked, sig == SIGKILL ? "SIGKILL" : "the stop");
   /* Usually some frames are still unacknowledged here; when the collector
    * happened to finish them all before dying, the check below still holds. */
   CHECK(acked > 0);
@@ -81,30 +83,13 @@ static uint64_t stream_and_kill(daemon_t *d, int run_ms) {
   return acked;
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s path/to/callscope-collector\n", argv[0]);
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  char dir[256], data[300], logp[300];
-  CHECK_EQ(tmpdir_make(dir, sizeof dir), 0);
-  snprintf(data, sizeof data, "%s/data", dir);
-  snprintf(logp, sizeof logp, "%s/collector.log", dir);
-  daemon_t d;
-  if (daemon_start(&d, argv[1], data, logp, NULL) != 0) return 1;
-  uint64_t acked = stream_and_kill(&d, 1500);
-
-  /* Restart on the same directory: RocksDB replays its WAL. */
-  snprintf(logp, sizeof logp, "%s/collector2.log", dir);
-  if (daemon_start(&d, argv[1], data, logp, NULL) != 0) return 1;
-  CHECK_EQ(daemon_stop(&d), 0);
-
+/* Every span of the first `acked` frames is in the store at dir. */
+static void check_acked(const char *data, uint64_t acked) {
   cs_store_opts so = {.dir = data};
   cs_store *st = NULL;
   char err[256] = "";
   CHECK_EQ(cs_store_open(&so, &st, err, sizeof err), CS_STORE_OK);
-  if (!st) return 1;
+  if (!st) return;
   cs_arena a;
   cs_arena_init(&a, 0, 0);
   uint64_t missing = 0;
@@ -124,6 +109,58 @@ int main(int argc, char **argv) {
   CHECK_EQ(missing, 0);
   cs_arena_release(&a);
   cs_store_close(st);
+}
+
+static const char *bin;
+static char dir[256];
+
+static void acked_spans_survive_kill9_and_restart(void) {
+  char data[300], logp[300];
+  snprintf(data, sizeof data, "%s/kill9", dir);
+  snprintf(logp, sizeof logp, "%s/kill9.log", dir);
+  daemon_t d;
+  if (daemon_start(&d, bin, data, logp, NULL) != 0) {
+    CHECK(!"collector did not start");
+    return;
+  }
+  uint64_t acked = stream_and_kill(&d, 1500, SIGKILL);
+  /* Restart on the same directory: RocksDB replays its WAL. */
+  snprintf(logp, sizeof logp, "%s/kill9-restart.log", dir);
+  if (daemon_start(&d, bin, data, logp, NULL) != 0) {
+    CHECK(!"collector did not restart");
+    return;
+  }
+  CHECK_EQ(daemon_stop(&d), 0);
+  check_acked(data, acked);
+}
+
+/* SIGTERM under load: the daemon drains what it read, acknowledges it,
+ * closes the connection and exits 0; everything acknowledged is stored. */
+static void sigterm_under_load_drains_and_exits_zero(void) {
+  char data[300], logp[300];
+  snprintf(data, sizeof data, "%s/term", dir);
+  snprintf(logp, sizeof logp, "%s/term.log", dir);
+  daemon_t d;
+  if (daemon_start(&d, bin, data, logp, NULL) != 0) {
+    CHECK(!"collector did not start");
+    return;
+  }
+  uint64_t acked = stream_and_kill(&d, 800, SIGTERM);
+  CHECK_EQ(daemon_wait(&d, 20000), 0);
+  CHECK_EQ(daemon_log_count(&d, "stopped: "), 1);
+  check_acked(data, acked);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s path/to/callscope-collector\n", argv[0]);
+    return 2;
+  }
+  bin = argv[1];
+  signal(SIGPIPE, SIG_IGN);
+  CHECK_EQ(tmpdir_make(dir, sizeof dir), 0);
+  RUN(acked_spans_survive_kill9_and_restart);
+  RUN(sigterm_under_load_drains_and_exits_zero);
   if (!cs_check_failures) tmpdir_remove(dir);
   else fprintf(stderr, "logs kept in %s\n", dir);
   return CHECK_DONE();
