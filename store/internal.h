@@ -61,6 +61,9 @@ struct cs_store {
   _Atomic uint64_t batches_written, spans_written;
 };
 
+/* Shared lock on the bucket list, re-entrant within one thread. */
+void cs__rdlock(cs_store *st);
+void cs__rdunlock(cs_store *st);
 cs__bucket *cs__bucket_find(cs_store *st, uint64_t start_s);
 int cs__bucket_create(cs_store *st, uint64_t start_s);
 void cs__log_rocksdb(const char *what, const char *detail);

@@ -57,7 +57,7 @@ int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs
   valv vv = {0};
   int rc = 0;
   size_t total = 0;
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   for (size_t i = 0; i < st->nb && !rc; i++) {
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_prefix, st->b[i].cf);
     for (rocksdb_iter_seek(it, (const char *)pfx, kb.n); rocksdb_iter_valid(it);
@@ -94,7 +94,7 @@ int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs
     }
     rocksdb_iter_destroy(it);
   }
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
 
   cs_span *out = NULL;
   size_t got = 0;
@@ -179,9 +179,9 @@ int cs_store_get_summary(cs_store *st, const uint8_t trace_id[16], cs_arena *a,
   cs__sum *acc = malloc(sizeof(cs__sum));
   if (!acc) return CS_STORE_ENOMEM;
   int found = 0;
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   int rc = load_summary(st, trace_id, a, acc, &found);
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
   if (!rc && !found) rc = CS_STORE_ENOTFOUND;
   if (!rc) {
     memcpy(out->trace_id, trace_id, 16);
@@ -487,12 +487,12 @@ int cs_store_scan_index(cs_store *st, const cs_index_query *q, cs_index_cb cb, v
   default:
     return CS_STORE_EINVAL;
   }
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   int rc;
   if (q->kind == CS_IDX_ALL) rc = scan_trace_keys(st, q, CS__K_ALL, cb, ud);
   else if (q->kind == CS_IDX_DURATION) rc = scan_trace_keys(st, q, CS__K_DURATION, cb, ud);
   else rc = scan_postings(st, q, &k, reverse, cb, ud);
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
   return rc;
 }
 
@@ -518,7 +518,7 @@ static int scan_names(cs_store *st, uint8_t type, const cs_str *service, cs_aren
   size_t cap = 0, len = 0;
   cs__key *arr = NULL;
   int rc = 0;
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_total, st->def);
   for (rocksdb_iter_seek(it, (const char *)pb.p, pb.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t kn;
@@ -548,7 +548,7 @@ static int scan_names(cs_store *st, uint8_t type, const cs_str *service, cs_aren
     len++;
   }
   rocksdb_iter_destroy(it);
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
   cs__buf_free(&pb);
   *out = arr;
   *n = rc ? 0 : len;

@@ -160,7 +160,14 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
   cs_store *st = calloc(1, sizeof(*st));
   if (!st) return CS_STORE_ENOMEM;
   int rc = CS_STORE_ENOMEM;
-  pthread_rwlock_init(&st->lock, NULL);
+  /* Writer-preferring, so a steady stream of readers cannot starve bucket
+   * creation (and with it every write); cs__rdlock makes nested read calls
+   * from a scan callback safe with such a lock. */
+  pthread_rwlockattr_t la;
+  pthread_rwlockattr_init(&la);
+  pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&st->lock, &la);
+  pthread_rwlockattr_destroy(&la);
   st->dir = dupstr(o->dir);
   st->sdir = o->secondary ? dupstr(o->secondary_dir) : NULL;
   if (!st->dir || (o->secondary && !st->sdir)) goto fail;
@@ -260,6 +267,38 @@ void cs_store_close(cs_store *st) {
   free(st->sdir);
   pthread_rwlock_destroy(&st->lock);
   free(st);
+}
+
+/* ---- locking ---------------------------------------------------------- */
+
+/* The store a thread holds the read lock of, and how deeply: a read call
+ * made from inside a scan callback must not lock again, or it would wait
+ * behind a queued writer that waits for the outer call. */
+static _Thread_local cs_store *tl_store;
+static _Thread_local int tl_depth;
+
+void cs__rdlock(cs_store *st) {
+  if (tl_store == st && tl_depth > 0) {
+    tl_depth++;
+    return;
+  }
+  pthread_rwlock_rdlock(&st->lock);
+  if (tl_depth == 0) {
+    tl_store = st;
+    tl_depth = 1;
+  }
+}
+
+void cs__rdunlock(cs_store *st) {
+  if (tl_store == st && tl_depth > 1) {
+    tl_depth--;
+    return;
+  }
+  if (tl_store == st) {
+    tl_depth = 0;
+    tl_store = NULL;
+  }
+  pthread_rwlock_unlock(&st->lock);
 }
 
 /* ---- buckets --------------------------------------------------------- */
@@ -390,11 +429,11 @@ int cs_store_compact(cs_store *st) {
   rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
   rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* kForce */);
   rocksdb_compactoptions_set_change_level(co, 0);
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   rocksdb_compact_range_cf_opt(st->db, st->def, co, NULL, 0, NULL, 0);
   for (size_t i = 0; i < st->nb; i++)
     rocksdb_compact_range_cf_opt(st->db, st->b[i].cf, co, NULL, 0, NULL, 0);
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
   rocksdb_compactoptions_destroy(co);
   return 0;
 }
@@ -407,14 +446,14 @@ static uint64_t prop(cs_store *st, rocksdb_column_family_handle_t *cf, const cha
 
 int cs_store_get_stats(cs_store *st, cs_store_stats *out) {
   memset(out, 0, sizeof(*out));
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   for (size_t i = 0; i <= st->nb; i++) {
     rocksdb_column_family_handle_t *cf = i < st->nb ? st->b[i].cf : st->def;
     out->live_sst_bytes += prop(st, cf, "rocksdb.live-sst-files-size");
     out->memtable_bytes += prop(st, cf, "rocksdb.cur-size-all-mem-tables");
     out->estimated_keys += prop(st, cf, "rocksdb.estimate-num-keys");
   }
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
   out->batches_written = atomic_load(&st->batches_written);
   out->spans_written = atomic_load(&st->spans_written);
   return 0;

@@ -499,7 +499,7 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
 /* Finds the bucket for start_s, creating it if needed, or the nearest
  * existing one once CS__MAX_BUCKETS exist. Caller holds no lock. */
 static int ensure_bucket(cs_store *st, uint64_t *start_s) {
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   int found = cs__bucket_find(st, *start_s) != NULL;
   if (!found && st->nb >= CS__MAX_BUCKETS) {
     size_t best = 0;
@@ -512,7 +512,7 @@ static int ensure_bucket(cs_store *st, uint64_t *start_s) {
     *start_s = st->b[best].start_s;
     found = 1;
   }
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
   return found ? 0 : cs__bucket_create(st, *start_s);
 }
 
@@ -592,7 +592,7 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
   if (w->ntslots) memset(w->tslots, 0, w->ntslots * sizeof(uint32_t));
   cs_arena_reset(&w->pool);
   rocksdb_writebatch_clear(st->batch);
-  pthread_rwlock_rdlock(&st->lock);
+  cs__rdlock(st);
   for (size_t i = 0; i < ng && !rc; i++) {
     group *g = &w->g[i];
     if (g->skip) continue;
@@ -615,7 +615,7 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
       rc = CS_STORE_EIO;
     }
   }
-  pthread_rwlock_unlock(&st->lock);
+  cs__rdunlock(st);
   rocksdb_writebatch_clear(st->batch);
   if (rc) return rc;
 

@@ -2,8 +2,10 @@
  * write, summaries merged across batches, session and duration indexes,
  * resent batches, retention, secondary instances, corrupt values and
  * durability across kill -9. */
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 #include "check.h"
@@ -487,6 +489,75 @@ static void store_write_survives_kill_9(void) {
   fx_rmrf(dir);
 }
 
+/* One writer and three readers at once: every trace the writer finished
+ * before a reader looks is complete (4 spans, summary of 4) and scans run
+ * while buckets are being created. */
+typedef struct conc {
+  cs_store *st;
+  _Atomic uint64_t written; /* traces 1..written are complete */
+  _Atomic int stop;
+  _Atomic int bad;
+} conc;
+
+static void *conc_reader(void *arg) {
+  conc *c = arg;
+  cs_arena a;
+  cs_arena_init(&a, 0, 0);
+  uint32_t seed = (uint32_t)(uintptr_t)&a;
+  while (!atomic_load(&c->stop)) {
+    uint64_t w = atomic_load(&c->written);
+    if (!w) continue;
+    seed = seed * 1103515245 + 12345;
+    uint64_t t = 1 + (seed >> 8) % w;
+    uint8_t id[16];
+    fx_id(id, 16, t);
+    cs_span *sp;
+    size_t n;
+    cs_trace_summary s;
+    if (cs_store_get_trace(c->st, id, &a, &sp, &n) != 0 || n != 4) atomic_fetch_add(&c->bad, 1);
+    if (cs_store_get_summary(c->st, id, &a, &s) != 0 || s.n_spans != 4) atomic_fetch_add(&c->bad, 1);
+    hits h;
+    memset(&h, 0, sizeof(h));
+    cs_index_query q = {.kind = CS_IDX_SERVICE, .service = CS_STR_LIT("backend")};
+    if (cs_store_scan_index(c->st, &q, collect, &h) != 0) atomic_fetch_add(&c->bad, 1);
+    cs_str *svcs;
+    if (cs_store_list_services(c->st, &a, &svcs, &n) != 0 || n != 2) atomic_fetch_add(&c->bad, 1);
+    cs_arena_reset(&a);
+  }
+  cs_arena_release(&a);
+  return NULL;
+}
+
+static void store_one_writer_many_readers(void) {
+  char dir[64];
+  CHECK(fx_tmpdir(dir, sizeof(dir)) != NULL);
+  conc c = {.st = open_store(dir, 0)};
+  enum { BATCHES = 150, TRACES = 20 };
+  cs_span sp[TRACES * 4];
+  /* The first batch before the readers start, so they always have data. */
+  pthread_t th[3];
+  for (int b = 0; b < BATCHES; b++) {
+    for (int t = 0; t < TRACES; t++) {
+      uint64_t tid = (uint64_t)b * TRACES + (uint64_t)t + 1;
+      /* A new bucket (day) every 50 batches: column families appear while
+       * readers run. */
+      uint64_t start = T0 + (uint64_t)(b / 50) * 86400 * SEC + tid * 1000;
+      for (int k = 0; k < 4; k++)
+        sp[t * 4 + k] = fx_span(tid, tid * 8 + (uint64_t)k, k ? tid * 8 : 0, k % 2 ? "q" : "p",
+                                k % 2 ? &fx_res_backend : &fx_res_frontend, start + (uint64_t)k, 100);
+    }
+    CHECK_EQ(cs_store_write(c.st, sp, TRACES * 4), 0);
+    atomic_store(&c.written, (uint64_t)(b + 1) * TRACES);
+    if (b == 0)
+      for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, conc_reader, &c);
+  }
+  atomic_store(&c.stop, 1);
+  for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+  CHECK_EQ(atomic_load(&c.bad), 0);
+  cs_store_close(c.st);
+  fx_rmrf(dir);
+}
+
 int main(void) {
   RUN(store_write_then_read_every_api);
   RUN(store_session_index_lists_oldest_first);
@@ -496,5 +567,6 @@ int main(void) {
   RUN(store_secondary_catches_up);
   RUN(store_corrupt_value_returns_ecorrupt);
   RUN(store_write_survives_kill_9);
+  RUN(store_one_writer_many_readers);
   return CHECK_DONE();
 }
