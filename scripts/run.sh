@@ -41,14 +41,14 @@ if [ "${CS_SKIP_BUILD:-}" != 1 ]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
   # The all-in-one daemon when the tree has it, else the collector alone.
   targets=$(cmake --build "$BUILD" --target help) # not piped: grep -q would SIGPIPE it
-  if grep -q '^\.\.\. callscope$' <<<"$targets"; then
+  if grep -qE '^(\.\.\. )?callscope(: .*)?$' <<<"$targets"; then # Makefiles or Ninja
     DAEMON_TARGET=callscope
   else
     DAEMON_TARGET=callscope-collector
   fi
   cmake --build "$BUILD" -j"$(nproc)" --target "$DAEMON_TARGET" "${EXAMPLES[@]}"
 fi
-if [ -x "$BUILD/query/callscope" ]; then
+if [ "${DAEMON_TARGET:-callscope}" = callscope ] && [ -x "$BUILD/query/callscope" ]; then
   DAEMON=("$BUILD/query/callscope" --query-port "$QPORT")
   ALL_IN_ONE=1
 else
