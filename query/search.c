@@ -20,7 +20,44 @@ typedef struct scan_ctx {
   int need_spans; /* some condition needs the trace's spans */
   int skip_service_check;
   cs_arena scratch; /* candidates are checked here; only hits go in x->a */
+  uint32_t budget;  /* stop after examining this many (0 = no budget) */
+  int budget_hit;
+  /* Candidates gathered from the duration index, sorted newest first. */
+  struct cand {
+    uint8_t tid[16];
+    uint64_t start_ns;
+  } *cands;
+  size_t n_cands, cap_cands;
 } scan_ctx;
+
+static int before_cursor(const struct scan_ctx *c, const uint8_t tid[16], uint64_t t);
+
+static int on_duration_entry(void *ud, const uint8_t tid[16], uint64_t start_ns) {
+  scan_ctx *c = ud;
+  if (before_cursor(c, tid, start_ns)) return 0;
+  int fresh = q_idset_add(&c->seen, tid);
+  if (fresh < 0) return c->failed = 1;
+  if (!fresh) return 0;
+  if (c->n_cands >= c->x->q->o.limits.max_scan) return c->x->scan_capped = 1;
+  if ((c->n_cands & 255) == 0 && q_expired(c->x)) return 1;
+  if (c->n_cands == c->cap_cands) {
+    size_t cap = c->cap_cands ? c->cap_cands * 2 : 256;
+    struct cand *p = cs_arena_alloc(c->x->a, cap * sizeof *p);
+    if (!p) return c->failed = 1;
+    if (c->n_cands) memcpy(p, c->cands, c->n_cands * sizeof *p);
+    c->cands = p;
+    c->cap_cands = cap;
+  }
+  memcpy(c->cands[c->n_cands].tid, tid, 16);
+  c->cands[c->n_cands++].start_ns = start_ns;
+  return 0;
+}
+
+static int cand_newest_first(const void *pa, const void *pb) {
+  const struct cand *a = pa, *b = pb;
+  if (a->start_ns != b->start_ns) return a->start_ns > b->start_ns ? -1 : 1;
+  return -memcmp(a->tid, b->tid, 16);
+}
 
 static int span_matches(const q_search *s, const cs_span *sp) {
   if (s->service.n && (!sp->resource || !q_str_eq(sp->resource->service, s->service))) return 0;
@@ -60,21 +97,31 @@ static int has_service(const cs_trace_summary *sum, cs_str svc) {
 
 /* Position relative to the cursor: skip entries at or before it in scan
  * order. */
-static int before_cursor(const scan_ctx *c, const uint8_t tid[16], uint64_t t) {
+static int before_cursor(const struct scan_ctx *c, const uint8_t tid[16], uint64_t t) {
   const cs_cursor *k = c->s->after;
   if (!k) return 0;
   int cmp = t == k->start_ns ? memcmp(tid, k->trace_id, 16) : (t < k->start_ns ? -1 : 1);
   return c->ascending ? cmp <= 0 : cmp >= 0;
 }
 
+static int eval_candidate(scan_ctx *c, const uint8_t tid[16], uint64_t start_ns);
+
 static int on_entry(void *ud, const uint8_t tid[16], uint64_t start_ns) {
   scan_ctx *c = ud;
   qreq *x = c->x;
-  const q_search *s = c->s;
   if (before_cursor(c, tid, start_ns)) return 0;
   int fresh = q_idset_add(&c->seen, tid);
   if (fresh < 0) return c->failed = 1;
   if (!fresh) return 0;
+  if (c->budget && x->scanned >= c->budget) return c->budget_hit = 1;
+  return eval_candidate(c, tid, start_ns);
+}
+
+/* Checks one candidate trace against every condition; keeps it as a hit.
+ * Returns nonzero to stop the scan. */
+static int eval_candidate(scan_ctx *c, const uint8_t tid[16], uint64_t start_ns) {
+  qreq *x = c->x;
+  const q_search *s = c->s;
   if (++x->scanned > x->q->o.limits.max_scan) return x->scan_capped = 1;
   if ((x->scanned & 31) == 0 && q_expired(x)) return 1;
 
@@ -179,7 +226,28 @@ int q_run_search(qreq *x, const q_search *s, q_hit **hits, size_t *n, int *more)
                  s->n_conds > (cond_used >= 0 ? 1u : 0u) || (s->session.n && s->n_conds);
 
   cs_arena_init(&c.scratch, 65536, x->q->o.limits.arena_mb << 20);
+  /* A duration-only search reads every trace's summary in time order; a
+   * selective duration would read them all. Try a small budget that way
+   * first, then ask the duration index and order its answers by time. */
+  int by_duration = iq.kind == CS_IDX_ALL && !s->span_level && (s->min_dur_ns || s->max_dur_ns);
+  if (by_duration) c.budget = 2048;
   int rc = cs_store_scan_index(x->q->st, &iq, on_entry, &c);
+  if (by_duration && c.budget_hit && !c.failed && !x->timed_out && !x->scan_capped) {
+    c.n = 0;
+    c.more = 0;
+    c.budget = 0;
+    x->scanned = 0;
+    if (q_idset_init(&c.seen, x->a, 1024)) c.failed = 1;
+    iq.kind = CS_IDX_DURATION;
+    iq.min_duration_ns = s->min_dur_ns;
+    iq.max_duration_ns = s->max_dur_ns;
+    if (!c.failed) rc = cs_store_scan_index(x->q->st, &iq, on_duration_entry, &c);
+    if (!c.failed && !x->timed_out && !x->scan_capped) {
+      qsort(c.cands, c.n_cands, sizeof *c.cands, cand_newest_first);
+      for (size_t i = 0; i < c.n_cands; i++)
+        if (eval_candidate(&c, c.cands[i].tid, c.cands[i].start_ns)) break;
+    }
+  }
   cs_arena_release(&c.scratch);
   if (c.failed) return q_error(x, 500, "storage error while searching");
   if (x->timed_out || x->scan_capped) return q_scan_error(x);

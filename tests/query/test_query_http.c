@@ -170,6 +170,20 @@ static void fill_property_tree(int fd, uint64_t *seq) {
   send_or_fail(fd, sh + 110, PT - 110, seq);
 }
 
+/* Many short, recent traces: a duration-only search must not read them
+ * all to find the few long ones behind them. */
+#define FILLERS 2200
+static void fill_short_recent(int fd, uint64_t *seq) {
+  static cs_span f[FILLERS];
+  uint64_t T = qh_now_ns() - 600ull * 1000000000ull;
+  for (uint32_t i = 0; i < FILLERS; i++) {
+    uint8_t t[16];
+    tid_of(t, 0xf0, i);
+    f[i] = mk(t, 1, 0, "quick", CS_KIND_SERVER, T + i * MS, MS, &r_cart);
+  }
+  for (size_t k = 0; k < FILLERS; k += 550) send_or_fail(fd, f + k, 550, seq);
+}
+
 static int get(const char *path, qh_resp *r) {
   if (qh_get(qport, path, r)) {
     fprintf(stderr, "GET %s failed\n", path);
@@ -203,7 +217,10 @@ static void jaeger_services_and_operations(void) {
   qh_free(&r);
   get("/api/operations?service=cart&spanKind=server", &r);
   CHECK_EQ(r.status, 200);
-  CHECK(strstr(r.body, "{\"data\":[{\"name\":\"AddItem\",\"spanKind\":\"server\"}],\"total\":1") != NULL);
+  CHECK(strstr(r.body, "{\"data\":[{\"name\":\"AddItem\",\"spanKind\":\"server\"},{\"name\":\"quick\",\"spanKind\":\"server\"}],\"total\":2") != NULL);
+  qh_free(&r);
+  get("/api/operations?service=cart&spanKind=client", &r);
+  CHECK(strstr(r.body, "{\"data\":[{\"name\":\"redis GET\",\"spanKind\":\"client\"}],\"total\":1") != NULL);
   qh_free(&r);
   EXPECT_STATUS("/api/operations", 400);
   EXPECT_STATUS("/api/operations?service=cart&spanKind=sideways", 400);
@@ -320,6 +337,14 @@ static void v1_search_cursor_pages(void) {
   get("/api/v1/search?attr=region:eu&limit=100&lookback=24h", &r);
   CHECK_EQ(qh_num(r.body, "count"), 30);
   CHECK(strstr(r.body, "\"rootService\":\"frontend\",\"rootOperation\":\"GET /checkout\",\"spanCount\":6") != NULL);
+  qh_free(&r);
+  /* Long traces behind thousands of short ones: the duration index finds
+   * them without reading every summary (15 of 400 ms and the 1 s tree). */
+  get("/api/v1/search?minDuration=350ms&limit=100&lookback=24h", &r);
+  CHECK_EQ(r.status, 200);
+  CHECK_EQ(qh_num(r.body, "count"), 16);
+  CHECK(qh_num(r.body, "scanned") < 100);
+  CHECK(strstr(r.body, "\"nextCursor\":null") != NULL);
   qh_free(&r);
   EXPECT_STATUS("/api/v1/search?cursor=bogus", 400);
   EXPECT_STATUS("/api/v1/search?operation=x", 400);
@@ -706,6 +731,7 @@ int main(int argc, char **argv) {
   fill_session(fd, &seq);
   fill_skew(fd, &seq);
   fill_property_tree(fd, &seq);
+  fill_short_recent(fd, &seq);
 
   RUN(jaeger_services_and_operations);
   RUN(jaeger_trace_shape);
