@@ -241,6 +241,44 @@ test('trace view: a selected span shows attributes, events, status, skew and sel
   await page.screenshot({path: path.join(ART, 'readme', 'trace-view.png')});
 });
 
+test('trace view: the minimap zooms into a time range, kept in the URL', async () => {
+  await open(`#/trace/${ids.aliceCheckout}`);
+  const box = await page.locator('.wf-mini').boundingBox();
+  const before = await page.locator('.wf-axis .tick').last().innerText();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + 20);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.75, box.y + 20, {steps: 4});
+  await page.mouse.up();
+  const after = await page.locator('.wf-axis .tick').last().innerText();
+  assert.equal(before, '180 ms');
+  assert.equal(after, '135 ms');
+  assert.match(page.url(), /from=\d+&to=\d+/);
+  // Spans wholly outside the window have no bar.
+  assert.equal(await rowByOp('SELECT cart').locator('.wf-bar').count(), 0);
+  await page.click('text=Reset zoom');
+  assert.equal(await page.locator('.wf-axis .tick').last().innerText(), '180 ms');
+});
+
+test('search: attribute, duration and time-range conditions; the scatter plot opens traces', async () => {
+  await page.goto(`${base}?load=${++loads}#/search`);
+  await page.waitForSelector('select[name=service] option[value=frontend]', {state: 'attached'});
+  await page.selectOption('select[name=service]', 'frontend');
+  await page.fill('input[name=attrs]', 'user.tier=gold');
+  await page.fill('input[name=minDuration]', '150ms');
+  await page.click('.quick button[data-lookback="15m"]');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('.result');
+  assert.match(page.url(), /lookback=15m/);
+  assert.match(page.url(), /minDuration=150ms/);
+  assert.deepEqual(await page.locator('.result').evaluateAll((els) => els.map((e) => e.dataset.trace)), [ids.aliceCheckout]);
+  await page.locator(`.scatter circle[data-trace="${ids.aliceCheckout}"]`).click();
+  await page.waitForSelector('.page-trace[data-ready]');
+  assert.match(page.url(), new RegExp('#/trace/' + ids.aliceCheckout));
+  await page.goBack();
+  await page.waitForSelector('.result');
+  assert.equal(await page.inputValue('input[name=minDuration]'), '150ms');
+});
+
 test('trace view: missing parents are marked and links open the linked trace', async () => {
   await open(`#/trace/${ids.orphan}`);
   assert.match(await page.locator('.trace-head').innerText(), /1 missing parent/);

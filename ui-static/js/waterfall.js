@@ -329,6 +329,17 @@ export class Waterfall {
 
   expandAll() { this.collapseFrom(Infinity); }
 
+  // Restores a collapsed set (from the URL, on back and forward).
+  setCollapsed(ids) {
+    this.collapsed.fill(0);
+    for (const id of ids) {
+      const i = this.byId.get(id);
+      if (i !== undefined) this.collapsed[i] = 1;
+    }
+    this.recompute();
+    this.render();
+  }
+
   select(i, {notify = true, reveal = false} = {}) {
     this.sel = i;
     if (i >= 0 && reveal) {

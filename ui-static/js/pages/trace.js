@@ -179,6 +179,9 @@ export function render(root, {arg, params, go}) {
       const q = Object.fromEntries(params2);
       if (!wf) return;
       if ((q.q || '') !== wf.filterText) wf.setFilter(q.q || '', false);
+      if ((q.c || '') !== wf.state().collapsed.join(',')) wf.setCollapsed(q.c ? q.c.split(',') : []);
+      const from = q.from !== undefined ? Number(q.from) : 0, to = q.to !== undefined ? Number(q.to) : wf.total;
+      if (from !== wf.from || to !== wf.to) wf.setZoom(from, to, false);
       if (q.span && (wf.sel < 0 || wf.spans[wf.sel].spanID !== q.span)) wf.selectId(q.span);
       else if (!q.span && wf.sel >= 0) wf.select(-1);
       p = q;
