@@ -94,13 +94,16 @@ void __cst_hex_encode(const uint8_t *b, size_t n, char *out);
 enum { __CST_REC_PAD = 1, __CST_REC_SPAN = 2 };
 
 typedef struct __cst_ring {
-  _Alignas(64) atomic_uint_fast64_t head; /* written by the producer */
-  uint64_t tail_cache;                    /* producer's last view of tail */
-  atomic_int wake_sent;
-  /* producer-owned counters, read relaxed by the exporter */
-  atomic_uint_fast64_t started, sampled, dropped_full, dropped_attrs;
-  _Alignas(64) atomic_uint_fast64_t tail; /* written by the consumer */
-  uint64_t head_cache;                    /* consumer's last view of head */
+  /* Line 1: the producer's position (read by the consumer). */
+  _Alignas(64) atomic_uint_fast64_t head;
+  uint64_t tail_cache; /* producer's last view of tail */
+  /* Line 2: producer-owned counters, read only for statistics, kept off
+   * the head's line so those reads never disturb the hot path. */
+  _Alignas(64) atomic_uint_fast64_t started, sampled, dropped_full, dropped_attrs;
+  /* Line 3: the consumer's side. */
+  _Alignas(64) atomic_uint_fast64_t tail;
+  uint64_t head_cache; /* consumer's last view of head */
+  atomic_int wake_sent; /* set by the producer when it woke the exporter */
   _Alignas(64) uint8_t *data;
   uint32_t cap, mask;
   atomic_int orphaned; /* the owning thread exited */

@@ -11,6 +11,9 @@ int __cst_ring_init(__cst_ring *r, uint32_t cap) {
   memset(r, 0, sizeof *r);
   r->data = aligned_alloc(64, cap);
   if (!r->data) return CST_ENOMEM;
+  /* Touch every page now, once per thread, so no span ever pays a page
+   * fault (a hidden system call) on its first trip around the ring. */
+  memset(r->data, 0, cap);
   r->cap = cap;
   r->mask = cap - 1;
   return CST_OK;
