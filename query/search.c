@@ -230,7 +230,7 @@ int q_run_search(qreq *x, const q_search *s, q_hit **hits, size_t *n, int *more)
    * selective duration would read them all. Try a small budget that way
    * first, then ask the duration index and order its answers by time. */
   int by_duration = iq.kind == CS_IDX_ALL && !s->span_level && (s->min_dur_ns || s->max_dur_ns);
-  if (by_duration) c.budget = 2048;
+  if (by_duration) c.budget = 512;
   int rc = cs_store_scan_index(x->q->st, &iq, on_entry, &c);
   if (by_duration && c.budget_hit && !c.failed && !x->timed_out && !x->scan_capped) {
     c.n = 0;

@@ -230,6 +230,9 @@ int main(int argc, char **argv) {
   qs[nq] = (qdef){"duration > 50ms, 20 summaries", "", iters, 0, 0, 0};
   snprintf(qs[nq++].path, 512, "/api/v1/search?minDuration=50ms&start=%llu&end=%llu&limit=20",
            (unsigned long long)s_us, (unsigned long long)e_us);
+  qs[nq] = (qdef){"duration > 2s (rare), 20 summaries", "", iters / 4 + 1, 0, 0, 0};
+  snprintf(qs[nq++].path, 512, "/api/v1/search?minDuration=2s&start=%llu&end=%llu&limit=20",
+           (unsigned long long)s_us, (unsigned long long)e_us);
   qs[nq] = (qdef){"Jaeger search service+tag, 20 traces", "", iters / 4 + 1, 0, 0, 0};
   snprintf(qs[nq++].path, 512, "/api/traces?service=payments&tag=user.tier:enterprise&start=%llu&end=%llu&limit=20",
            (unsigned long long)s_us, (unsigned long long)e_us);
