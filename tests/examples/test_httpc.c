@@ -21,8 +21,8 @@ typedef struct fake {
   int lfd, port;
   const char *script[MAX_CONNS];
   char heads[MAX_CONNS][4096];
-  int n_conns;
-  volatile int stop;
+  _Atomic int n_conns; /* written by the server thread, read by the test */
+  _Atomic int stop;
   pthread_t th;
 } fake;
 
