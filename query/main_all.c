@@ -36,6 +36,12 @@ static void usage(FILE *f) {
           "  --max-conns N         open TCP connections (default 1024)\n"
           "  --index-key K         also index span attribute K (repeatable)\n"
           "  --stats-interval D    log a collector stats line every D (default 10s)\n"
+          "  --otlp-http-port N    OTLP/HTTP receiver (default 4318; 0 = any; -1 = off)\n"
+          "  --zipkin-port N       Zipkin v2 receiver (default 9411; 0 = any; -1 = off)\n"
+          "  --statsd-port N       StatsD UDP receiver (default 8125; 0 = any; -1 = off)\n"
+          "  --no-otlp-http, --no-zipkin, --no-statsd   turn a receiver off (a default\n"
+          "                        port already in use only warns)\n"
+          "  --http-timeout D      receivers: idle HTTP connection timeout (default 10s)\n"
           "Query:\n"
           "  --query-port N        HTTP API and UI (default %d; 0 = any free port)\n"
           "  --ui-dir DIR          static UI files served at / (default: the source\n"
@@ -173,7 +179,8 @@ static void on_request(void *ud, const char *route, int status, double ms) {
 
 int main(int argc, char **argv) {
   enum { OPT_LISTEN = 1, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE, OPT_CONNS, OPT_KEY, OPT_STATS,
-         OPT_QPORT, OPT_UI, OPT_QTHREADS, OPT_QTIMEOUT, OPT_LOG, OPT_HELP };
+         OPT_QPORT, OPT_UI, OPT_QTHREADS, OPT_QTIMEOUT, OPT_LOG, OPT_HELP, OPT_OTLP, OPT_ZIPKIN,
+         OPT_STATSD, OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_TIMEOUT };
   static const struct option longopts[] = {
       {"listen-addr", required_argument, 0, OPT_LISTEN}, {"tcp-port", required_argument, 0, OPT_TCP},
       {"udp-port", required_argument, 0, OPT_UDP},       {"data-dir", required_argument, 0, OPT_DATA},
@@ -184,6 +191,10 @@ int main(int argc, char **argv) {
       {"query-threads", required_argument, 0, OPT_QTHREADS},
       {"query-timeout", required_argument, 0, OPT_QTIMEOUT},
       {"log-level", required_argument, 0, OPT_LOG},      {"help", no_argument, 0, OPT_HELP},
+      {"otlp-http-port", required_argument, 0, OPT_OTLP}, {"zipkin-port", required_argument, 0, OPT_ZIPKIN},
+      {"statsd-port", required_argument, 0, OPT_STATSD}, {"no-otlp-http", no_argument, 0, OPT_NO_OTLP},
+      {"no-zipkin", no_argument, 0, OPT_NO_ZIPKIN},      {"no-statsd", no_argument, 0, OPT_NO_STATSD},
+      {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
       {0, 0, 0, 0}};
   cs_collector_opts co;
   cs_collector_opts_default(&co);
@@ -250,6 +261,23 @@ int main(int argc, char **argv) {
       cs_log_min_level = lvl;
       break;
     }
+    case OPT_OTLP:
+    case OPT_ZIPKIN:
+    case OPT_STATSD: {
+      int *port = opt == OPT_OTLP ? &co.otlp_http_port : opt == OPT_ZIPKIN ? &co.zipkin_port : &co.statsd_port;
+      if (!strcmp(optarg, "-1")) *port = -1;
+      else if (cs_qp_u64(optarg, strlen(optarg), 65535, &v) == 0) *port = (int)v;
+      else return bad(opt == OPT_OTLP ? "--otlp-http-port" : opt == OPT_ZIPKIN ? "--zipkin-port" : "--statsd-port", optarg);
+      break;
+    }
+    case OPT_NO_OTLP: co.otlp_http_port = -1; break;
+    case OPT_NO_ZIPKIN: co.zipkin_port = -1; break;
+    case OPT_NO_STATSD: co.statsd_port = -1; break;
+    case OPT_HTTP_TIMEOUT:
+      if (parse_secs(optarg, &v) || !v || v > 3600) return bad("--http-timeout", optarg);
+      co.http_idle_timeout_s = (uint32_t)v;
+      co.http_request_timeout_s = (uint32_t)v * 3;
+      break;
     case OPT_HELP:
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -318,6 +346,9 @@ int main(int argc, char **argv) {
     printf("callscope: query UI and API at http://%s:%u/ ; native frames on tcp %d, udp %d; "
            "data in %s\n",
            qo.listen_addr, (unsigned)cs_query_port(q), tcp, udp, so.dir);
+    int otlp = 0, zipkin = 0, statsd = 0;
+    cs_collector_recv_ports(c, &otlp, &zipkin, &statsd);
+    printf("callscope: receivers otlp-http %d, zipkin %d, statsd %d (0 = off)\n", otlp, zipkin, statsd);
     fflush(stdout);
     uv_signal_init(loop, &g_sigterm);
     uv_signal_init(loop, &g_sigint);
