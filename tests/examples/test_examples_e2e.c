@@ -119,7 +119,9 @@ static int wait_port(int who, const char *needle) {
     }
     sleep_ms(10);
   }
-  fprintf(stderr, "%s did not start; log %s\n", pname[who], logs[who]);
+  char *log = slurp(logs[who]);
+  fprintf(stderr, "%s did not start; log %s:\n%s\n", pname[who], logs[who], log ? log : "");
+  free(log);
   return 0;
 }
 
