@@ -110,6 +110,8 @@ int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs
   free(vv.v);
   free(vv.n);
   if (rc) return rc;
+  /* Chunks do not repeat the trace ID their key already holds. */
+  for (size_t i = 0; i < got; i++) memcpy(out[i].trace_id, trace_id, 16);
   /* A resent batch may have stored a span twice: keep one per span ID. */
   if (got > 1) {
     qsort(out, got, sizeof(cs_span), cmp_span_id);

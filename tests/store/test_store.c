@@ -87,6 +87,7 @@ static void store_write_then_read_every_api(void) {
   CHECK_EQ(cs_store_get_trace(st, t1, &a, &spans, &n), 0);
   CHECK_EQ(n, 2);
   for (size_t i = 0; i < n; i++) {
+    CHECK(memcmp(spans[i].trace_id, t1, 16) == 0);
     if (spans[i].span_id[7] == 1) {
       CHECK_STRN(spans[i].name.p, spans[i].name.n, "GET /cart");
       CHECK_STRN(spans[i].resource->service.p, spans[i].resource->service.n, "frontend");
