@@ -186,6 +186,7 @@ typedef struct fill_ctx {
   cs_agg *local;
   uint32_t m0, m1; /* minutes [m0, m1) */
   const uint8_t *need; /* per minute of [m0, m1): 1 = fill from spans */
+  uint32_t c0, c1;     /* the chunk being filled: minutes [c0, c1) */
   int failed;
 } fill_ctx;
 
@@ -195,7 +196,7 @@ static int fill_trace(void *ud, const cs_span *spans, size_t n) {
     const cs_span *s = &spans[i];
     if (!s->resource || !q_str_eq(s->resource->service, f->service)) continue;
     uint64_t m = s->start_ns / MIN_NS;
-    if (m < f->m0 || m >= f->m1 || !f->need[m - f->m0]) continue;
+    if (m < f->c0 || m >= f->c1 || !f->need[m - f->m0]) continue;
     int64_t svc = cs_agg_str(f->local, s->resource->service.p, s->resource->service.n, 1);
     int64_t op = cs_agg_str(f->local, s->name.p, s->name.n, 1);
     uint64_t d = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
@@ -350,32 +351,46 @@ static int stats_from_sketches(qreq *x, cs_str service, cs_str operation, int ki
   if (n_need) {
     if (cs_agg_init(&local, (size_t)4 << 20)) return q_error(x, 500, "out of memory");
     have_local = 1;
-    fill_ctx f = {service, &local, m0, m1, need, 0};
-    cs_index_query iq;
-    memset(&iq, 0, sizeof iq);
-    iq.kind = CS_IDX_SERVICE;
-    iq.service = service;
-    /* Traces that began up to a minute earlier may hold spans in range. */
-    iq.start_ns = (uint64_t)first * MIN_NS > MIN_NS ? (uint64_t)first * MIN_NS - MIN_NS : 0;
-    iq.end_ns = ((uint64_t)last + 1) * MIN_NS;
+    fill_ctx f = {service, &local, m0, m1, need, 0, 0, 0};
     if (q_heavy_enter(x)) {
       cs_agg_release(&local);
       return -1;
     }
-    int rc = for_each_trace(x, &iq, fill_trace, &f);
-    q_heavy_leave(x);
-    if (rc || f.failed) {
-      cs_agg_release(&local);
-      return rc ? -1 : 1; /* too many distinct buckets: scan exactly instead */
+    /* Ten minutes at a time, each kept as soon as it is done: a fill cut
+     * short by the deadline still leaves progress for the next request. */
+    int rc = 0;
+    for (uint32_t c0 = first; c0 <= last && !rc; c0 += 10) {
+      uint32_t c1 = c0 + 10 < last + 1 ? c0 + 10 : last + 1;
+      int any = 0;
+      for (uint32_t m = c0; m < c1; m++) any |= need[m - m0];
+      if (!any) continue;
+      f.c0 = c0, f.c1 = c1;
+      cs_index_query iq;
+      memset(&iq, 0, sizeof iq);
+      iq.kind = CS_IDX_SERVICE;
+      iq.service = service;
+      /* Traces that began up to a minute earlier may hold spans in range. */
+      iq.start_ns = (uint64_t)c0 * MIN_NS > MIN_NS ? (uint64_t)c0 * MIN_NS - MIN_NS : 0;
+      iq.end_ns = (uint64_t)c1 * MIN_NS;
+      rc = for_each_trace(x, &iq, fill_trace, &f);
+      if (!rc && f.failed) rc = 1;
+      if (rc) break;
+      /* Closed minutes will not change: keep them. */
+      pthread_rwlock_wrlock(&g->lock);
+      for (size_t i = 0; i < local.n_e; i++) {
+        uint32_t m = local.e[i].minute;
+        if (m >= c0 && m < c1 && closed[m - m0]) merge_entry(g, &local, &local.e[i]);
+      }
+      int64_t gs = cs_agg_str(g, service.p, service.n, 1);
+      for (uint32_t m = c0; m < c1 && gs >= 0; m++)
+        if (need[m - m0] && closed[m - m0]) cs_agg_mark_filled(g, (uint32_t)gs, m);
+      pthread_rwlock_unlock(&g->lock);
     }
-    /* Closed minutes will not change: keep them. */
-    pthread_rwlock_wrlock(&g->lock);
-    for (size_t i = 0; i < local.n_e; i++)
-      if (closed[local.e[i].minute - m0]) merge_entry(g, &local, &local.e[i]);
-    int64_t gs = cs_agg_str(g, service.p, service.n, 1);
-    for (uint32_t m = m0; m < m1 && gs >= 0; m++)
-      if (need[m - m0] && closed[m - m0]) cs_agg_mark_filled(g, (uint32_t)gs, m);
-    pthread_rwlock_unlock(&g->lock);
+    q_heavy_leave(x);
+    if (rc) {
+      cs_agg_release(&local);
+      return rc < 0 ? -1 : 1; /* 1: too many distinct buckets, scan exactly instead */
+    }
   }
 
   dense *tot = calloc(1, sizeof(dense)), *pt = calloc(1, sizeof(dense));
