@@ -251,6 +251,34 @@ static void jaeger_trace_shape(void) {
   CHECK(strstr(r.body, "\"processes\":{\"p1\":{\"serviceName\":\"frontend\",\"tags\":[{\"key\":\"host.name\",\"type\":\"string\",\"value\":\"h1\"}]}") != NULL);
   CHECK(strstr(r.body, "\"warnings\":null}],\"total\":1,\"limit\":0,\"offset\":0,\"errors\":null}") != NULL);
   qh_free(&r);
+  /* Several traces by ID through the search endpoint. */
+  char hex2[33];
+  tid_of(t, 0xa0, 6);
+  tid_hex(t, hex2);
+  snprintf(path, sizeof path, "/api/traces?traceID=%s&traceID=%s", hex, hex2);
+  get(path, &r);
+  CHECK_EQ(r.status, 200);
+  CHECK_EQ(qh_num(r.body, "total"), 2);
+  CHECK(strstr(r.body, hex) && strstr(r.body, hex2));
+  qh_free(&r);
+  /* Callscope's own trace endpoint: summary plus the Jaeger shape. */
+  snprintf(path, sizeof path, "/api/v1/traces/%s", hex);
+  get(path, &r);
+  CHECK_EQ(r.status, 200);
+  CHECK(strstr(r.body, "{\"summary\":{\"traceID\":\"") != NULL);
+  CHECK_EQ(qh_num(r.body, "spanCount"), 6);
+  CHECK_EQ(qh_num(r.body, "errorCount"), 2); /* i % 5 == 0: client and server failed */
+  CHECK(strstr(r.body, "\"trace\":{\"traceID\":\"") != NULL);
+  qh_free(&r);
+  get("/api/v1/services", &r);
+  CHECK_EQ(r.status, 200);
+  CHECK(strstr(r.body, "{\"name\":\"payment\",\"operations\":[{\"name\":\"Charge\",\"kind\":\"server\"},{\"name\":\"Orphan\",\"kind\":\"server\"}]}") != NULL);
+  qh_free(&r);
+  /* HEAD answers like GET without a body. */
+  qh_raw(qport, "HEAD /api/services HTTP/1.0\r\n\r\n", 32, &r);
+  CHECK_EQ(r.status, 200);
+  CHECK_EQ(r.body_len, 0);
+  qh_free(&r);
   /* Short IDs are left-padded like Jaeger's 64-bit IDs; unknown is 404. */
   EXPECT_STATUS("/api/traces/1", 404);
   EXPECT_STATUS("/api/traces/not-hex", 400);
