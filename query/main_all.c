@@ -143,6 +143,12 @@ static void on_render(cs_metrics *m, void *ud) {
   } while (0);
   CS_COLLECTOR_STATS_MAP(CS_PUBLISH)
 #undef CS_PUBLISH
+  for (int r = 0; r < CS_REJ__COUNT; r++) {
+    cs_metrics_label l = {"reason", cs_reject_name(r)};
+    cs_metrics_counter_set(m, "callscope_collector_spans_rejected_by_reason",
+                           "spans rejected by validation, by reason", &l, 1,
+                           (double)s.rejected[r]);
+  }
   cs_store_stats ss;
   if (cs_store_get_stats(a->st, &ss) == 0) {
     cs_metrics_gauge_set(m, "callscope_store_live_sst_bytes", "RocksDB live SST bytes", NULL, 0,
