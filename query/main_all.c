@@ -127,11 +127,13 @@ static void on_render(cs_metrics *m, void *ud) {
   app *a = ud;
   cs_collector_stats s;
   cs_collector_get_stats(a->c, &s);
-  static const char *const gauges[] = {"write_ns_last", "queue_bytes", "queue_items",
-                                       "queue_bytes_peak", "tcp_paused", "conns_open"};
+  static const char *const gauges[] = {"queue_bytes", "queue_items", "queue_bytes_peak",
+                                       "tcp_paused", "conns_open"};
+  /* Nanosecond timers are published in seconds, Prometheus's base unit. */
 #define CS_PUBLISH(field)                                                              \
   do {                                                                                 \
     int g = 0;                                                                         \
+    if (strstr(#field, "_ns")) break;                                                  \
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)                      \
       if (!strcmp(gauges[i], #field)) g = 1;                                           \
     if (g)                                                                             \
@@ -143,6 +145,13 @@ static void on_render(cs_metrics *m, void *ud) {
   } while (0);
   CS_COLLECTOR_STATS_MAP(CS_PUBLISH)
 #undef CS_PUBLISH
+  cs_metrics_counter_set(m, "callscope_collector_write_seconds",
+                         "collector: time spent writing batches to the store", NULL, 0,
+                         (double)s.write_ns_total / 1e9);
+  cs_metrics_gauge_set(m, "callscope_collector_write_seconds_max",
+                       "collector: longest batch write", NULL, 0, (double)s.write_ns_max / 1e9);
+  cs_metrics_gauge_set(m, "callscope_collector_write_seconds_last",
+                       "collector: latest batch write", NULL, 0, (double)s.write_ns_last / 1e9);
   for (int r = 0; r < CS_REJ__COUNT; r++) {
     cs_metrics_label l = {"reason", cs_reject_name(r)};
     cs_metrics_counter_set(m, "callscope_collector_spans_rejected_by_reason",

@@ -646,6 +646,22 @@ static void static_files_and_metrics(void) {
   CHECK_EQ(r.status, 200);
   CHECK(strstr(r.ctype, "text/plain") != NULL);
   CHECK(strstr(r.body, "callscope_query_requests_total{") != NULL);
+  CHECK(strstr(r.body, "callscope_collector_spans_rejected_by_reason_total{reason=") != NULL);
+  /* The whole exposition, with the all-in-one's own series, passes
+   * promtool's checks (Debian's prometheus package) when it is installed. */
+  if (system("command -v promtool >/dev/null 2>&1") == 0) {
+    char file[700], cmd[800];
+    snprintf(file, sizeof file, "%s/metrics.txt", dir);
+    FILE *f = fopen(file, "w");
+    if (f) {
+      fwrite(r.body, 1, r.body_len, f);
+      fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s'", file);
+    CHECK_EQ(system(cmd), 0);
+  } else {
+    fprintf(stderr, "promtool not installed: exposition not linted\n");
+  }
   qh_free(&r);
 }
 
