@@ -3,6 +3,7 @@
  * primary) every 200 ms, so a span written there is visible here well
  * within a second and a query outage never stops ingest. */
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,11 @@ static void usage(FILE *f) {
           "  --log-level L         debug, info, warn or error (default info)\n"
           "  --help                this text\n",
           CS_PORT_QUERY);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
 }
 
 static int bad(const char *flag, const char *val) {
@@ -115,6 +121,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   char sec_buf[256];
+  int own_sec = !sec_dir;
   if (!sec_dir) {
     snprintf(sec_buf, sizeof sec_buf, "/tmp/callscope-query-%ld", (long)getpid());
     sec_dir = sec_buf;
@@ -167,6 +174,8 @@ int main(int argc, char **argv) {
   }
   cs_query_free(q);
   cs_store_close(st);
+  /* The default scratch directory is ours alone: leave nothing behind. */
+  if (own_sec) nftw(sec_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   cs_log(CS_LOG_INFO, "query", "exit");
   return 0;
 }
