@@ -76,28 +76,70 @@ long cs__post_decode(const void *v, size_t n, uint64_t slot, int newest_first, c
   return (long)c;
 }
 
+/* Merges two sorted runs a[0..na) and b[0..nb) into out. */
+static void merge2(const cs__post *a, size_t na, const cs__post *b, size_t nb, cs__post *out,
+                   int (*cmp)(const void *, const void *)) {
+  size_t i = 0, j = 0, k = 0;
+  while (i < na && j < nb) out[k++] = cmp(&b[j], &a[i]) < 0 ? b[j++] : a[i++];
+  while (i < na) out[k++] = a[i++];
+  while (j < nb) out[k++] = b[j++];
+}
+
 char *cs__post_merge(const uint8_t *key, size_t klen, const char *existing, size_t elen,
                      const char *const *ops, const size_t *olens, int nops, size_t *new_len) {
   cs__key k;
   if (cs__key_decode(key, klen, &k)) return NULL;
   if (!cs__key_is_posting(k.type)) return NULL;
   int nf = cs__key_newest_first(k.type);
+  int (*cmp)(const void *, const void *) = nf ? newest_first_cmp : oldest_first_cmp;
   uint64_t slot = k.slot;
   size_t total = 0;
   long c;
   if (existing && (c = cs__post_count(existing, elen)) > 0) total += (size_t)c;
   for (int i = 0; i < nops; i++)
     if ((c = cs__post_count(ops[i], olens[i])) > 0) total += (size_t)c;
-  cs__post *all = malloc((total ? total : 1) * sizeof(cs__post));
-  if (!all) return NULL;
-  size_t n = 0;
-  if (existing && (c = cs__post_decode(existing, elen, slot, nf, all, total)) > 0) n += (size_t)c;
+  /* Every input is sorted already: merge the runs pairwise (n log k)
+   * instead of sorting them again. */
+  cs__post *all = malloc((total ? total : 1) * 2 * sizeof(cs__post));
+  size_t *bounds = malloc(((size_t)nops + 2) * sizeof(size_t));
+  if (!all || !bounds) {
+    free(all);
+    free(bounds);
+    return NULL;
+  }
+  cs__post *tmp = all + (total ? total : 1);
+  size_t n = 0, runs = 0;
+  bounds[0] = 0;
+  if (existing && (c = cs__post_decode(existing, elen, slot, nf, all, total)) > 0) {
+    n += (size_t)c;
+    bounds[++runs] = n;
+  }
   for (int i = 0; i < nops; i++)
-    if ((c = cs__post_decode(ops[i], olens[i], slot, nf, all + n, total - n)) > 0) n += (size_t)c;
-  n = cs__post_sort(all, n, nf);
+    if ((c = cs__post_decode(ops[i], olens[i], slot, nf, all + n, total - n)) > 0) {
+      n += (size_t)c;
+      bounds[++runs] = n;
+    }
+  while (runs > 1) {
+    size_t out_runs = 0;
+    for (size_t r = 0; r < runs; r += 2) {
+      size_t a0 = bounds[r], a1 = bounds[r + 1];
+      size_t b1 = r + 2 <= runs ? bounds[r + 2] : a1;
+      merge2(all + a0, a1 - a0, all + a1, b1 - a1, tmp + a0, cmp);
+      bounds[++out_runs] = b1;
+    }
+    runs = out_runs;
+    cs__post *sw = all;
+    all = tmp;
+    tmp = sw;
+  }
+  /* Drop duplicates (a resent batch) from the sorted list. */
+  size_t m = n ? 1 : 0;
+  for (size_t i = 1; i < n; i++)
+    if (cmp(&all[i], &all[m - 1]) != 0) all[m++] = all[i];
   cs__buf out = {0};
-  cs__post_encode(all, n, nf, &out);
-  free(all);
+  cs__post_encode(all, m, nf, &out);
+  free(all < tmp ? all : tmp);
+  free(bounds);
   if (out.oom) {
     cs__buf_free(&out);
     return NULL;

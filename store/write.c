@@ -263,9 +263,8 @@ static int terms_grow(cs__writer *w) {
 }
 
 /* Finds or adds the batch's term (type, a, b); NULL when out of memory. */
-static term *term_get(cs__writer *w, uint8_t type, cs_str a, cs_str b, int copy) {
+static term *term_get(cs__writer *w, uint8_t type, cs_str a, cs_str b, uint64_t h, int copy) {
   if ((w->nterms + 1) * 2 > w->ntslots && terms_grow(w)) return NULL;
-  uint64_t h = hash_str2(type, a, b);
   size_t j = h & (w->ntslots - 1);
   while (w->tslots[j]) {
     term *t = &w->terms[w->tslots[j] - 1];
@@ -295,8 +294,9 @@ static term *term_get(cs__writer *w, uint8_t type, cs_str a, cs_str b, int copy)
 static void index_entry(cs_store *st, rocksdb_column_family_handle_t *cf, const group *g,
                         const uint8_t trace_id[16], uint8_t type, cs_str a, cs_str b, int copy) {
   cs__writer *w = st->w;
-  if (!hset_add(&w->dedup, hash_str2(type, a, b))) return;
-  term *t = term_get(w, type, a, b, copy);
+  uint64_t h = hash_str2(type, a, b);
+  if (!hset_add(&w->dedup, h)) return;
+  term *t = term_get(w, type, a, b, h, copy);
   if (!t) {
     w->err = CS_STORE_ENOMEM;
     return;
