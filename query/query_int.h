@@ -173,6 +173,34 @@ int q_json_jaeger_trace(qreq *x, const uint8_t trace_id[16], const cs_span *span
 /* Loads a trace, enforcing the span cap. -1 after replying. */
 int q_load_trace(qreq *x, const uint8_t tid[16], cs_span **spans, size_t *n);
 
+/* Scans (scan.c): fn sees each distinct trace the index query finds, its
+ * spans in a scratch arena valid during the call; returning nonzero (after
+ * replying) stops with -1. Returns 0, or -1 after replying (deadline, scan
+ * cap, storage error). */
+typedef int (*q_trace_fn)(void *ud, const cs_span *spans, size_t n);
+int q_for_each_trace(qreq *x, const cs_index_query *iq, q_trace_fn fn, void *ud);
+
+/* One span reduced for statistics: duration, group (operation or edge),
+ * time bucket, error flag; arrays grow with malloc up to max records. */
+typedef struct q_rec {
+  uint64_t dur;
+  uint32_t group;
+  uint32_t bucket;
+  uint8_t err;
+} q_rec;
+typedef struct q_recs {
+  q_rec *r;
+  size_t n, cap, max;
+} q_recs;
+int q_recs_push(q_recs *v, q_rec r);
+int q_rec_cmp(const void *a, const void *b); /* by group, bucket, duration */
+int q_u64_cmp(const void *a, const void *b);
+
+/* Stats from sketches (stats_sketch.c): 1 when not applicable (the caller
+ * scans), 0 when answered, -1 after an error reply. */
+int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind, uint64_t start_ns,
+                          uint64_t end_ns, uint64_t step_ns);
+
 /* Percentile by nearest rank over sorted values: the smallest value with at
  * least q of all values at or below it. */
 uint64_t q_percentile(const uint64_t *sorted, size_t n, double q);
