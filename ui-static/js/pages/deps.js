@@ -146,7 +146,7 @@ export function render(root, {params, go}) {
         d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
         // The curve's midpoint (t = 0.5 of this cubic).
         lx = mx;
-        ly = (y1 + y2) / 2 - 8;
+        ly = (y1 + y2) / 2 - 19; // both lines above the curve
       } else {
         // A call back to an earlier column (a cycle): loop under the nodes.
         const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2, y2 = b.y + NH, low = Math.max(y1, y2) + 30;
