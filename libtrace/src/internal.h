@@ -220,15 +220,21 @@ typedef struct __cst_tls {
 extern CST_TLS __cst_tls __cst_t;
 
 void __cst_rng_seed(void);
-static inline uint64_t __cst_rand64(void) {
+/* wyrand: one multiply per 64 bits, passes BigCrush; IDs need uniqueness,
+ * not secrecy. __cst_rand_next assumes __cst_rand_ready() ran. */
+static inline void __cst_rand_ready(void) {
   if (CST_UNLIKELY(__cst_t.rng_fork_gen !=
                    atomic_load_explicit(&__cst_fork_gen, memory_order_relaxed) + 1))
     __cst_rng_seed();
-  /* wyrand: one multiply per 64 bits, passes BigCrush; IDs need
-   * uniqueness, not secrecy. */
+}
+static inline uint64_t __cst_rand_next(void) {
   __cst_t.rng += 0xa0761d6478bd642full;
   __uint128_t m = (__uint128_t)__cst_t.rng * (__cst_t.rng ^ 0xe7037ed1a0b428dbull);
   return (uint64_t)(m >> 64) ^ (uint64_t)m;
+}
+static inline uint64_t __cst_rand64(void) {
+  __cst_rand_ready();
+  return __cst_rand_next();
 }
 uint64_t __cst_now(void);
 /* Called by exporter threads: keeps the TSC calibration fresh (base.c). */

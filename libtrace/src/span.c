@@ -59,7 +59,7 @@ static __attribute__((noinline)) uint8_t *grow(cst_span *s, size_t need) {
   size_t want = (size_t)s->len + need;
   if (want + 8 > s->t->max_span_bytes) return NULL;
   size_t cap = s->cap * 2u;
-  while (cap < want) cap *= 2;
+  while (cap < want + 8) cap *= 2; /* room() promises 8 spare bytes */
   if (cap > s->t->max_span_bytes) cap = s->t->max_span_bytes;
   uint8_t *nb;
   if (s->buf == s->inline_buf) {
@@ -331,16 +331,18 @@ cst_span *cst_span_start_opts(cst_tracer *t, const char *name, const cst_span_op
     s->parent_remote = parent->remote;
   } else {
     uint64_t a, b;
+    __cst_rand_ready();
     do {
-      a = __cst_rand64();
-      b = __cst_rand64();
+      a = __cst_rand_next();
+      b = __cst_rand_next();
     } while (CST_UNLIKELY((a | b) == 0));
     memcpy(s->ctx.trace_id, &a, 8);
     memcpy(s->ctx.trace_id + 8, &b, 8);
     s->parent_remote = 0;
   }
   uint64_t sid;
-  do sid = __cst_rand64();
+  __cst_rand_ready();
+  do sid = __cst_rand_next();
   while (CST_UNLIKELY(sid == 0));
   memcpy(s->ctx.span_id, &sid, 8);
   s->has_parent = (uint8_t)child;
@@ -404,7 +406,9 @@ void cst_span_end_at(cst_span *s, uint64_t end_ns) {
   if (s->recording && r) {
     put_inherited(s);
     uint32_t len = (s->len + 7u) & ~7u;
-    memset(s->buf + s->len, 0, len - s->len);
+    /* Zero the padding (under 8 bytes; room() always keeps 8 spare). */
+    uint64_t zero = 0;
+    memcpy(s->buf + s->len, &zero, 8);
     /* The header is written in place (the buffer is 8-aligned): building
      * it on the stack and copying it stalled on store forwarding. */
     __cst_rec *h = (__cst_rec *)(void *)s->buf;
@@ -443,6 +447,8 @@ void cst_span_end_at(cst_span *s, uint64_t end_ns) {
       }
     }
   }
+  if (s->recording && !r && !forked(t)) /* ended on a thread over max_threads */
+    atomic_fetch_add_explicit(&t->dropped_threads, 1, memory_order_relaxed);
   if (s->ctx.bag) {
     __cst_bag_unref(s->ctx.bag);
     s->ctx.bag = NULL;
