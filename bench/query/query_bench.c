@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
   int port = cs_query_port(q);
   uint64_t s_us = start_ns / 1000, e_us = (start_ns + 3600 * SEC) / 1000;
 
-  qdef qs[16];
+  qdef qs[20];
   int nq = 0;
   qs[nq] = (qdef){"trace by ID, 20 spans (Jaeger)", "", iters, 1.0, 14.0, 0};
   snprintf(qs[nq++].path, 512, "/api/traces/bb000000000000000000000000000014");
@@ -227,6 +227,11 @@ int main(int argc, char **argv) {
   snprintf(qs[nq++].path, 512, "/api/v1/traces/bb000000000000000000000000000001/tree");
   qs[nq] = (qdef){"session (10 traces, summaries)", "", iters, 2.0, 1.4, 0};
   snprintf(qs[nq++].path, 512, "/api/v1/sessions/bench-sess-7");
+  /* The workload spreads 400 sessions over every trace: ~600 traces each. */
+  cs_workload w0;
+  cs_workload_init(&w0, 42, start_ns);
+  qs[nq] = (qdef){"session, workload (~600 traces)", "", iters / 4 + 1, 0, 0, 0};
+  snprintf(qs[nq++].path, 512, "/api/v1/sessions/%s", w0.sessions[0]);
   qs[nq] = (qdef){"service + attribute, 20 summaries", "", iters, 5.0, 2.5, 0};
   snprintf(qs[nq++].path, 512, "/api/v1/search?service=payments&attr=user.tier:enterprise&start=%llu&end=%llu&limit=20",
            (unsigned long long)s_us, (unsigned long long)e_us);
