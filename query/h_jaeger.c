@@ -189,7 +189,7 @@ int q_json_jaeger_trace(qreq *x, const uint8_t trace_id[16], const cs_span *span
     for (uint32_t e = 0; e < s->n_events; e++) {
       const cs_event *ev = &s->events[e];
       cs_json_obj(j);
-      cs_json_key(j, "timestamp"), cs_json_uint(j, (uint64_t)((int64_t)ev->time_ns + nd->skew_ns) / 1000);
+      cs_json_key(j, "timestamp"), cs_json_uint(j, q_shift_us(ev->time_ns, nd->skew_ns));
       cs_json_key(j, "fields"), cs_json_arr(j);
       str_tag(j, "event", ev->name);
       for (uint32_t a = 0; a < ev->n_attrs; a++) jaeger_tag(j, &ev->attrs[a]);

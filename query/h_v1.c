@@ -220,7 +220,7 @@ void h_v1_tree(qreq *x) {
     cs_json_key(j, "events"), cs_json_arr(j);
     for (uint32_t e = 0; e < s->n_events; e++) {
       cs_json_obj(j);
-      cs_json_key(j, "timeUs"), cs_json_uint(j, (uint64_t)((int64_t)s->events[e].time_ns + nd->skew_ns) / 1000);
+      cs_json_key(j, "timeUs"), cs_json_uint(j, q_shift_us(s->events[e].time_ns, nd->skew_ns));
       cs_json_key(j, "name"), cs_json_cs(j, s->events[e].name);
       cs_json_key(j, "attributes"), attrs_obj(j, s->events[e].attrs, s->events[e].n_attrs);
       cs_json_end(j);

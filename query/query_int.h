@@ -201,6 +201,12 @@ int q_u64_cmp(const void *a, const void *b);
 int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind, uint64_t start_ns,
                           uint64_t end_ns, uint64_t step_ns);
 
+/* A time moved by a skew shift, in microseconds, never below zero. */
+static inline uint64_t q_shift_us(uint64_t t_ns, int64_t skew_ns) {
+  if (skew_ns < 0 && t_ns < (uint64_t)(-skew_ns)) return 0;
+  return (uint64_t)((int64_t)t_ns + skew_ns) / 1000;
+}
+
 /* Percentile by nearest rank over sorted values: the smallest value with at
  * least q of all values at or below it. */
 uint64_t q_percentile(const uint64_t *sorted, size_t n, double q);
