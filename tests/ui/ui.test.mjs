@@ -382,6 +382,14 @@ test('trace comparison: slower, appeared and disappeared spans', async () => {
   assert.equal(await page.locator('tr.added').getAttribute('data-op'), 'apply coupon');
   assert.ok((await page.locator('tr.slower').count()) >= 1);
   await shot('compare');
+  // From a trace: "Compare with…" offers recent traces of the same operation.
+  await open(`#/trace/${ids.aliceCheckout}`);
+  await page.click('a.compare-with');
+  await page.waitForSelector('tr.candidate');
+  await page.click(`tr.candidate[data-trace="${ids.bobCheckout}"]`);
+  await page.waitForSelector('.cmp-out[data-ready] .cmp-table');
+  assert.match(page.url(), new RegExp(`a=${ids.aliceCheckout}&b=${ids.bobCheckout}`));
+  assert.equal(await page.locator('.c-added').innerText(), '1');
 });
 
 test('a 50,000-span trace opens within the limit and stays virtualised', async () => {

@@ -3,7 +3,7 @@
 // so the table shows which spans got slower or faster, which appeared in
 // B and which disappeared. URL: #/compare?a={traceID}&b={traceID}&all=1
 import {api, paths} from '../api.js';
-import {h, clear, fmtDur, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
+import {h, clear, fmtDur, fmtDateTime, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
 
 const MAX_ROWS = 3000;
 
@@ -59,6 +59,34 @@ function classify(r) {
   return 'same';
 }
 
+// With only A known: recent traces of the same root operation to pick B from.
+async function candidates(out, p, go, signal) {
+  clear(out).appendChild(loading(`Finding recent traces of ${p.service}: ${p.operation}…`));
+  let body;
+  try {
+    body = await api(paths.search, {service: p.service, operation: p.operation, lookback: '24h', limit: 50}, {signal});
+  } catch (e) {
+    if (e.name !== 'AbortError') clear(out).appendChild(errorBox(e));
+    return;
+  }
+  clear(out);
+  const list = (body.traces || []).filter((t) => t.traceID !== p.a && t.rootService === p.service && t.rootOperation === p.operation);
+  out.appendChild(h('h2', null, `Pick B: recent traces of ${p.service}: ${p.operation}`));
+  if (!list.length) {
+    out.appendChild(emptyBox('No other trace of this operation in the last 24 hours.', 'Enter a trace ID for B above.'));
+    return;
+  }
+  const tbody = h('tbody');
+  for (const t of list)
+    tbody.appendChild(h('tr', {class: 'clickable candidate', dataset: {trace: t.traceID}, on: {click: () => go('compare', '', {a: p.a, b: t.traceID})}},
+      h('td', {class: 'mono'}, t.traceID.slice(0, 16)), h('td', null, fmtDateTime(t.startTimeUs)),
+      h('td', {class: 'num'}, fmtDur(t.durationNs)), h('td', {class: 'num'}, `${t.spanCount} spans`),
+      h('td', null, t.errorCount ? h('span', {class: 'badge err'}, `${t.errorCount} errors`) : null)));
+  out.appendChild(h('table', {class: 'grid'}, h('thead', null, h('tr', null, h('th', null, 'Trace'), h('th', null, 'Start'),
+    h('th', {class: 'num'}, 'Duration'), h('th', {class: 'num'}, 'Spans'), h('th', null, ''))), tbody));
+  out.dataset.ready = '1';
+}
+
 export function render(root, {params, go}) {
   const p = Object.fromEntries(params);
   const ctl = new AbortController();
@@ -72,6 +100,10 @@ export function render(root, {params, go}) {
     }}}, h('label', null, 'A (baseline)', ia), h('label', null, 'B', ib), h('button', {type: 'submit'}, 'Compare'),
       h('span', {class: 'muted'}, 'Tip: tick two results on the search page, or use “Compare with…” on a trace.')),
     out);
+  if (p.a && !p.b && p.service && p.operation) {
+    candidates(out, p, go, ctl.signal);
+    return {destroy() { ctl.abort(); }};
+  }
   if (!p.a || !p.b) {
     out.appendChild(emptyBox('Give two trace IDs of the same operation.', 'Spans are matched by their path of service and operation from the root.'));
     return {destroy() {}};

@@ -55,8 +55,10 @@ export function spanDetail(span, tree, go) {
   return box;
 }
 
+const rootOf = (tree) => tree.spans.find((s) => s.parentSpanID === null) || tree.spans[0];
+
 function facts(tree) {
-  const root = tree.spans.find((s) => s.parentSpanID === null) || tree.spans[0];
+  const root = rootOf(tree);
   const services = new Set(tree.spans.map((s) => s.service));
   const errors = tree.spans.reduce((a, s) => a + (s.status === 'error' ? 1 : 0), 0);
   const f = (k, v, cls) => h('span', {class: cls}, k + ' ', h('b', null, v));
@@ -136,7 +138,7 @@ export function render(root, {arg, params, go}) {
       h('button', {type: 'button', class: 'ghost', on: {click: () => wf.collapseFrom(1)}}, 'Collapse to depth 1'),
       h('button', {type: 'button', class: 'ghost', on: {click: () => wf.setZoom(0, wf.total)}}, 'Reset zoom'),
       h('label', null, crit, ' Critical path'),
-      h('a', {href: `#/compare?a=${encodeURIComponent(id)}`}, 'Compare with…'),
+      h('a', {class: 'compare-with', href: `#/compare?a=${encodeURIComponent(id)}&service=${encodeURIComponent(rootOf(tree).service)}&operation=${encodeURIComponent(rootOf(tree).operation)}`}, 'Compare with…'),
       h('a', {href: paths.trace(id), target: '_blank', rel: 'noopener'}, 'JSON'),
       h('span', {class: 'muted', title: 'Keyboard: ↑/↓ move, ← collapse or go to parent, → expand, Enter toggle, Esc deselect'}, '⌨ ↑↓←→'));
     page.appendChild(toolbar);
