@@ -128,6 +128,11 @@ static void fill_skew(int fd, uint64_t *seq) {
   cs_span s[3];
   s[0] = mk(t, 1, 0, "GET /skew", CS_KIND_SERVER, T, 100 * MS, &r_front);
   s[1] = mk(t, 2, 1, "AddItem", CS_KIND_SERVER, T - 20 * MS, 30 * MS, &r_cart);
+  static cs_attr ev_attr = {CS_STR_LIT("attempt"), CS_VAL_INT, {.i = 2}};
+  static cs_event ev;
+  ev = (cs_event){T - 15 * MS, CS_STR_LIT("retry"), &ev_attr, 1, 0};
+  s[1].events = &ev;
+  s[1].n_events = 1;
   s[2] = mk(t, 3, 0xdead, "Orphan", CS_KIND_SERVER, T + 40 * MS, 5 * MS, &r_pay);
   send_or_fail(fd, s, 3, seq);
 }
@@ -427,6 +432,13 @@ static void v1_tree_marks_orphans_and_skew(void) {
   snprintf(path, sizeof path, "/api/traces/%s", hex);
   get(path, &r);
   CHECK(strstr(r.body, "clock skew adjustment") != NULL);
+  /* The event moved with its span: 5 ms after the span's adjusted start. */
+  char want[256];
+  snprintf(want, sizeof want,
+           "\"logs\":[{\"timestamp\":%llu,\"fields\":[{\"key\":\"event\",\"type\":\"string\",\"value\":\"retry\"},"
+           "{\"key\":\"attempt\",\"type\":\"int64\",\"value\":2}]}]",
+           (unsigned long long)((base_ns + 200000 * MS + 40 * MS) / 1000));
+  CHECK(strstr(r.body, want) != NULL);
   CHECK(strstr(r.body, "parent span is not in the trace") != NULL);
   qh_free(&r);
   EXPECT_STATUS("/api/v1/traces/xyz/tree", 400);
