@@ -207,8 +207,27 @@ static void drain(struct __cst_exporter *ex) {
 
 /* ---- metrics --------------------------------------------------------------- */
 
+static void unlink_frame(struct __cst_exporter *ex, frame *f);
+
+/* Metrics are cumulative, so only the newest export matters: before
+ * queueing a new one over TCP, drop queued metric frames not yet being
+ * written. Without this a long outage would queue one per interval. */
+static void drop_stale_metrics(struct __cst_exporter *ex) {
+  frame *f = ex->q_head;
+  while (f) {
+    frame *next = f->next;
+    if (f->type == CS_FRAME_METRICS && !(f == ex->send_cur && ex->send_off > 0)) {
+      if (f == ex->send_cur) ex->send_cur = next;
+      unlink_frame(ex, f);
+      free_frame(f);
+    }
+    f = next;
+  }
+}
+
 static void export_metrics(struct __cst_exporter *ex) {
   cst_tracer *t = ex->t;
+  if (!ex->udp) drop_stale_metrics(ex);
   cst_stats st;
   cst_tracer_stats(t, &st);
   uint64_t now = __cst_now();

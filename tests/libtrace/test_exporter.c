@@ -194,6 +194,32 @@ static void dead_collector_never_blocks_and_counts_drops(void) {
   fc_free(&fc);
 }
 
+static void fast_metrics(cst_config *c) {
+  c->metrics_interval_ms = 10;
+  c->breaker_open_ms = 100000; /* stay disconnected */
+  c->breaker_failures = 2;
+}
+
+static void dead_collector_queues_one_metrics_export_at_most(void) {
+  int port = free_port();
+  char ep[64];
+  snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+  cst_tracer *t = mk(ep, fast_metrics);
+  for (int i = 0; i < 20; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "m%d", i);
+    cst_counter_add(cst_counter_new(t, name, NULL, NULL, NULL, 0), 1);
+  }
+  usleep(150 * 1000);
+  cst_stats a, b;
+  cst_tracer_stats(t, &a);
+  usleep(400 * 1000); /* ~40 more exports while the collector is away */
+  cst_tracer_stats(t, &b);
+  CHECK(a.unacked_bytes > 0);
+  CHECK(b.unacked_bytes <= a.unacked_bytes + 64); /* replaced, not accumulated */
+  cst_tracer_free(t);
+}
+
 static void shutdown_is_bounded_when_collector_is_gone(void) {
   int port = free_port();
   char ep[64];
@@ -273,6 +299,7 @@ int main(void) {
   RUN(udp_batches_split_to_datagram_size);
   RUN(unacked_frames_are_resent_after_reconnect);
   RUN(dead_collector_never_blocks_and_counts_drops);
+  RUN(dead_collector_queues_one_metrics_export_at_most);
   RUN(shutdown_is_bounded_when_collector_is_gone);
   RUN(shutdown_flushes_pending_spans);
   RUN(slow_collector_does_not_slow_the_host);
