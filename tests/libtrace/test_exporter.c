@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "callscope/trace.h"
@@ -220,6 +221,43 @@ static void dead_collector_queues_one_metrics_export_at_most(void) {
   cst_tracer_free(t);
 }
 
+static int log_lines;
+static char log_first[256];
+static void on_log(void *user, int level, const char *msg) {
+  if (!log_lines++) snprintf(log_first, sizeof log_first, "%s", msg);
+}
+static void with_log(cst_config *c) {
+  small_ring(c);
+  c->log = on_log;
+  c->log_level = CST_LOG_DEBUG;
+}
+
+static void silent_on_stderr_unless_a_log_callback_is_installed(void) {
+  int port = free_port();
+  char ep[64];
+  snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+  fflush(stderr);
+  char path[] = "/tmp/cst-stderr-XXXXXX";
+  int fd = mkstemp(path), saved = dup(2);
+  dup2(fd, 2);
+  cst_tracer *t = mk(ep, small_ring); /* no callback */
+  spans(t, "quiet", 100);
+  usleep(300 * 1000);
+  cst_tracer_free(t);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  CHECK_EQ(lseek(fd, 0, SEEK_END), 0);
+  close(fd);
+  unlink(path);
+  t = mk(ep, with_log);
+  spans(t, "loud", 10);
+  usleep(300 * 1000);
+  cst_tracer_free(t);
+  CHECK(log_lines > 0);
+  CHECK(strstr(log_first, "collector") != NULL);
+}
+
 static void shutdown_is_bounded_when_collector_is_gone(void) {
   int port = free_port();
   char ep[64];
@@ -300,6 +338,7 @@ int main(void) {
   RUN(unacked_frames_are_resent_after_reconnect);
   RUN(dead_collector_never_blocks_and_counts_drops);
   RUN(dead_collector_queues_one_metrics_export_at_most);
+  RUN(silent_on_stderr_unless_a_log_callback_is_installed);
   RUN(shutdown_is_bounded_when_collector_is_gone);
   RUN(shutdown_flushes_pending_spans);
   RUN(slow_collector_does_not_slow_the_host);
