@@ -179,7 +179,7 @@ export function render(root, {params, go}) {
         box,
         h('div', null,
           h('a', {class: 'title', href: '#/trace/' + t.traceID}, `${t.rootService}: ${t.rootOperation}`),
-          h('div', {class: 'meta'}, fmtDateTime(t.startTimeUs), ' · ', h('span', {class: 'mono'}, t.traceID.slice(0, 16))),
+          h('div', {class: 'meta'}, fmtDateTime(t.startTimeUs), ' · ', h('span', {class: 'mono'}, t.traceID)),
           h('div', null, t.services.map((sv) => h('span', {class: 'chip'}, h('span', {class: 'dot', style: {background: serviceColour(sv)}}), sv))),
           h('div', {class: 'durbar', style: {width: Math.max(1, (t.durationNs / maxDur) * 100) + '%'}})),
         h('div', {class: 'right'},
