@@ -26,3 +26,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -d tests/ui/node
   (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$want" > "$stamp"
 fi
+
+# The real-client tests of the receivers (tests/receivers): OpenTelemetry
+# JS SDK and exporters, the Zipkin exporter and hot-shots, pinned by
+# tests/receivers/package-lock.json.
+lock=tests/receivers/package-lock.json
+stamp=tests/receivers/node_modules/.callscope-lock.sha256
+want=$(sha256sum "$lock" | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -d tests/receivers/node_modules/@opentelemetry/sdk-trace-base ]; then
+  echo "setup-test-tools: npm ci in tests/receivers"
+  (cd tests/receivers && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" > "$stamp"
+fi
