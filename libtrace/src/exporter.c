@@ -285,7 +285,9 @@ static void tcp_failed(struct __cst_exporter *ex, const char *why, int err) {
 
 static void tcp_connected(struct __cst_exporter *ex) {
   ex->state = CONNECTED;
-  ex->failures = 0;
+  /* failures is reset by the first acknowledgement, not here: a collector
+   * that accepts and then drops us must still back off and trip the
+   * breaker. */
   if (ex->ever_connected) inc(&ex->t->reconnects, 1);
   ex->ever_connected = 1;
   /* Everything not acknowledged goes again; the collector's store keys
@@ -333,6 +335,7 @@ static void on_ack(struct __cst_exporter *ex, const cs_frame_hdr *h, const uint8
   while (f && f->seq != h->seq) f = f->next;
   if (!f || f == ex->send_cur) return; /* unknown, or acked before we sent it all */
   unlink_frame(ex, f);
+  ex->failures = 0; /* the collector is demonstrably healthy */
   inc(&t->frames_acked, 1);
   if (f->type == CS_FRAME_TRACES) {
     inc(&t->spans_exported, ack.accepted < f->n ? ack.accepted : f->n);

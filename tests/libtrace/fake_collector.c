@@ -228,7 +228,12 @@ static void *serve(void *arg) {
         int fd = accept(fc->lfd, NULL, NULL);
         int i = 0;
         while (i < MAXC && c[i].fd >= 0) i++;
-        if (fd >= 0 && i < MAXC) {
+        if (fd >= 0 && fc->close_on_accept) {
+          pthread_mutex_lock(&fc->mu);
+          fc->conns++;
+          pthread_mutex_unlock(&fc->mu);
+          close(fd);
+        } else if (fd >= 0 && i < MAXC) {
           c[i].fd = fd;
           c[i].buf = malloc(cap);
           c[i].len = 0;

@@ -57,6 +57,7 @@ typedef struct fake_collector {
   size_t frames, trace_frames, metric_frames, max_frame, bad_frames, conns;
   int no_ack; /* record frames but never acknowledge */
   int delay_ack_ms;
+  int close_on_accept; /* accept, then close at once */
 } fake_collector;
 
 /* Starts on 127.0.0.1:port (0 = any free port; fc->port tells). */

@@ -221,6 +221,25 @@ static void dead_collector_queues_one_metrics_export_at_most(void) {
   cst_tracer_free(t);
 }
 
+static void flapping_collector_trips_the_breaker(void) {
+  fake_collector fc = {0};
+  fc.close_on_accept = 1;
+  CHECK_EQ(fc_start(&fc, 0, 0), 0);
+  char ep[64];
+  cst_tracer *t = mk(fc_endpoint(&fc, ep, sizeof ep), small_ring);
+  spans(t, "flap", 10);
+  usleep(700 * 1000);
+  cst_stats st;
+  cst_tracer_stats(t, &st);
+  pthread_mutex_lock(&fc.mu);
+  size_t conns = fc.conns;
+  pthread_mutex_unlock(&fc.mu);
+  CHECK(st.breaker_opens >= 1);
+  CHECK(conns >= 3 && conns <= 12); /* backed off, then stopped trying */
+  cst_tracer_free(t);
+  fc_free(&fc);
+}
+
 static int log_lines;
 static char log_first[256];
 static void on_log(void *user, int level, const char *msg) {
@@ -338,6 +357,7 @@ int main(void) {
   RUN(unacked_frames_are_resent_after_reconnect);
   RUN(dead_collector_never_blocks_and_counts_drops);
   RUN(dead_collector_queues_one_metrics_export_at_most);
+  RUN(flapping_collector_trips_the_breaker);
   RUN(silent_on_stderr_unless_a_log_callback_is_installed);
   RUN(shutdown_is_bounded_when_collector_is_gone);
   RUN(shutdown_flushes_pending_spans);
