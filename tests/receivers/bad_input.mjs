@@ -118,7 +118,10 @@ async function sizeLimits(cs) {
   ok(sock.destroyed || got.length, 'chunked over the cap: connection ended');
   sock.destroy();
   const after = rssMB(cs.pid);
-  ok(after - before < 200, `memory stays bounded (${before.toFixed(0)} -> ${after.toFixed(0)} MB)`);
+  // The inflate cap is 64 MiB (its buffer doubles up to it); ASan builds
+  // keep freed memory in quarantine, so CMake raises the limit there.
+  const limit = Number(process.env.RECV_RSS_GROWTH_MB || 200);
+  ok(after - before < limit, `memory stays bounded (${before.toFixed(0)} -> ${after.toFixed(0)} MB, limit +${limit})`);
 }
 
 async function zipkinBodies(cs) {

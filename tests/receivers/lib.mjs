@@ -43,15 +43,20 @@ export async function startCallscope(bin, extraArgs = []) {
     });
   });
   proc.removeAllListeners('exit');
+  // Stops the daemon; fails when it did not exit cleanly or a sanitizer
+  // reported anything (leaks are only reported at exit).
   const stop = async () => {
-    if (proc.exitCode === null) {
-      const done = new Promise((res) => proc.on('exit', res));
+    let code = proc.exitCode;
+    if (code === null) {
+      const done = new Promise((res) => proc.on('exit', (c) => res(c)));
       proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
-      await done;
+      code = await done;
       clearTimeout(t);
     }
     rmSync(dir, { recursive: true, force: true });
+    if (code !== 0 || /Sanitizer|runtime error/.test(err))
+      fail(`callscope exit ${code}:\n${err.split('\n').filter((l) => /Sanitizer|runtime error|#\d+ /.test(l)).slice(0, 30).join('\n')}`);
   };
   return { ports, stop, pid: proc.pid, log: () => err };
 }
