@@ -1,0 +1,70 @@
+/* Internal to the exporter: the frame queue and the exporter state shared
+ * by exporter.c (the thread, batching, metrics) and transport.c (UDP
+ * sends, the TCP connection, acknowledgements, backoff, circuit breaker). */
+#ifndef CST_EXPORTER_INT_H
+#define CST_EXPORTER_INT_H
+
+#include "internal.h"
+#include "wire.h"
+
+#define CONNECT_TIMEOUT_MS 2000
+
+enum { DISCONNECTED, CONNECTING, CONNECTED };
+
+typedef struct frame {
+  struct frame *next;
+  uint64_t seq;
+  uint32_t len; /* header + payload */
+  uint32_t n;   /* spans (traces) or 0 (metrics) */
+  uint8_t type;
+  uint8_t *data;
+} frame;
+
+struct __cst_exporter {
+  cst_tracer *t;
+  pthread_t thr;
+  int wake_fd;
+  pthread_mutex_t mu; /* flush_req, flush_done, stopping */
+  pthread_cond_t cv;
+  uint64_t flush_req, flush_done;
+  int stopping;
+
+  /* exporter thread only */
+  int udp, fd, state, ever_connected;
+  uint64_t connect_deadline, next_attempt;
+  uint32_t failures;
+  frame *q_head, *q_tail, *send_cur;
+  uint32_t send_off;
+  uint64_t q_bytes;
+  uint8_t rbuf[4096];
+  size_t rlen;
+  uint64_t seq;
+  __cst_buf batch;
+  uint32_t batch_n;
+  uint8_t batch_type;
+  uint64_t batch_t0;
+  size_t rs_off, ss_off;
+  uint32_t frame_limit; /* bytes incl. header */
+  uint64_t next_metrics;
+  uint64_t rng;
+};
+
+
+uint64_t __cst_mono_ms(void);
+static inline void __cst_inc(atomic_uint_fast64_t *c, uint64_t n) {
+  atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+void __cst_frame_free(frame *f);
+/* Hands a finished frame to the transport (sent now over UDP, queued
+ * until acknowledged over TCP). Takes ownership. */
+void __cst_tx_udp_send(struct __cst_exporter *ex, frame *f);
+void __cst_tx_enqueue(struct __cst_exporter *ex, frame *f);
+void __cst_tx_unlink(struct __cst_exporter *ex, frame *f); /* f must not be send_cur */
+void __cst_tx_connect(struct __cst_exporter *ex);
+void __cst_tx_connected(struct __cst_exporter *ex);
+void __cst_tx_failed(struct __cst_exporter *ex, const char *why, int err);
+void __cst_tx_close(struct __cst_exporter *ex);
+void __cst_tx_read(struct __cst_exporter *ex);
+void __cst_tx_write(struct __cst_exporter *ex);
+
+#endif
