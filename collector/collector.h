@@ -13,6 +13,7 @@
 #include "decode.h"
 #include "store.h"
 #include "validate.h"
+#include "wire.h"
 
 typedef struct cs_collector cs_collector;
 
@@ -46,10 +47,9 @@ typedef struct cs_collector_opts {
   uint32_t statsd_flush_ms;    /* StatsD aggregates flushed every; 1000 */
 } cs_collector_opts;
 
+/* Standard ports (CS_PORT_OTLP_HTTP, CS_PORT_ZIPKIN, CS_PORT_STATSD) are
+ * in wire.h. */
 #define CS_PORT_SOFT (-2)
-#define CS_PORT_OTLP_HTTP 4318
-#define CS_PORT_ZIPKIN 9411
-#define CS_PORT_STATSD 8125
 
 /* Fills the defaults listed above. */
 void cs_collector_opts_default(cs_collector_opts *o);

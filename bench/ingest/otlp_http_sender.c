@@ -395,5 +395,5 @@ int main(int argc, char **argv) {
          secs > 0 ? (double)acked / secs : 0);
   free(t);
   free(tid);
-  return acked == c.spans ? 0 : 1;
+  return acked >= c.spans ? 0 : 1; /* whole traces: a little over is normal */
 }
