@@ -251,3 +251,60 @@ void cs_agg_observe(cs_agg *g, const cs_span *spans, size_t n, uint64_t now_ns) 
   }
   pthread_rwlock_unlock(&g->lock);
 }
+
+void cs_sk_dense_add(cs_sk_dense *d, const cs_agg_entry *e) {
+  if (!d->count && !d->errors) d->lo = CS_SK_BUCKETS - 1, d->hi = 0;
+  for (uint32_t k = 0; k < e->nb; k++) {
+    uint16_t i = e->b[k].idx;
+    d->c[i] += e->b[k].n;
+    if (i < d->lo) d->lo = i;
+    if (i > d->hi) d->hi = i;
+  }
+  d->count += e->count;
+  d->errors += e->errors;
+  if (e->max_ns > d->max_ns) d->max_ns = e->max_ns;
+}
+
+void cs_sk_dense_clear(cs_sk_dense *d) {
+  if (d->count && d->hi >= d->lo) memset(d->c + d->lo, 0, sizeof(uint64_t) * (d->hi - d->lo + 1u));
+  d->count = d->errors = d->max_ns = 0;
+}
+
+/* p50, p90, p95, p99 in one walk (nearest rank, capped at the exact max). */
+void cs_sk_dense_quantiles(const cs_sk_dense *d, uint64_t out[4]) {
+  static const double qs[4] = {0.50, 0.90, 0.95, 0.99};
+  uint64_t rank[4];
+  for (int k = 0; k < 4; k++) {
+    double r = qs[k] * (double)d->count;
+    rank[k] = (uint64_t)r;
+    if ((double)rank[k] < r) rank[k]++;
+    if (rank[k] < 1) rank[k] = 1;
+    out[k] = 0;
+  }
+  if (!d->count) return;
+  uint64_t cum = 0;
+  int k = 0;
+  for (uint32_t i = d->lo; i <= d->hi && k < 4; i++) {
+    cum += d->c[i];
+    while (k < 4 && cum >= rank[k]) {
+      uint64_t v = cs_sk_value((uint16_t)i);
+      out[k++] = v > d->max_ns ? d->max_ns : v;
+    }
+  }
+  for (; k < 4; k++) out[k] = d->max_ns;
+}
+
+
+/* Adds a local entry into the shared sketches (caller holds the write
+ * lock): bucket counts add up, the maximum carries over exactly. */
+int cs_agg_merge_entry(cs_agg *g, const cs_agg *src, const cs_agg_entry *e) {
+  int64_t svc = cs_agg_str(g, src->strs[e->svc], src->str_len[e->svc], 1);
+  int64_t op = cs_agg_str(g, src->strs[e->op], src->str_len[e->op], 1);
+  if (svc < 0 || op < 0) return -1;
+  for (uint32_t k = 0; k < e->nb; k++)
+    if (cs_agg_add_bucket(g, (uint32_t)svc, (uint32_t)op, e->kind, e->minute, e->b[k].idx,
+                          e->b[k].n, k == 0 ? (uint32_t)e->errors : 0, e->max_ns))
+      return -1;
+  return 0;
+}
+

@@ -73,10 +73,25 @@ int cs_agg_add(cs_agg *g, uint32_t svc, uint32_t op, uint8_t kind, uint32_t minu
 int cs_agg_add_bucket(cs_agg *g, uint32_t svc, uint32_t op, uint8_t kind, uint32_t minute,
                       uint16_t idx, uint32_t n, uint32_t errs, uint64_t max_ns);
 
+/* Adds entry e of another aggregate (strings re-interned here). */
+int cs_agg_merge_entry(cs_agg *g, const cs_agg *src, const cs_agg_entry *e);
+
 /* First entry of (service, minute), -1 when none; *filled tells whether a
  * scan filled that minute. */
 int32_t cs_agg_head(const cs_agg *g, uint32_t svc, uint32_t minute, int *filled);
 void cs_agg_mark_filled(cs_agg *g, uint32_t svc, uint32_t minute);
+
+/* A merge buffer: bucket counts of any number of entries, with the exact
+ * count, errors and maximum. Zero it once (calloc); clear after use. */
+typedef struct cs_sk_dense {
+  uint64_t c[CS_SK_BUCKETS];
+  uint64_t count, errors, max_ns;
+  uint16_t lo, hi; /* touched bucket range, so walks skip empty ends */
+} cs_sk_dense;
+void cs_sk_dense_add(cs_sk_dense *d, const cs_agg_entry *e);
+void cs_sk_dense_clear(cs_sk_dense *d);
+/* p50, p90, p95 and p99 (nearest rank, capped at the exact maximum). */
+void cs_sk_dense_quantiles(const cs_sk_dense *d, uint64_t out[4]);
 
 /* Feeds committed spans (the observer path). Takes the lock itself. */
 void cs_agg_observe(cs_agg *g, const cs_span *spans, size_t n, uint64_t now_ns);

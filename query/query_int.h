@@ -27,6 +27,8 @@ struct cs_query {
   atomic_uint heavy; /* scans in flight */
   cs_agg agg;        /* per-minute sketches for /api/v1/stats */
   int agg_ok;
+  cs_agg deps;       /* per-minute edge sketches for dependencies */
+  int deps_ok;
 };
 
 /* One request being answered. */

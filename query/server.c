@@ -179,6 +179,7 @@ int cs_query_new(const cs_query_opts *opts, cs_store *st, cs_query **out, char *
   if (!l->arena_mb) l->arena_mb = d.arena_mb;
   if (!l->max_response_mb) l->max_response_mb = d.max_response_mb;
   q->agg_ok = cs_agg_init(&q->agg, 0) == 0;
+  q->deps_ok = cs_agg_init(&q->deps, 0) == 0;
   *out = q;
   return 0;
 oom:
@@ -221,6 +222,7 @@ void cs_query_free(cs_query *q) {
   if (!q) return;
   cs_http_stop(q->http);
   if (q->agg_ok) cs_agg_release(&q->agg);
+  if (q->deps_ok) cs_agg_release(&q->deps);
   if (q->index_keys)
     for (size_t i = 0; i < q->o.n_index_keys; i++) free(q->index_keys[i]);
   free(q->index_keys);

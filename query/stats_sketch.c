@@ -38,19 +38,6 @@ static int fill_trace(void *ud, const cs_span *spans, size_t n) {
   return 0;
 }
 
-/* Adds a local entry into the shared sketches (caller holds the write
- * lock): bucket counts add up, the maximum carries over exactly. */
-static int merge_entry(cs_agg *g, const cs_agg *src, const cs_agg_entry *e) {
-  int64_t svc = cs_agg_str(g, src->strs[e->svc], src->str_len[e->svc], 1);
-  int64_t op = cs_agg_str(g, src->strs[e->op], src->str_len[e->op], 1);
-  if (svc < 0 || op < 0) return -1;
-  for (uint32_t k = 0; k < e->nb; k++)
-    if (cs_agg_add_bucket(g, (uint32_t)svc, (uint32_t)op, e->kind, e->minute, e->b[k].idx,
-                          e->b[k].n, k == 0 ? (uint32_t)e->errors : 0, e->max_ns))
-      return -1;
-  return 0;
-}
-
 typedef struct tup {
   cs_str op;
   uint32_t bucket;
@@ -66,57 +53,9 @@ static int tup_cmp(const void *pa, const void *pb) {
   return a->bucket < b->bucket ? -1 : a->bucket > b->bucket;
 }
 
-typedef struct dense {
-  uint64_t c[CS_SK_BUCKETS];
-  uint64_t count, errors, max_ns;
-  uint16_t lo, hi; /* touched bucket range, so walks skip empty ends */
-} dense;
-
-static void dense_add(dense *d, const cs_agg_entry *e) {
-  if (!d->count && !d->errors) d->lo = CS_SK_BUCKETS - 1, d->hi = 0;
-  for (uint32_t k = 0; k < e->nb; k++) {
-    uint16_t i = e->b[k].idx;
-    d->c[i] += e->b[k].n;
-    if (i < d->lo) d->lo = i;
-    if (i > d->hi) d->hi = i;
-  }
-  d->count += e->count;
-  d->errors += e->errors;
-  if (e->max_ns > d->max_ns) d->max_ns = e->max_ns;
-}
-
-static void dense_clear(dense *d) {
-  if (d->count && d->hi >= d->lo) memset(d->c + d->lo, 0, sizeof(uint64_t) * (d->hi - d->lo + 1u));
-  d->count = d->errors = d->max_ns = 0;
-}
-
-/* p50, p90, p95, p99 in one walk (nearest rank, capped at the exact max). */
-static void dense_quantiles(const dense *d, uint64_t out[4]) {
-  static const double qs[4] = {0.50, 0.90, 0.95, 0.99};
-  uint64_t rank[4];
-  for (int k = 0; k < 4; k++) {
-    double r = qs[k] * (double)d->count;
-    rank[k] = (uint64_t)r;
-    if ((double)rank[k] < r) rank[k]++;
-    if (rank[k] < 1) rank[k] = 1;
-    out[k] = 0;
-  }
-  if (!d->count) return;
-  uint64_t cum = 0;
-  int k = 0;
-  for (uint32_t i = d->lo; i <= d->hi && k < 4; i++) {
-    cum += d->c[i];
-    while (k < 4 && cum >= rank[k]) {
-      uint64_t v = cs_sk_value((uint16_t)i);
-      out[k++] = v > d->max_ns ? d->max_ns : v;
-    }
-  }
-  for (; k < 4; k++) out[k] = d->max_ns;
-}
-
-static void dense_fields(cs_json *j, const dense *d) {
+static void dense_fields(cs_json *j, const cs_sk_dense *d) {
   uint64_t q[4];
-  dense_quantiles(d, q);
+  cs_sk_dense_quantiles(d, q);
   cs_json_key(j, "count"), cs_json_uint(j, d->count);
   cs_json_key(j, "errors"), cs_json_uint(j, d->errors);
   cs_json_key(j, "errorRate"), cs_json_double(j, d->count ? (double)d->errors / (double)d->count : 0.0);
@@ -129,20 +68,20 @@ static void dense_fields(cs_json *j, const dense *d) {
 
 /* Aggregate and series of t[0..n) (sorted by bucket), using two scratch
  * dense arrays. */
-static void emit_group(cs_json *j, const tup *t, size_t n, dense *tot, dense *pt,
+static void emit_group(cs_json *j, const tup *t, size_t n, cs_sk_dense *tot, cs_sk_dense *pt,
                        uint64_t start_ns, uint64_t step_ns) {
-  for (size_t i = 0; i < n; i++) dense_add(tot, t[i].e);
+  for (size_t i = 0; i < n; i++) cs_sk_dense_add(tot, t[i].e);
   dense_fields(j, tot);
-  dense_clear(tot);
+  cs_sk_dense_clear(tot);
   cs_json_key(j, "series"), cs_json_arr(j);
   for (size_t i = 0; i < n;) {
     size_t k = i;
-    while (k < n && t[k].bucket == t[i].bucket) dense_add(pt, t[k++].e);
+    while (k < n && t[k].bucket == t[i].bucket) cs_sk_dense_add(pt, t[k++].e);
     cs_json_obj(j);
     cs_json_key(j, "timeUs"), cs_json_uint(j, (start_ns + t[i].bucket * step_ns) / 1000);
     dense_fields(j, pt);
     cs_json_end(j);
-    dense_clear(pt);
+    cs_sk_dense_clear(pt);
     i = k;
   }
   cs_json_end(j);
@@ -209,7 +148,7 @@ int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind,
       pthread_rwlock_wrlock(&g->lock);
       for (size_t i = 0; i < local.n_e; i++) {
         uint32_t m = local.e[i].minute;
-        if (m >= c0 && m < c1 && closed[m - m0]) merge_entry(g, &local, &local.e[i]);
+        if (m >= c0 && m < c1 && closed[m - m0]) cs_agg_merge_entry(g, &local, &local.e[i]);
       }
       int64_t gs = cs_agg_str(g, service.p, service.n, 1);
       for (uint32_t m = c0; m < c1 && gs >= 0; m++)
@@ -223,7 +162,7 @@ int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind,
     }
   }
 
-  dense *tot = calloc(1, sizeof(dense)), *pt = calloc(1, sizeof(dense));
+  cs_sk_dense *tot = calloc(1, sizeof(cs_sk_dense)), *pt = calloc(1, sizeof(cs_sk_dense));
   size_t cap = 1024, nt = 0;
   tup *t = malloc(cap * sizeof *t);
   int rc = 0;

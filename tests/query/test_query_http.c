@@ -478,7 +478,7 @@ static int u64cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static uint64_t exact(const uint64_t *sorted, size_t n, double q) {
+static uint64_t exact_q(const uint64_t *sorted, size_t n, double q) {
   size_t rank = (size_t)(q * (double)n + 0.999999999);
   if (rank < 1) rank = 1;
   return sorted[rank - 1];
@@ -508,7 +508,7 @@ static void check_stats(const char *path, const char *source) {
   } ps[] = {{"p50Ns", 0.5}, {"p90Ns", 0.9}, {"p95Ns", 0.95}, {"p99Ns", 0.99}, {"maxNs", 1.0}};
   for (size_t i = 0; i < 5; i++) {
     long long got = qh_num(op, ps[i].k);
-    uint64_t want = exact(sorted, N, ps[i].q);
+    uint64_t want = exact_q(sorted, N, ps[i].q);
     if (!within_1pct(got, want)) fprintf(stderr, "%s: %lld vs exact %llu\n", ps[i].k, got, (unsigned long long)want);
     CHECK(within_1pct(got, want));
   }
@@ -538,10 +538,11 @@ static void v1_stats_percentiles_match_exact(void) {
   EXPECT_STATUS("/api/v1/stats?service=a&lookback=30d", 400);
 }
 
-static void dependencies_match_topology(void) {
+static void check_deps(const char *path, int exact) {
   qh_resp r;
-  get("/api/v1/dependencies?lookback=24h", &r);
+  get(path, &r);
   CHECK_EQ(r.status, 200);
+  CHECK(strstr(r.body, exact ? "\"source\":\"exact\"" : "\"source\":\"sketch\"") != NULL);
   const char *fc = strstr(r.body, "{\"parent\":\"frontend\",\"child\":\"cart\"");
   const char *fp = strstr(r.body, "{\"parent\":\"frontend\",\"child\":\"payment\"");
   const char *cr = strstr(r.body, "{\"parent\":\"cart\",\"child\":\"redis\"");
@@ -550,7 +551,10 @@ static void dependencies_match_topology(void) {
     CHECK_EQ(qh_num(fp, "callCount"), N);
     CHECK_EQ(qh_num(fp, "errorCount"), 12);
     CHECK_EQ(qh_num(cr, "callCount"), N);
-    CHECK_EQ(qh_num(cr, "p99Ns"), (long long)MS);
+    /* Every redis call took 1 ms: exact, or within the sketch's 0.5%. */
+    if (exact) CHECK_EQ(qh_num(cr, "p99Ns"), (long long)MS);
+    else CHECK(within_1pct(qh_num(cr, "p99Ns"), MS));
+    CHECK_EQ(qh_num(cr, "maxNs"), (long long)MS);
     /* frontend->cart: the session traces (4 calls from frontend to cart
      * by parent/child) and the skew trace add to the 60 client calls. */
     CHECK_EQ(qh_num(fc, "callCount"), N + 5 + 1);
@@ -558,7 +562,26 @@ static void dependencies_match_topology(void) {
     memcpy(sorted, cart_client_dur, sizeof sorted);
     qsort(sorted, N, sizeof sorted[0], u64cmp);
     CHECK(qh_num(fc, "maxNs") >= (long long)sorted[N - 1]);
+    /* Payment calls are timed by the client span: pay_dur + 1 ms. */
+    uint64_t pay[N];
+    for (int i = 0; i < N; i++) pay[i] = pay_dur[i] + MS;
+    qsort(pay, N, sizeof pay[0], u64cmp);
+    long long p90 = qh_num(fp, "p90Ns");
+    if (exact) CHECK_EQ(p90, (long long)exact_q(pay, N, 0.9));
+    else CHECK(within_1pct(p90, exact_q(pay, N, 0.9)));
   }
+  qh_free(&r);
+}
+
+static void dependencies_match_topology(void) {
+  qh_resp r;
+  check_deps("/api/v1/dependencies?lookback=24h&exact=true", 1);
+  /* The sketches: filled by the first request, read back by the second. */
+  check_deps("/api/v1/dependencies?lookback=24h", 0);
+  check_deps("/api/v1/dependencies?lookback=24h", 0);
+  get("/api/v1/dependencies?lookback=24h", &r);
+  CHECK_EQ(qh_num(r.body, "scannedTraces"), 0); /* closed minutes come from the cache */
+  CHECK(qh_num(r.body, "filledMinutes") <= 3);   /* only the still-open ones */
   CHECK(strstr(r.body, "{\"parent\":\"cart\",\"child\":\"frontend\"") == NULL);
   qh_free(&r);
   char path[128];
