@@ -170,7 +170,7 @@ static int build_resource(cst_tracer *t, const cst_config *c) {
   size_t res = __cst_pb_begin(&b, 1); /* ResourceSpans.resource / ResourceMetrics.resource */
   for (size_t i = 0; i < s.n; i++)
     __cst_pb_kv_str(&b, 1, s.e[i].k, strlen(s.e[i].k), s.e[i].v, strlen(s.e[i].v));
-  __cst_pb_kv_int(&b, 1, "process.pid", 11, (int64_t)getpid());
+  if (!kvs_get(&s, "process.pid")) __cst_pb_kv_int(&b, 1, "process.pid", 11, (int64_t)getpid());
   __cst_pb_end(&b, res);
   if (b.err) {
     __cst_buf_release(&b);

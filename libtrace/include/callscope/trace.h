@@ -145,9 +145,11 @@ typedef struct cst_config {
   uint32_t metrics_interval_ms;  /* metric export period, default OTEL_METRIC_EXPORT_INTERVAL, then 10000 */
   uint32_t shutdown_timeout_ms;  /* cst_tracer_free() flush bound, default 2000 */
 
-  /* TCP reconnection: exponential backoff with full jitter between
-   * backoff_initial_ms and backoff_max_ms; after breaker_failures failed
-   * attempts in a row the circuit opens for breaker_open_ms (no attempts). */
+  /* TCP reconnection: exponential backoff from backoff_initial_ms up to
+   * backoff_max_ms, each wait drawn between half and all of the current
+   * step (jitter); after breaker_failures failures in a row (a connection
+   * counts as healthy only once the collector acknowledged a frame) the
+   * circuit opens for breaker_open_ms: no attempts at all, then one. */
   uint32_t backoff_initial_ms;   /* default 50 */
   uint32_t backoff_max_ms;       /* default 2000 */
   uint32_t breaker_failures;     /* default 8 */
@@ -177,9 +179,9 @@ typedef struct cst_tracer cst_tracer;
 
 /* Creates a tracer and starts its exporter thread. cfg may be NULL (same
  * as cst_config_init). cfg fields left 0/NULL take their defaults; the
- * environment is read only by cst_config_init. A UDP or TCP endpoint that does not answer is
- * not an error: spans are buffered, then dropped and counted. On success
- * *out owns a tracer to release with cst_tracer_free().
+ * environment is read only by cst_config_init. An endpoint that does not
+ * answer is not an error: spans are buffered, then dropped and counted. On
+ * success *out owns a tracer to release with cst_tracer_free().
  * Errors: CST_EINVAL (bad field), CST_EENDPOINT, CST_ENOMEM, CST_ETHREAD,
  * CST_ESOCKET. Thread-safety: safe from any thread; usually one tracer per
  * process. */
@@ -215,7 +217,7 @@ typedef struct cst_stats {
   uint64_t dropped_queue_full;    /* ended while the thread's ring was full */
   uint64_t dropped_too_large;     /* a span alone exceeded the datagram size */
   uint64_t dropped_threads;       /* more than max_threads threads recording */
-  uint64_t dropped_export;        /* discarded by the exporter (TCP queue full at shutdown, send failed on UDP) */
+  uint64_t dropped_export;        /* given up by the exporter: UDP send failed, or still queued when the shutdown timeout ran out */
   uint64_t dropped_attributes;    /* attributes, events or links over the limits */
   uint64_t export_errors;         /* failed sends, connects and broken connections */
   uint64_t frames_sent;
@@ -345,7 +347,8 @@ typedef enum cst_attr_type {
 } cst_attr_type;
 
 /* An attribute for events and links. key and v.s are NUL-terminated and
- * borrowed only for the call. Build them with the CST_ATTR_* macros:
+ * borrowed only for the call. Build them with CST_STR, CST_INT, CST_DOUBLE,
+ * CST_BOOL:
  *   cst_attr a[] = {CST_STR("retry.reason", "timeout"), CST_INT("attempt", 2)}; */
 typedef struct cst_attr {
   const char *key;
@@ -394,15 +397,17 @@ typedef struct cst_span_opts {
   const cst_context *parent;     /* as in cst_span_start */
   int new_root;                  /* non-zero: ignore the current span, start a new trace (baggage of parent still kept) */
   uint64_t start_ns;             /* start time, ns since the Unix epoch; 0 = now */
-  const cst_context *const *links; /* contexts to link at start (sampling-time links) */
+  const cst_context *const *links; /* contexts to link at start, as cst_span_add_link */
   size_t n_links;
 } cst_span_opts;
 
 /* Like cst_span_start with options; opts may be NULL. Same guarantees. */
 CST_API cst_span *cst_span_start_opts(cst_tracer *t, const char *name, const cst_span_opts *opts);
 
-/* Sets an attribute (key and string value copied). A key set twice keeps the
- * last value. No-op on a non-recording span. Thread-safety: owning thread. */
+/* Sets an attribute (key and string value copied; keys longer than 255
+ * bytes are cut). A key set twice keeps the last value (each set counts
+ * towards CST_MAX_ATTRIBUTES). No-op on a non-recording span.
+ * Thread-safety: owning thread. */
 CST_API void cst_span_set_str(cst_span *s, const char *key, const char *value);
 /* As cst_span_set_str with a value of len bytes (need not be NUL-terminated). */
 CST_API void cst_span_set_strn(cst_span *s, const char *key, const char *value, size_t len);
@@ -510,8 +515,13 @@ CST_API int cst_sample_ratio(const uint8_t trace_id[16], double ratio);
 /* Metrics                                                                   */
 
 /* Metric handles: one instrument with one fixed label set, bound once, so
- * recording is one or two atomic operations with no lookup and no lock.
- * The same name with several label sets = several handles. Handles belong
+ * recording needs no lookup and no lock: each of the first 64 live threads
+ * owns a cache-line slot in every handle and updates it with plain
+ * (relaxed atomic) loads and stores; further threads share one slot updated
+ * with atomic read-modify-writes. A handle takes about 64 bytes per slot
+ * (4 KiB for a counter). Names: a letter, then up to 254 letters, digits,
+ * '_', '.', '-', '/'. The same name with several label sets = several
+ * handles. Handles belong
  * to the tracer: exported every metrics_interval_ms as cumulative OTLP
  * metrics; cst_tracer_free frees those not freed before. The *_free
  * functions unregister and free one handle (NULL accepted); no thread may
