@@ -253,6 +253,11 @@ int main(int argc, char **argv) {
   snprintf(qs[nq++].path, 512, stats, (unsigned long long)s_us, (unsigned long long)e_us, "");
   qs[nq] = (qdef){"stats 1 h, sketches", "", iters, 10.0, 5.0, 0};
   snprintf(qs[nq++].path, 512, stats, (unsigned long long)s_us, (unsigned long long)e_us, "");
+  const char *deps = "/api/v1/dependencies?start=%llu&end=%llu";
+  qs[nq] = (qdef){"dependencies 1 h, first (fill)", "", 1, 0, 0, 1};
+  snprintf(qs[nq++].path, 512, deps, (unsigned long long)s_us, (unsigned long long)e_us);
+  qs[nq] = (qdef){"dependencies 1 h, sketches", "", iters, 0, 0, 0};
+  snprintf(qs[nq++].path, 512, deps, (unsigned long long)s_us, (unsigned long long)e_us);
 #ifdef CS_HAVE_METRICS
   qs[nq] = (qdef){"/metrics, 10,000 series", "", iters / 4 + 1, 0, 0, 0};
   snprintf(qs[nq++].path, 512, "/metrics");
