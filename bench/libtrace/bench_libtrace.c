@@ -28,19 +28,23 @@ extern void *__libc_memalign(size_t, size_t);
 static __thread int counting;
 static __thread long allocs;
 void *malloc(size_t n) {
-  if (counting) allocs++;
+  if (counting)
+    allocs++;
   return __libc_malloc(n);
 }
 void *calloc(size_t a, size_t b) {
-  if (counting) allocs++;
+  if (counting)
+    allocs++;
   return __libc_calloc(a, b);
 }
 void *realloc(void *p, size_t n) {
-  if (counting) allocs++;
+  if (counting)
+    allocs++;
   return __libc_realloc(p, n);
 }
 void *aligned_alloc(size_t al, size_t n) {
-  if (counting) allocs++;
+  if (counting)
+    allocs++;
   return __libc_memalign(al, n);
 }
 
@@ -69,7 +73,8 @@ typedef void (*op_fn)(long iters, void *ctx);
 
 static __thread __cst_ring floor_ring;
 static void op_floor(long n, void *ctx) {
-  if (!floor_ring.data) __cst_ring_init(&floor_ring, 1u << 16);
+  if (!floor_ring.data)
+    __cst_ring_init(&floor_ring, 1u << 16);
   uint8_t rec[200];
   memset(rec, 0, sizeof rec);
   uint32_t len = 200, type = __CST_REC_SPAN;
@@ -89,7 +94,8 @@ static void op_floor(long n, void *ctx) {
     memcpy(rec + 40, &b, 8);
     __cst_ring_push(&floor_ring, rec, 200);
     /* keep the ring from filling: the consumer side's cost is not counted */
-    if ((i & 63) == 63) atomic_store(&floor_ring.tail, atomic_load(&floor_ring.head));
+    if ((i & 63) == 63)
+      atomic_store(&floor_ring.tail, atomic_load(&floor_ring.head));
   }
 }
 
@@ -115,10 +121,12 @@ static void op_span(long n, void *ctx) {
 static cst_counter *g_counter;
 static cst_histogram *g_hist;
 static void op_counter(long n, void *ctx) {
-  for (long i = 0; i < n; i++) cst_counter_add(g_counter, 1);
+  for (long i = 0; i < n; i++)
+    cst_counter_add(g_counter, 1);
 }
 static void op_hist(long n, void *ctx) {
-  for (long i = 0; i < n; i++) cst_histogram_record(g_hist, (double)(i & 1023));
+  for (long i = 0; i < n; i++)
+    cst_histogram_record(g_hist, (double)(i & 1023));
 }
 
 typedef struct one_hdr {
@@ -126,7 +134,8 @@ typedef struct one_hdr {
 } one_hdr;
 static const char *c_get(void *u, const char *k, size_t *len) {
   one_hdr *h = u;
-  if (strcmp(k, "traceparent") != 0) return NULL;
+  if (strcmp(k, "traceparent") != 0)
+    return NULL;
   *len = strlen(h->v);
   return h->v;
 }
@@ -140,12 +149,14 @@ static cst_context *g_ctx;
 static void op_inject(long n, void *ctx) {
   one_hdr h;
   cst_carrier c = {c_get, c_set, &h};
-  for (long i = 0; i < n; i++) cst_inject(g_ctx, &c, CST_PROP_TRACECONTEXT);
+  for (long i = 0; i < n; i++)
+    cst_inject(g_ctx, &c, CST_PROP_TRACECONTEXT);
 }
 static void op_extract(long n, void *ctx) {
   one_hdr h = {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
   cst_carrier c = {c_get, c_set, &h};
-  for (long i = 0; i < n; i++) cst_context_free(cst_extract(&c, CST_PROP_TRACECONTEXT));
+  for (long i = 0; i < n; i++)
+    cst_context_free(cst_extract(&c, CST_PROP_TRACECONTEXT));
 }
 
 /* ---- runner ----------------------------------------------------------------- */
@@ -166,11 +177,13 @@ enum { CHUNK = 1000 }; /* 1000 spans of ~200 bytes fit the default 256 KiB ring 
  * chunk, which also keeps other processes' preemptions out of it. */
 static void run_span_chunks(job *j) {
   long chunks = j->n / CHUNK;
-  if (chunks < 1) chunks = 1;
+  if (chunks < 1)
+    chunks = 1;
   double *w = malloc((size_t)chunks * sizeof *w), *c = malloc((size_t)chunks * sizeof *c);
   for (long k = 0; k < chunks; k++) {
     cst_tracer_flush(j->ctx, 60000);
-    if (j->bar) pthread_barrier_wait(j->bar);
+    if (j->bar)
+      pthread_barrier_wait(j->bar);
     uint64_t t0 = now_ns(), c0 = cpu_ns();
     j->fn(CHUNK, j->ctx);
     c[k] = (double)(cpu_ns() - c0) / CHUNK;
@@ -186,13 +199,15 @@ static void run_span_chunks(job *j) {
 
 static void *run_job(void *arg) {
   job *j = arg;
-  if (j->fn == op_span) cst_tracer_flush(j->ctx, 60000);
+  if (j->fn == op_span)
+    cst_tracer_flush(j->ctx, 60000);
   j->fn(j->fn == op_span ? CHUNK : j->n / 10, j->ctx); /* warm-up (a span run fits the ring) */
   if (j->fn == op_span && cst_span_is_recording_probe(j->ctx)) {
     run_span_chunks(j);
     return NULL;
   }
-  if (j->bar) pthread_barrier_wait(j->bar);
+  if (j->bar)
+    pthread_barrier_wait(j->bar);
   uint64_t t0 = now_ns(), c0 = cpu_ns();
   j->fn(j->n, j->ctx);
   j->cpu = (double)(cpu_ns() - c0) / (double)j->n;
@@ -235,7 +250,8 @@ static volatile int sink_stop;
 static void *sink(void *arg) {
   static uint8_t buf[65536];
   while (!sink_stop)
-    if (recv(sink_fd, buf, sizeof buf, 0) < 0) break;
+    if (recv(sink_fd, buf, sizeof buf, 0) < 0)
+      break;
   return NULL;
 }
 
@@ -257,7 +273,8 @@ static cst_tracer *tracer(const char *ep, cst_sampler_kind k) {
 
 int main(int argc, char **argv) {
   long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
-  if (n < 1000) n = 1000;
+  if (n < 1000)
+    n = 1000;
   sink_fd = socket(AF_INET, SOCK_DGRAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int rb = 8 << 20;
@@ -302,7 +319,8 @@ int main(int argc, char **argv) {
   };
   const char *only = argc > 2 ? argv[2] : NULL; /* substring filter on the name */
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-    if (only && !strstr(ops[i].name, only)) continue;
+    if (only && !strstr(ops[i].name, only))
+      continue;
     double c1, c2;
     double one = measure(ops[i].fn, ops[i].ctx, ops[i].n, 1, &c1);
     double two = measure(ops[i].fn, ops[i].ctx, ops[i].n, 2, &c2);
@@ -310,10 +328,12 @@ int main(int argc, char **argv) {
   }
   cst_stats st;
   cst_tracer_stats(on, &st);
-  printf("sampled tracer: %llu spans started, %llu sent, %llu dropped (ring full), %llu export errors\n",
+  printf("sampled tracer: %llu spans started, %llu sent, %llu dropped (ring full), %llu export "
+         "errors\n",
          (unsigned long long)st.spans_started, (unsigned long long)st.spans_exported,
          (unsigned long long)st.dropped_queue_full, (unsigned long long)st.export_errors);
-  if (only) return 0;
+  if (only)
+    return 0;
 
   /* Heap allocations per span after warm-up, on the recording thread. */
   op_span(10000, on);

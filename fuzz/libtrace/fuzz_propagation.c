@@ -10,9 +10,9 @@
 
 #include "callscope/trace.h"
 
-static const char *const keys[] = {"traceparent",      "tracestate",        "baggage",
-                                   "b3",               "X-B3-TraceId",      "X-B3-SpanId",
-                                   "X-B3-ParentSpanId", "X-B3-Sampled",     "X-B3-Flags"};
+static const char *const keys[] = {
+    "traceparent", "tracestate",        "baggage",      "b3",        "X-B3-TraceId",
+    "X-B3-SpanId", "X-B3-ParentSpanId", "X-B3-Sampled", "X-B3-Flags"};
 #define NK (sizeof keys / sizeof keys[0])
 
 typedef struct hdrs {
@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cst_carrier c = {get, set, &in};
   unsigned all = CST_PROP_TRACECONTEXT | CST_PROP_BAGGAGE | CST_PROP_B3 | CST_PROP_B3_MULTI;
   cst_context *x = cst_extract(&c, all);
-  if (!x) return 0;
+  if (!x)
+    return 0;
   hdrs out;
   memset(&out, 0, sizeof out);
   cst_carrier o = {get, set, &out};
@@ -69,14 +70,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cst_context_trace_id(y, b);
     cst_context_span_id(x, sa);
     cst_context_span_id(y, sb);
-    if (cst_context_is_valid(x) != cst_context_is_valid(y) || memcmp(a, b, 16) || memcmp(sa, sb, 8) ||
+    if (cst_context_is_valid(x) != cst_context_is_valid(y) || memcmp(a, b, 16) ||
+        memcmp(sa, sb, 8) ||
         (cst_context_is_valid(x) && cst_context_is_sampled(x) != cst_context_is_sampled(y)))
       abort();
     const char *s1 = cst_context_session(x), *s2 = cst_context_session(y);
-    if ((s1 == NULL) != (s2 == NULL) || (s1 && strcmp(s1, s2) != 0)) abort();
+    if ((s1 == NULL) != (s2 == NULL) || (s1 && strcmp(s1, s2) != 0))
+      abort();
     cst_context_free(y);
   }
   cst_context_free(x);
-  for (size_t i = 0; i < NK; i++) free(out.own[i]);
+  for (size_t i = 0; i < NK; i++)
+    free(out.own[i]);
   return 0;
 }

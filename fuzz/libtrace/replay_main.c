@@ -13,19 +13,23 @@ int main(int argc, char **argv) {
     DIR *d = opendir(argv[i]);
     struct dirent *e;
     while (d && (e = readdir(d))) {
-      if (e->d_name[0] == '.') continue;
+      if (e->d_name[0] == '.')
+        continue;
       char path[4096];
       snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
       FILE *f = fopen(path, "rb");
-      if (!f) continue;
+      if (!f)
+        continue;
       uint8_t *buf = malloc(1 << 20);
       size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
       fclose(f);
-      if (buf) LLVMFuzzerTestOneInput(buf, n);
+      if (buf)
+        LLVMFuzzerTestOneInput(buf, n);
       free(buf);
       files++;
     }
-    if (d) closedir(d);
+    if (d)
+      closedir(d);
   }
   fprintf(stderr, "replayed %d inputs\n", files);
   return files > 0 ? 0 : 1;

@@ -14,7 +14,8 @@ atomic_uint_fast64_t __cst_fork_gen;
 const char *cst_strerror(int err) {
   switch (err) {
   case CST_OK: return "ok";
-#define CST_ERR_STR_(name, val, msg) case CST_##name: return msg;
+#define CST_ERR_STR_(name, val, msg)                                                               \
+  case CST_##name: return msg;
     CST_ERRNO_MAP(CST_ERR_STR_)
 #undef CST_ERR_STR_
   }
@@ -84,7 +85,8 @@ void __cst_clock_calibrate(void) {
     unsigned a, b, c, d;
     tsc_usable = __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)); /* invariant TSC */
   }
-  if (!tsc_usable) goto out;
+  if (!tsc_usable)
+    goto out;
   uint64_t t = 0, n = 0;
   sample(&t, &n);
   if (!rate_ns || n < rate_ns || t < rate_tsc) { /* first call, or the clock stepped back */
@@ -98,8 +100,10 @@ void __cst_clock_calibrate(void) {
     rate_ns = n;
     goto out; /* the published calibration stays in use meanwhile */
   }
-  if (n - rate_ns < 20000000ull) goto out;                     /* 20 ms of baseline first */
-  if (atomic_load(&cal_ready) && n - last_anchor_ns < 1000000000ull) goto out; /* once a second */
+  if (n - rate_ns < 20000000ull)
+    goto out; /* 20 ms of baseline first */
+  if (atomic_load(&cal_ready) && n - last_anchor_ns < 1000000000ull)
+    goto out; /* once a second */
   uint64_t mult = (uint64_t)(((__uint128_t)(n - rate_ns) << 32) / (t - rate_tsc));
   unsigned s = atomic_load(&cal_seq) + 1;
   calib *c = &cal[s & 1];
@@ -112,14 +116,22 @@ void __cst_clock_calibrate(void) {
 out:
   pthread_mutex_unlock(&cal_mu);
 }
-int __cst_clock_tsc(void) { return atomic_load(&cal_ready); }
+int __cst_clock_tsc(void) {
+  return atomic_load(&cal_ready);
+}
 #else
-uint64_t __cst_now(void) { return realtime_ns(); }
+uint64_t __cst_now(void) {
+  return realtime_ns();
+}
 void __cst_clock_calibrate(void) {}
-int __cst_clock_tsc(void) { return 0; }
+int __cst_clock_tsc(void) {
+  return 0;
+}
 #endif
 
-uint64_t cst_now_ns(void) { return __cst_now(); }
+uint64_t cst_now_ns(void) {
+  return __cst_now();
+}
 
 static void on_fork_child(void) {
   /* Tracers created before the fork become inert, and every thread's
@@ -130,7 +142,9 @@ static void on_fork_child(void) {
 }
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static void install_atfork(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+static void install_atfork(void) {
+  pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 /* Seeds the calling thread's generator from the OS once (and again after a
  * fork). getrandom costs hundreds of ns, so it must never be per span. */
@@ -150,7 +164,8 @@ void __cst_rng_seed(void) {
 }
 
 void __cst_log(const cst_tracer *t, int level, const char *fmt, ...) {
-  if (!t || !t->cfg.log || level > t->cfg.log_level) return;
+  if (!t || !t->cfg.log || level > t->cfg.log_level)
+    return;
   char msg[512];
   va_list ap;
   va_start(ap, fmt);

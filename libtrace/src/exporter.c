@@ -63,8 +63,10 @@ static void frame_finish(struct __cst_exporter *ex) {
   memcpy(data, b->p, b->len);
   *f = (frame){NULL, ex->seq, (uint32_t)b->len, ex->batch_n, type, data};
   ex->batch_n = 0;
-  if (ex->udp) __cst_tx_udp_send(ex, f);
-  else __cst_tx_enqueue(ex, f);
+  if (ex->udp)
+    __cst_tx_udp_send(ex, f);
+  else
+    __cst_tx_enqueue(ex, f);
 }
 
 /* Adds one span record to the open trace batch; starts and finishes frames
@@ -79,12 +81,14 @@ static void add_span(struct __cst_exporter *ex, const uint8_t *rec, uint32_t len
     size_t before = ex->batch.len;
     int rc = __cst_encode_span(&ex->batch, rec, len);
     if (rc == 0 && ex->batch.len + FRAME_SLACK <= ex->frame_limit) {
-      if (++ex->batch_n >= t->cfg.batch_max_spans) frame_finish(ex);
+      if (++ex->batch_n >= t->cfg.batch_max_spans)
+        frame_finish(ex);
       return;
     }
     ex->batch.len = before;
     ex->batch.err = 0;
-    if (ex->batch_n == 0) break; /* alone it does not fit (or is malformed) */
+    if (ex->batch_n == 0)
+      break; /* alone it does not fit (or is malformed) */
     frame_finish(ex);
   }
   __cst_inc(&t->dropped_too_large, 1);
@@ -110,13 +114,13 @@ static void drain(struct __cst_exporter *ex) {
       __cst_ring_pop(r, len);
     }
     atomic_store_explicit(&r->wake_sent, 0, memory_order_relaxed);
-    if (orphan && __cst_ring_peek(r) == NULL) __cst_ring_free_orphan(t, r);
+    if (orphan && __cst_ring_peek(r) == NULL)
+      __cst_ring_free_orphan(t, r);
     r = next;
   }
 }
 
 /* ---- metrics --------------------------------------------------------------- */
-
 
 /* Metrics are cumulative, so only the newest export matters: before
  * queueing a new one over TCP, drop queued metric frames not yet being
@@ -126,7 +130,8 @@ static void drop_stale_metrics(struct __cst_exporter *ex) {
   while (f) {
     frame *next = f->next;
     if (f->type == CS_FRAME_METRICS && !(f == ex->send_cur && ex->send_off > 0)) {
-      if (f == ex->send_cur) ex->send_cur = next;
+      if (f == ex->send_cur)
+        ex->send_cur = next;
       __cst_tx_unlink(ex, f);
       __cst_frame_free(f);
     }
@@ -136,18 +141,20 @@ static void drop_stale_metrics(struct __cst_exporter *ex) {
 
 static void export_metrics(struct __cst_exporter *ex) {
   cst_tracer *t = ex->t;
-  if (!ex->udp) drop_stale_metrics(ex);
+  if (!ex->udp)
+    drop_stale_metrics(ex);
   cst_stats st;
   cst_tracer_stats(t, &st);
   uint64_t now = __cst_now();
   size_t cursor = 0;
   for (int guard = 0; guard < 100000; guard++) {
     frame_begin(ex, CS_FRAME_METRICS);
-    int done = __cst_metrics_encode(t, &st, &ex->batch, now, &cursor,
-                                    ex->frame_limit - FRAME_SLACK);
+    int done =
+        __cst_metrics_encode(t, &st, &ex->batch, now, &cursor, ex->frame_limit - FRAME_SLACK);
     ex->batch_n = 0;
     frame_finish(ex);
-    if (done) break;
+    if (done)
+      break;
   }
 }
 
@@ -159,7 +166,8 @@ static int all_delivered(struct __cst_exporter *ex) {
 
 static int rings_empty(cst_tracer *t) {
   for (__cst_ring *r = atomic_load(&t->rings); r; r = r->next)
-    if (__cst_ring_used(r)) return 0;
+    if (__cst_ring_used(r))
+      return 0;
   return 1;
 }
 
@@ -175,24 +183,29 @@ static void *run(void *arg) {
     int stopping = ex->stopping;
     pthread_mutex_unlock(&ex->mu);
     uint64_t now = __cst_mono_ms();
-    if (stopping && !stop_deadline) stop_deadline = now + t->cfg.shutdown_timeout_ms;
+    if (stopping && !stop_deadline)
+      stop_deadline = now + t->cfg.shutdown_timeout_ms;
 
     __cst_clock_calibrate();
     drain(ex);
     int flushing = want_flush > handled_flush || stopping;
-    if (ex->batch_n && (flushing || now - ex->batch_t0 >= t->cfg.batch_timeout_ms)) frame_finish(ex);
+    if (ex->batch_n && (flushing || now - ex->batch_t0 >= t->cfg.batch_timeout_ms))
+      frame_finish(ex);
     if (now >= ex->next_metrics || want_flush > handled_flush || (stopping && !final_metrics)) {
       export_metrics(ex);
       ex->next_metrics = now + t->cfg.metrics_interval_ms;
       final_metrics = stopping;
     }
-    if (want_flush > handled_flush) handled_flush = want_flush;
+    if (want_flush > handled_flush)
+      handled_flush = want_flush;
 
     if (!ex->udp) {
-      if (ex->state == DISCONNECTED && ex->q_head && now >= ex->next_attempt) __cst_tx_connect(ex);
+      if (ex->state == DISCONNECTED && ex->q_head && now >= ex->next_attempt)
+        __cst_tx_connect(ex);
       if (ex->state == CONNECTING && now >= ex->connect_deadline)
         __cst_tx_failed(ex, "connect timed out", ETIMEDOUT);
-      if (ex->state == CONNECTED && ex->send_cur) __cst_tx_write(ex);
+      if (ex->state == CONNECTED && ex->send_cur)
+        __cst_tx_write(ex);
     }
 
     int delivered = all_delivered(ex) && rings_empty(t);
@@ -202,29 +215,34 @@ static void *run(void *arg) {
       pthread_cond_broadcast(&ex->cv);
     }
     pthread_mutex_unlock(&ex->mu);
-    if (stopping && (delivered || __cst_mono_ms() >= stop_deadline)) break;
+    if (stopping && (delivered || __cst_mono_ms() >= stop_deadline))
+      break;
 
     /* Sleep until something happens or a deadline passes. */
     uint64_t wake = now + t->cfg.batch_timeout_ms;
     if (ex->batch_n && ex->batch_t0 + t->cfg.batch_timeout_ms < wake)
       wake = ex->batch_t0 + t->cfg.batch_timeout_ms;
-    if (ex->next_metrics < wake) wake = ex->next_metrics;
+    if (ex->next_metrics < wake)
+      wake = ex->next_metrics;
     if (!ex->udp && ex->state == DISCONNECTED && ex->q_head && ex->next_attempt < wake)
       wake = ex->next_attempt;
     if (!ex->udp && ex->state == CONNECTING && ex->connect_deadline < wake)
       wake = ex->connect_deadline;
-    if (stopping || handled_flush > ex->flush_done) wake = now + 5;
+    if (stopping || handled_flush > ex->flush_done)
+      wake = now + 5;
     struct pollfd pf[2] = {{ex->wake_fd, POLLIN, 0}, {ex->fd, 0, 0}};
     nfds_t nf = 1;
     if (!ex->udp && ex->state != DISCONNECTED) {
       pf[1].events = POLLIN;
-      if (ex->state == CONNECTING || ex->send_cur) pf[1].events |= POLLOUT;
+      if (ex->state == CONNECTING || ex->send_cur)
+        pf[1].events |= POLLOUT;
       nf = 2;
     }
     uint64_t cur = __cst_mono_ms();
     int timeout = wake > cur ? (int)(wake - cur) : 0;
     int n = poll(pf, nf, timeout);
-    if (n <= 0) continue;
+    if (n <= 0)
+      continue;
     if (pf[0].revents & POLLIN) {
       uint64_t v;
       if (read(ex->wake_fd, &v, sizeof v) < 0) { /* spurious */
@@ -235,11 +253,15 @@ static void *run(void *arg) {
         int err = 0;
         socklen_t el = sizeof err;
         getsockopt(ex->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) __cst_tx_failed(ex, "connect", err);
-        else __cst_tx_connected(ex);
+        if (err)
+          __cst_tx_failed(ex, "connect", err);
+        else
+          __cst_tx_connected(ex);
       } else {
-        if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) __cst_tx_read(ex);
-        if (ex->state == CONNECTED && (pf[1].revents & POLLOUT)) __cst_tx_write(ex);
+        if (pf[1].revents & (POLLIN | POLLHUP | POLLERR))
+          __cst_tx_read(ex);
+        if (ex->state == CONNECTED && (pf[1].revents & POLLOUT))
+          __cst_tx_write(ex);
       }
     }
   }
@@ -269,7 +291,8 @@ static void *run(void *arg) {
 
 int __cst_exporter_start(cst_tracer *t) {
   struct __cst_exporter *ex = calloc(1, sizeof *ex);
-  if (!ex) return CST_ENOMEM;
+  if (!ex)
+    return CST_ENOMEM;
   ex->t = t;
   ex->fd = -1;
   ex->udp = t->ep.udp;
@@ -278,11 +301,13 @@ int __cst_exporter_start(cst_tracer *t) {
   __cst_buf_init(&ex->batch, (size_t)ex->frame_limit + t->cfg.max_span_bytes * 2u + 65536u);
   int rc = CST_ESOCKET;
   ex->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (ex->wake_fd < 0) goto fail;
+  if (ex->wake_fd < 0)
+    goto fail;
   if (ex->udp) {
     ex->fd = socket(t->ep.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     /* Connected, so the kernel reports an unreachable collector to us. */
-    if (ex->fd < 0 || connect(ex->fd, (struct sockaddr *)&t->ep.addr, t->ep.addrlen) != 0) goto fail;
+    if (ex->fd < 0 || connect(ex->fd, (struct sockaddr *)&t->ep.addr, t->ep.addrlen) != 0)
+      goto fail;
   }
   pthread_mutex_init(&ex->mu, NULL);
   pthread_condattr_t ca;
@@ -306,8 +331,10 @@ int __cst_exporter_start(cst_tracer *t) {
   }
   return CST_OK;
 fail:
-  if (ex->fd >= 0) close(ex->fd);
-  if (ex->wake_fd >= 0) close(ex->wake_fd);
+  if (ex->fd >= 0)
+    close(ex->fd);
+  if (ex->wake_fd >= 0)
+    close(ex->wake_fd);
   __cst_buf_release(&ex->batch);
   free(ex);
   return rc;
@@ -315,7 +342,8 @@ fail:
 
 void __cst_exporter_stop(cst_tracer *t) {
   struct __cst_exporter *ex = t->ex;
-  if (!ex) return;
+  if (!ex)
+    return;
   pthread_mutex_lock(&ex->mu);
   ex->stopping = 1;
   pthread_mutex_unlock(&ex->mu);
@@ -334,13 +362,15 @@ void __cst_exporter_abandon(cst_tracer *t) {
    * have been held at fork time, so touch no lock; just release memory and
    * the child's copies of the descriptors. */
   struct __cst_exporter *ex = t->ex;
-  if (!ex) return;
+  if (!ex)
+    return;
   for (frame *f = ex->q_head; f;) {
     frame *next = f->next;
     __cst_frame_free(f);
     f = next;
   }
-  if (ex->fd >= 0) close(ex->fd);
+  if (ex->fd >= 0)
+    close(ex->fd);
   close(ex->wake_fd);
   __cst_buf_release(&ex->batch);
   free(ex);
@@ -349,12 +379,14 @@ void __cst_exporter_abandon(cst_tracer *t) {
 
 int __cst_exporter_flush(cst_tracer *t, uint32_t timeout_ms) {
   struct __cst_exporter *ex = t->ex;
-  if (!ex) return CST_EINVAL;
+  if (!ex)
+    return CST_EINVAL;
   struct timespec dl;
   clock_gettime(CLOCK_MONOTONIC, &dl);
   dl.tv_sec += timeout_ms / 1000;
   dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+  if (dl.tv_nsec >= 1000000000L)
+    dl.tv_sec++, dl.tv_nsec -= 1000000000L;
   pthread_mutex_lock(&ex->mu);
   uint64_t mine = ++ex->flush_req;
   pthread_mutex_unlock(&ex->mu);

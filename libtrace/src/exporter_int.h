@@ -49,7 +49,6 @@ struct __cst_exporter {
   uint64_t rng;
 };
 
-
 uint64_t __cst_mono_ms(void);
 static inline void __cst_inc(atomic_uint_fast64_t *c, uint64_t n) {
   atomic_fetch_add_explicit(c, n, memory_order_relaxed);

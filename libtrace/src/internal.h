@@ -67,9 +67,9 @@ int __cst_is_token(const char *s, size_t n);
 struct cst_context {
   uint8_t trace_id[16];
   uint8_t span_id[8];
-  uint8_t flags;       /* W3C trace flags, 0x01 = sampled */
-  uint8_t remote;      /* came from cst_extract */
-  int8_t b3_sampling;  /* B3 sampling-only header: -1 none, 0 deny, 1 accept */
+  uint8_t flags;      /* W3C trace flags, 0x01 = sampled */
+  uint8_t remote;     /* came from cst_extract */
+  int8_t b3_sampling; /* B3 sampling-only header: -1 none, 0 deny, 1 accept */
   uint8_t valid;
   __cst_bag *bag;
 };
@@ -102,7 +102,7 @@ typedef struct __cst_ring {
   _Alignas(64) atomic_uint_fast64_t started, sampled, dropped_full, dropped_attrs;
   /* Line 3: the consumer's side. */
   _Alignas(64) atomic_uint_fast64_t tail;
-  uint64_t head_cache; /* consumer's last view of head */
+  uint64_t head_cache;  /* consumer's last view of head */
   atomic_int wake_sent; /* set by the producer when it woke the exporter */
   _Alignas(64) uint8_t *data;
   uint32_t cap, mask;
@@ -137,12 +137,13 @@ typedef struct __cst_rec {
 
 /* Items after the header: tag byte then fields (unaligned, native order). */
 enum {
-  __CST_IT_NAME = 1,   /* u16 len, bytes */
-  __CST_IT_ATTR = 2,   /* u8 type, u16 klen, key, value (str: u32 len + bytes; int/double: 8; bool: 1) */
-  __CST_IT_EVENT = 3,  /* u64 time, u16 nlen, name, u16 nattrs, u32 dropped; nattrs SUBATTR follow */
+  __CST_IT_NAME = 1, /* u16 len, bytes */
+  __CST_IT_ATTR =
+      2, /* u8 type, u16 klen, key, value (str: u32 len + bytes; int/double: 8; bool: 1) */
+  __CST_IT_EVENT = 3, /* u64 time, u16 nlen, name, u16 nattrs, u32 dropped; nattrs SUBATTR follow */
   __CST_IT_SUBATTR = 4,
-  __CST_IT_LINK = 5,   /* 16 trace, 8 span, u32 flags, u16 tslen, ts, u16 nattrs, u32 dropped */
-  __CST_IT_STATUS = 6, /* u16 len, message */
+  __CST_IT_LINK = 5,       /* 16 trace, 8 span, u32 flags, u16 tslen, ts, u16 nattrs, u32 dropped */
+  __CST_IT_STATUS = 6,     /* u16 len, message */
   __CST_IT_TRACESTATE = 7, /* u16 len, bytes */
 };
 
@@ -177,9 +178,9 @@ struct __cst_exporter;
 struct __cst_metric;
 
 struct cst_tracer {
-  uint64_t gen;       /* unique per tracer, for the per-thread cache */
-  uint64_t fork_gen;  /* __cst_fork_gen at creation: inert when it differs */
-  cst_config cfg;     /* strings below are owned copies */
+  uint64_t gen;      /* unique per tracer, for the per-thread cache */
+  uint64_t fork_gen; /* __cst_fork_gen at creation: inert when it differs */
+  cst_config cfg;    /* strings below are owned copies */
   char *service_name;
   cst_sampler_kind sampler_root; /* ALWAYS_ON / ALWAYS_OFF / RATIO */
   int parent_based;
@@ -211,7 +212,7 @@ extern atomic_uint_fast64_t __cst_fork_gen;
 /* Per-thread state shared by all tracers. */
 typedef struct __cst_tls {
   cst_span *current;
-  __cst_ring *ring;  /* cache for ring_gen */
+  __cst_ring *ring; /* cache for ring_gen */
   uint64_t ring_gen;
   uint64_t rng;
   uint64_t rng_fork_gen; /* 0 = unseeded */
@@ -255,12 +256,12 @@ int __cst_parse_propagators(const char *s, unsigned *out);
 /* Calls cb for each k=v of an OTEL_RESOURCE_ATTRIBUTES string (values
  * percent-decoded into a scratch buffer). Returns 0, or -1 when malformed
  * (then cb was not called at all). */
-int __cst_parse_kv_list(const char *s, void (*cb)(void *, const char *, size_t, const char *, size_t),
-                        void *ud);
+int __cst_parse_kv_list(const char *s,
+                        void (*cb)(void *, const char *, size_t, const char *, size_t), void *ud);
 
 /* exporter.c */
 int __cst_exporter_start(struct cst_tracer *t);
-void __cst_exporter_stop(struct cst_tracer *t); /* flushes, joins, frees */
+void __cst_exporter_stop(struct cst_tracer *t);    /* flushes, joins, frees */
 void __cst_exporter_abandon(struct cst_tracer *t); /* forked child: frees without the thread */
 int __cst_exporter_flush(struct cst_tracer *t, uint32_t timeout_ms);
 void __cst_exporter_wake(struct cst_tracer *t);
@@ -281,16 +282,19 @@ int __cst_buf_grow(__cst_buf *b, size_t n); /* slow path of __cst_buf_reserve */
 /* The writers below are inline: the exporter calls them a few dozen times
  * per span, and the fast path is a bounds check and a store. */
 static inline int __cst_buf_reserve(__cst_buf *b, size_t n) {
-  if (CST_LIKELY(b->len + n <= b->cap && !b->err)) return 0;
+  if (CST_LIKELY(b->len + n <= b->cap && !b->err))
+    return 0;
   return __cst_buf_grow(b, n);
 }
 static inline void __cst_pb_raw(__cst_buf *b, const void *p, size_t n) {
-  if (n == 0 || __cst_buf_reserve(b, n)) return;
+  if (n == 0 || __cst_buf_reserve(b, n))
+    return;
   __builtin_memcpy(b->p + b->len, p, n);
   b->len += n;
 }
 static inline void __cst_pb_varint(__cst_buf *b, uint64_t v) {
-  if (__cst_buf_reserve(b, 10)) return;
+  if (__cst_buf_reserve(b, 10))
+    return;
   uint8_t *p = b->p + b->len;
   while (v >= 0x80) {
     *p++ = (uint8_t)(v | 0x80);
@@ -303,7 +307,8 @@ static inline void __cst_pb_tag(__cst_buf *b, uint32_t field, uint32_t wt) {
   __cst_pb_varint(b, (uint64_t)field << 3 | wt);
 }
 static inline void __cst_pb_uint(__cst_buf *b, uint32_t field, uint64_t v) { /* skipped when 0 */
-  if (!v) return;
+  if (!v)
+    return;
   __cst_pb_tag(b, field, 0);
   __cst_pb_varint(b, v);
 }
@@ -314,14 +319,18 @@ static inline void __cst_pb_bytes(__cst_buf *b, uint32_t field, const void *p, s
 }
 static inline void __cst_pb_fixed64(__cst_buf *b, uint32_t field, uint64_t v) {
   __cst_pb_tag(b, field, 1);
-  if (__cst_buf_reserve(b, 8)) return;
-  for (int i = 0; i < 8; i++) b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
+  if (__cst_buf_reserve(b, 8))
+    return;
+  for (int i = 0; i < 8; i++)
+    b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
   b->len += 8;
 }
 static inline void __cst_pb_fixed32(__cst_buf *b, uint32_t field, uint32_t v) {
   __cst_pb_tag(b, field, 5);
-  if (__cst_buf_reserve(b, 4)) return;
-  for (int i = 0; i < 4; i++) b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
+  if (__cst_buf_reserve(b, 4))
+    return;
+  for (int i = 0; i < 4; i++)
+    b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
   b->len += 4;
 }
 static inline void __cst_pb_double(__cst_buf *b, uint32_t field, double v) {
@@ -333,16 +342,20 @@ static inline void __cst_pb_double(__cst_buf *b, uint32_t field, double v) {
  * fills it in, shifting the body when the length needs more bytes. */
 static inline size_t __cst_pb_begin(__cst_buf *b, uint32_t field) {
   __cst_pb_tag(b, field, 2);
-  if (__cst_buf_reserve(b, 1)) return 0;
+  if (__cst_buf_reserve(b, 1))
+    return 0;
   b->p[b->len++] = 0;
   return b->len - 1;
 }
 void __cst_pb_end_long(__cst_buf *b, size_t off, size_t body);
 static inline void __cst_pb_end(__cst_buf *b, size_t off) {
-  if (b->err) return;
+  if (b->err)
+    return;
   size_t body = b->len - off - 1;
-  if (CST_LIKELY(body < 0x80)) b->p[off] = (uint8_t)body;
-  else __cst_pb_end_long(b, off, body);
+  if (CST_LIKELY(body < 0x80))
+    b->p[off] = (uint8_t)body;
+  else
+    __cst_pb_end_long(b, off, body);
 }
 /* KeyValue (field given) with a string / int / double / bool AnyValue. */
 void __cst_pb_kv_str(__cst_buf *b, uint32_t field, const char *k, size_t kl, const char *v,

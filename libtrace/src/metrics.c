@@ -71,13 +71,16 @@ static void slot_release(void *p) {
   __cst_t.stripe = 0;
 }
 
-static void slot_init(void) { pthread_key_create(&slot_key, slot_release); }
+static void slot_init(void) {
+  pthread_key_create(&slot_key, slot_release);
+}
 
 static __attribute__((noinline)) uint32_t slot_take(void) {
   pthread_once(&slot_once, slot_init);
   uint64_t used = atomic_load(&slots_used);
   for (;;) {
-    if (~used == 0) return __cst_t.stripe = SHARED + 1;
+    if (~used == 0)
+      return __cst_t.stripe = SHARED + 1;
     unsigned i = (unsigned)__builtin_ctzll(~used);
     if (atomic_compare_exchange_weak(&slots_used, &used, used | 1ull << i)) {
       pthread_setspecific(slot_key, (void *)(uintptr_t)(i + 1));
@@ -88,7 +91,8 @@ static __attribute__((noinline)) uint32_t slot_take(void) {
 
 static inline unsigned my_stripe(void) {
   uint32_t s = __cst_t.stripe;
-  if (CST_UNLIKELY(!s)) s = slot_take();
+  if (CST_UNLIKELY(!s))
+    s = slot_take();
   return s - 1;
 }
 
@@ -117,12 +121,14 @@ static double bitsd(uint64_t u) {
  * letters, digits, '_', '.', '-', '/'. */
 static int name_ok(const char *n) {
   size_t len = n ? strlen(n) : 0;
-  if (len == 0 || len > 255) return 0;
-  if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z'))) return 0;
+  if (len == 0 || len > 255)
+    return 0;
+  if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z')))
+    return 0;
   for (size_t i = 1; i < len; i++) {
     char c = n[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '.' || c == '-' || c == '/'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == '-' || c == '/'))
       return 0;
   }
   return 1;
@@ -141,7 +147,8 @@ static void meta_release(__cst_metric *m) {
 
 static int meta_init(__cst_metric *m, cst_tracer *t, int kind, const char *name, const char *unit,
                      const char *desc, const cst_label *labels, size_t n) {
-  if (!t || !name_ok(name) || n > MAX_LABELS || (n && !labels)) return -1;
+  if (!t || !name_ok(name) || n > MAX_LABELS || (n && !labels))
+    return -1;
   m->t = t;
   m->kind = kind;
   m->start_ns = __cst_now();
@@ -172,7 +179,8 @@ static void link_metric(__cst_metric *m) {
   pthread_mutex_lock(&t->metrics_mu);
   m->prev = NULL;
   m->next = t->metrics;
-  if (t->metrics) t->metrics->prev = m;
+  if (t->metrics)
+    t->metrics->prev = m;
   t->metrics = m;
   pthread_mutex_unlock(&t->metrics_mu);
 }
@@ -180,77 +188,86 @@ static void link_metric(__cst_metric *m) {
 static void unlink_metric(__cst_metric *m) {
   cst_tracer *t = m->t;
   pthread_mutex_lock(&t->metrics_mu);
-  if (m->prev) m->prev->next = m->next;
-  else t->metrics = m->next;
-  if (m->next) m->next->prev = m->prev;
+  if (m->prev)
+    m->prev->next = m->next;
+  else
+    t->metrics = m->next;
+  if (m->next)
+    m->next->prev = m->prev;
   pthread_mutex_unlock(&t->metrics_mu);
 }
 
 static void *metric_alloc(size_t size) {
   void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
-  if (p) memset(p, 0, size);
+  if (p)
+    memset(p, 0, size);
   return p;
 }
 
-#define SIMPLE_CTOR(type, kind)                                                            \
-  type *c = metric_alloc(sizeof *c);                                                       \
-  if (!c) return NULL;                                                                     \
-  if (meta_init(&c->m, t, kind, name, unit, description, labels, n_labels) != 0) {        \
-    free(c);                                                                               \
-    return NULL;                                                                           \
-  }                                                                                        \
-  link_metric(&c->m);                                                                      \
+#define SIMPLE_CTOR(type, kind)                                                                    \
+  type *c = metric_alloc(sizeof *c);                                                               \
+  if (!c)                                                                                          \
+    return NULL;                                                                                   \
+  if (meta_init(&c->m, t, kind, name, unit, description, labels, n_labels) != 0) {                 \
+    free(c);                                                                                       \
+    return NULL;                                                                                   \
+  }                                                                                                \
+  link_metric(&c->m);                                                                              \
   return c;
 
 cst_counter *cst_counter_new(cst_tracer *t, const char *name, const char *unit,
-                             const char *description, const cst_label *labels, size_t n_labels) {
-  SIMPLE_CTOR(cst_counter, M_COUNTER)
-}
+                             const char *description, const cst_label *labels,
+                             size_t n_labels){SIMPLE_CTOR(cst_counter, M_COUNTER)}
 
 cst_updown *cst_updown_new(cst_tracer *t, const char *name, const char *unit,
-                           const char *description, const cst_label *labels, size_t n_labels) {
-  SIMPLE_CTOR(cst_updown, M_UPDOWN)
-}
+                           const char *description, const cst_label *labels,
+                           size_t n_labels){SIMPLE_CTOR(cst_updown, M_UPDOWN)}
 
-cst_gauge *cst_gauge_new(cst_tracer *t, const char *name, const char *unit,
-                         const char *description, const cst_label *labels, size_t n_labels) {
+cst_gauge *cst_gauge_new(cst_tracer *t, const char *name, const char *unit, const char *description,
+                         const cst_label *labels, size_t n_labels) {
   SIMPLE_CTOR(cst_gauge, M_GAUGE)
 }
 
 void cst_counter_add(cst_counter *c, uint64_t delta) {
-  if (!c) return;
+  if (!c)
+    return;
   unsigned slot = my_stripe();
   slot_add(&c->s[slot].v, slot, delta);
 }
 
 void cst_updown_add(cst_updown *u, int64_t delta) {
-  if (!u) return;
+  if (!u)
+    return;
   unsigned slot = my_stripe();
   slot_add(&u->s[slot].v, slot, (uint64_t)delta);
 }
 
 void cst_gauge_set(cst_gauge *g, double value) {
-  if (!g) return;
+  if (!g)
+    return;
   atomic_store_explicit(&g->bits, dbits(value), memory_order_relaxed);
   if (CST_UNLIKELY(!atomic_load_explicit(&g->set, memory_order_relaxed)))
     atomic_store_explicit(&g->set, 1, memory_order_release);
 }
 
-static const double default_bounds[] = {0,   5,    10,   25,   50,   75,   100,  250,
+static const double default_bounds[] = {0,   5,   10,   25,   50,   75,   100,  250,
                                         500, 750, 1000, 2500, 5000, 7500, 10000};
 
 cst_histogram *cst_histogram_new(cst_tracer *t, const char *name, const char *unit,
-                                 const char *description, const cst_label *labels,
-                                 size_t n_labels, const double *bounds, size_t n_bounds) {
+                                 const char *description, const cst_label *labels, size_t n_labels,
+                                 const double *bounds, size_t n_bounds) {
   if (!bounds) {
     bounds = default_bounds;
     n_bounds = sizeof default_bounds / sizeof default_bounds[0];
   }
-  if (n_bounds > CST_HISTOGRAM_MAX_BOUNDS) return NULL;
+  if (n_bounds > CST_HISTOGRAM_MAX_BOUNDS)
+    return NULL;
   for (size_t i = 0; i < n_bounds; i++)
-    if (!isfinite(bounds[i]) || (i && !(bounds[i] > bounds[i - 1]))) return NULL;
+    if (!isfinite(bounds[i]) || (i && !(bounds[i] > bounds[i - 1])))
+      return NULL;
   cst_histogram *h = metric_alloc(sizeof *h);
-  if (!h) return NULL;
+  if (!h)
+    return NULL;
   h->nb = n_bounds;
   memcpy(h->bounds, bounds, n_bounds * sizeof *bounds);
   h->stride = (H_BUCKETS + n_bounds + 1 + 7) & ~(size_t)7;
@@ -262,7 +279,8 @@ cst_histogram *cst_histogram_new(cst_tracer *t, const char *name, const char *un
   }
   for (size_t s = 0; s < STRIPES; s++) {
     atomic_uint_fast64_t *c = h->cells + s * h->stride;
-    for (size_t i = 0; i < h->stride; i++) atomic_init(&c[i], 0);
+    for (size_t i = 0; i < h->stride; i++)
+      atomic_init(&c[i], 0);
     atomic_init(&c[H_SUM], dbits(0.0));
     atomic_init(&c[H_MIN], dbits(INFINITY));
     atomic_init(&c[H_MAX], dbits(-INFINITY));
@@ -272,9 +290,11 @@ cst_histogram *cst_histogram_new(cst_tracer *t, const char *name, const char *un
 }
 
 void cst_histogram_record(cst_histogram *h, double v) {
-  if (!h || v != v) return;
+  if (!h || v != v)
+    return;
   size_t i = 0;
-  while (i < h->nb && v > h->bounds[i]) i++;
+  while (i < h->nb && v > h->bounds[i])
+    i++;
   unsigned slot = my_stripe();
   atomic_uint_fast64_t *c = h->cells + slot * h->stride;
   slot_add(&c[H_BUCKETS + i], slot, 1);
@@ -293,29 +313,39 @@ void cst_histogram_record(cst_histogram *h, double v) {
                                                 memory_order_relaxed, memory_order_relaxed)) {
   }
   old = atomic_load_explicit(&c[H_MIN], memory_order_relaxed);
-  while (v < bitsd(old) && !atomic_compare_exchange_weak_explicit(
-                               &c[H_MIN], &old, dbits(v), memory_order_relaxed,
-                               memory_order_relaxed)) {
+  while (v < bitsd(old) &&
+         !atomic_compare_exchange_weak_explicit(&c[H_MIN], &old, dbits(v), memory_order_relaxed,
+                                                memory_order_relaxed)) {
   }
   old = atomic_load_explicit(&c[H_MAX], memory_order_relaxed);
-  while (v > bitsd(old) && !atomic_compare_exchange_weak_explicit(
-                               &c[H_MAX], &old, dbits(v), memory_order_relaxed,
-                               memory_order_relaxed)) {
+  while (v > bitsd(old) &&
+         !atomic_compare_exchange_weak_explicit(&c[H_MAX], &old, dbits(v), memory_order_relaxed,
+                                                memory_order_relaxed)) {
   }
 }
 
 static void metric_free(__cst_metric *m) {
-  if (!m) return;
+  if (!m)
+    return;
   unlink_metric(m);
   meta_release(m);
-  if (m->kind == M_HIST) free(((cst_histogram *)m)->cells);
+  if (m->kind == M_HIST)
+    free(((cst_histogram *)m)->cells);
   free(m);
 }
 
-void cst_counter_free(cst_counter *c) { metric_free(c ? &c->m : NULL); }
-void cst_updown_free(cst_updown *u) { metric_free(u ? &u->m : NULL); }
-void cst_gauge_free(cst_gauge *g) { metric_free(g ? &g->m : NULL); }
-void cst_histogram_free(cst_histogram *h) { metric_free(h ? &h->m : NULL); }
+void cst_counter_free(cst_counter *c) {
+  metric_free(c ? &c->m : NULL);
+}
+void cst_updown_free(cst_updown *u) {
+  metric_free(u ? &u->m : NULL);
+}
+void cst_gauge_free(cst_gauge *g) {
+  metric_free(g ? &g->m : NULL);
+}
+void cst_histogram_free(cst_histogram *h) {
+  metric_free(h ? &h->m : NULL);
+}
 
 /* Tracer teardown: no other thread may touch the handles any more (and in
  * a forked child the lock may have been held at fork), so no locking. */
@@ -325,7 +355,8 @@ void __cst_metrics_free_all(cst_tracer *t) {
   while (m) {
     __cst_metric *next = m->next;
     meta_release(m);
-    if (m->kind == M_HIST) free(((cst_histogram *)m)->cells);
+    if (m->kind == M_HIST)
+      free(((cst_histogram *)m)->cells);
     free(m);
     m = next;
   }
@@ -341,8 +372,10 @@ static void labels_pb(__cst_buf *b, uint32_t field, const cst_label *l, size_t n
 static size_t metric_head(__cst_buf *b, const char *name, const char *desc, const char *unit) {
   size_t m = __cst_pb_begin(b, 2); /* ScopeMetrics.metrics */
   __cst_pb_bytes(b, 1, name, strlen(name));
-  if (*desc) __cst_pb_bytes(b, 2, desc, strlen(desc));
-  if (*unit) __cst_pb_bytes(b, 3, unit, strlen(unit));
+  if (*desc)
+    __cst_pb_bytes(b, 2, desc, strlen(desc));
+  if (*unit)
+    __cst_pb_bytes(b, 3, unit, strlen(unit));
   return m;
 }
 
@@ -389,8 +422,10 @@ static void hist_pb(__cst_buf *b, const cst_histogram *h, uint64_t now) {
     sum += bitsd(atomic_load_explicit(&c[H_SUM], memory_order_relaxed));
     double a = bitsd(atomic_load_explicit(&c[H_MIN], memory_order_relaxed));
     double z = bitsd(atomic_load_explicit(&c[H_MAX], memory_order_relaxed));
-    if (a < mn) mn = a;
-    if (z > mx) mx = z;
+    if (a < mn)
+      mn = a;
+    if (z > mx)
+      mx = z;
   }
   const __cst_metric *m = &h->m;
   size_t mo = metric_head(b, m->name, m->desc, m->unit);
@@ -404,7 +439,8 @@ static void hist_pb(__cst_buf *b, const cst_histogram *h, uint64_t now) {
   size_t bc = __cst_pb_begin(b, 6); /* packed fixed64 */
   for (size_t i = 0; i <= h->nb; i++) {
     uint8_t le[8];
-    for (int k = 0; k < 8; k++) le[k] = (uint8_t)(buckets[i] >> (8 * k));
+    for (int k = 0; k < 8; k++)
+      le[k] = (uint8_t)(buckets[i] >> (8 * k));
     __cst_pb_raw(b, le, 8);
   }
   __cst_pb_end(b, bc);
@@ -413,7 +449,8 @@ static void hist_pb(__cst_buf *b, const cst_histogram *h, uint64_t now) {
     for (size_t i = 0; i < h->nb; i++) {
       uint64_t u = dbits(h->bounds[i]);
       uint8_t le[8];
-      for (int k = 0; k < 8; k++) le[k] = (uint8_t)(u >> (8 * k));
+      for (int k = 0; k < 8; k++)
+        le[k] = (uint8_t)(u >> (8 * k));
       __cst_pb_raw(b, le, 8);
     }
     __cst_pb_end(b, eb);
@@ -430,7 +467,8 @@ static void hist_pb(__cst_buf *b, const cst_histogram *h, uint64_t now) {
 
 static int64_t stripes_sum(const stripe64 *s) {
   uint64_t v = 0;
-  for (size_t i = 0; i < STRIPES; i++) v += atomic_load_explicit(&s[i].v, memory_order_relaxed);
+  for (size_t i = 0; i < STRIPES; i++)
+    v += atomic_load_explicit(&s[i].v, memory_order_relaxed);
   return (int64_t)v;
 }
 
@@ -438,23 +476,61 @@ static int64_t stripes_sum(const stripe64 *s) {
 
 static void health_pb(__cst_buf *b, const cst_tracer *t, const cst_stats *st, size_t i,
                       uint64_t now) {
-  static const cst_label reasons[] = {{"reason", "queue_full"}, {"reason", "too_large"},
-                                      {"reason", "threads"},    {"reason", "export"},
+  static const cst_label reasons[] = {{"reason", "queue_full"},
+                                      {"reason", "too_large"},
+                                      {"reason", "threads"},
+                                      {"reason", "export"},
                                       {"reason", "limits"}};
   uint64_t s0 = t->start_ns;
   switch (i) {
-  case 0: sum_pb(b, "callscope.trace.spans.started", "spans started", "{span}", NULL, 0, s0, now, (int64_t)st->spans_started, 1); break;
-  case 1: sum_pb(b, "callscope.trace.spans.sampled", "spans recorded", "{span}", NULL, 0, s0, now, (int64_t)st->spans_sampled, 1); break;
-  case 2: sum_pb(b, "callscope.trace.spans.exported", "spans sent (UDP) or acknowledged (TCP)", "{span}", NULL, 0, s0, now, (int64_t)st->spans_exported, 1); break;
-  case 3: sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[0], 1, s0, now, (int64_t)st->dropped_queue_full, 1); break;
-  case 4: sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[1], 1, s0, now, (int64_t)st->dropped_too_large, 1); break;
-  case 5: sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[2], 1, s0, now, (int64_t)st->dropped_threads, 1); break;
-  case 6: sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[3], 1, s0, now, (int64_t)st->dropped_export, 1); break;
-  case 7: sum_pb(b, "callscope.trace.dropped_items", "attributes, events and links over limits", "1", &reasons[4], 1, s0, now, (int64_t)st->dropped_attributes, 1); break;
-  case 8: sum_pb(b, "callscope.trace.export.errors", "failed sends and connections", "1", NULL, 0, s0, now, (int64_t)st->export_errors, 1); break;
-  case 9: gauge_pb(b, "callscope.trace.queue.bytes", "bytes waiting in span rings", "By", NULL, 0, now, (double)st->queue_bytes); break;
-  case 10: gauge_pb(b, "callscope.trace.unacked.bytes", "TCP bytes waiting for acknowledgement", "By", NULL, 0, now, (double)st->unacked_bytes); break;
-  default: sum_pb(b, "callscope.trace.reconnects", "TCP reconnections", "1", NULL, 0, s0, now, (int64_t)st->reconnects, 1); break;
+  case 0:
+    sum_pb(b, "callscope.trace.spans.started", "spans started", "{span}", NULL, 0, s0, now,
+           (int64_t)st->spans_started, 1);
+    break;
+  case 1:
+    sum_pb(b, "callscope.trace.spans.sampled", "spans recorded", "{span}", NULL, 0, s0, now,
+           (int64_t)st->spans_sampled, 1);
+    break;
+  case 2:
+    sum_pb(b, "callscope.trace.spans.exported", "spans sent (UDP) or acknowledged (TCP)", "{span}",
+           NULL, 0, s0, now, (int64_t)st->spans_exported, 1);
+    break;
+  case 3:
+    sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[0], 1, s0, now,
+           (int64_t)st->dropped_queue_full, 1);
+    break;
+  case 4:
+    sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[1], 1, s0, now,
+           (int64_t)st->dropped_too_large, 1);
+    break;
+  case 5:
+    sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[2], 1, s0, now,
+           (int64_t)st->dropped_threads, 1);
+    break;
+  case 6:
+    sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[3], 1, s0, now,
+           (int64_t)st->dropped_export, 1);
+    break;
+  case 7:
+    sum_pb(b, "callscope.trace.dropped_items", "attributes, events and links over limits", "1",
+           &reasons[4], 1, s0, now, (int64_t)st->dropped_attributes, 1);
+    break;
+  case 8:
+    sum_pb(b, "callscope.trace.export.errors", "failed sends and connections", "1", NULL, 0, s0,
+           now, (int64_t)st->export_errors, 1);
+    break;
+  case 9:
+    gauge_pb(b, "callscope.trace.queue.bytes", "bytes waiting in span rings", "By", NULL, 0, now,
+             (double)st->queue_bytes);
+    break;
+  case 10:
+    gauge_pb(b, "callscope.trace.unacked.bytes", "TCP bytes waiting for acknowledgement", "By",
+             NULL, 0, now, (double)st->unacked_bytes);
+    break;
+  default:
+    sum_pb(b, "callscope.trace.reconnects", "TCP reconnections", "1", NULL, 0, s0, now,
+           (int64_t)st->reconnects, 1);
+    break;
   }
 }
 
@@ -485,22 +561,27 @@ int __cst_metrics_encode(cst_tracer *t, const cst_stats *st, __cst_buf *b, uint6
   pthread_mutex_lock(&t->metrics_mu);
   const __cst_metric *m = t->metrics;
   for (;; idx++) {
-    if (idx >= N_HEALTH && !m) break;
+    if (idx >= N_HEALTH && !m)
+      break;
     if (idx >= *cursor) {
       size_t before = b->len;
-      if (idx < N_HEALTH) health_pb(b, t, st, idx, now);
-      else metric_pb(b, m, now);
+      if (idx < N_HEALTH)
+        health_pb(b, t, st, idx, now);
+      else
+        metric_pb(b, m, now);
       if (b->err || b->len > limit) {
         b->len = before;
         b->err = 0;
-        if (wrote) break;   /* next frame */
+        if (wrote)
+          break; /* next frame */
         /* Alone it does not fit a frame: skip it. */
       } else {
         wrote++;
       }
       *cursor = idx + 1;
     }
-    if (idx >= N_HEALTH) m = m->next;
+    if (idx >= N_HEALTH)
+      m = m->next;
   }
   pthread_mutex_unlock(&t->metrics_mu);
   return idx >= N_HEALTH && !m;

@@ -18,15 +18,19 @@ void __cst_buf_release(__cst_buf *b) {
 }
 
 int __cst_buf_grow(__cst_buf *b, size_t n) {
-  if (b->err) return -1;
-  if (b->len + n <= b->cap) return 0;
+  if (b->err)
+    return -1;
+  if (b->len + n <= b->cap)
+    return 0;
   if (b->len + n > b->max) {
     b->err = 1;
     return -1;
   }
   size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + n) cap *= 2;
-  if (cap > b->max) cap = b->max;
+  while (cap < b->len + n)
+    cap *= 2;
+  if (cap > b->max)
+    cap = b->max;
   uint8_t *p = realloc(b->p, cap);
   if (!p) {
     b->err = 1;
@@ -39,13 +43,15 @@ int __cst_buf_grow(__cst_buf *b, size_t n) {
 
 static size_t varint_len(uint64_t v) {
   size_t n = 1;
-  while (v >= 0x80) v >>= 7, n++;
+  while (v >= 0x80)
+    v >>= 7, n++;
   return n;
 }
 
 void __cst_pb_end_long(__cst_buf *b, size_t off, size_t body) {
   size_t n = varint_len(body);
-  if (__cst_buf_reserve(b, n - 1)) return;
+  if (__cst_buf_reserve(b, n - 1))
+    return;
   memmove(b->p + off + n, b->p + off + 1, body);
   b->len += n - 1;
   uint8_t *p = b->p + off;

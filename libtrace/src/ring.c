@@ -10,7 +10,8 @@
 int __cst_ring_init(__cst_ring *r, uint32_t cap) {
   memset(r, 0, sizeof *r);
   r->data = aligned_alloc(64, cap);
-  if (!r->data) return CST_ENOMEM;
+  if (!r->data)
+    return CST_ENOMEM;
   /* Touch every page now, once per thread, so no span ever pays a page
    * fault (a hidden system call) on its first trip around the ring. */
   memset(r->data, 0, cap);
@@ -36,7 +37,8 @@ int __cst_ring_push(__cst_ring *r, const void *rec, uint32_t len) {
   uint64_t need = len <= room_to_end ? len : (uint64_t)room_to_end + len;
   if (head + need - r->tail_cache > r->cap) {
     r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (head + need - r->tail_cache > r->cap) return -1;
+    if (head + need - r->tail_cache > r->cap)
+      return -1;
   }
   if (len > room_to_end) {
     put_hdr(r->data + pos, room_to_end, __CST_REC_PAD);
@@ -55,13 +57,15 @@ const uint8_t *__cst_ring_peek(__cst_ring *r) {
      * draining a batch costs one cross-core read, not one per record. */
     if (tail == r->head_cache) {
       r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-      if (tail == r->head_cache) return NULL;
+      if (tail == r->head_cache)
+        return NULL;
     }
     const uint8_t *p = r->data + ((uint32_t)tail & r->mask);
     uint32_t len, type;
     memcpy(&len, p, 4);
     memcpy(&type, p + 4, 4);
-    if (type != __CST_REC_PAD) return p;
+    if (type != __CST_REC_PAD)
+      return p;
     atomic_store_explicit(&r->tail, tail + len, memory_order_release);
   }
 }

@@ -15,8 +15,7 @@ static cst_span noop_span = {.ctx = {.b3_sampling = -1}};
 
 static inline void bump(atomic_uint_fast64_t *c, uint64_t n) {
   /* Producer-owned counter: a plain load and store, no locked instruction. */
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                        memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
 static inline int forked(const cst_tracer *t) {
@@ -24,7 +23,8 @@ static inline int forked(const cst_tracer *t) {
 }
 
 static inline __cst_ring *ring_of(cst_tracer *t) {
-  if (CST_LIKELY(__cst_t.ring_gen == t->gen)) return __cst_t.ring;
+  if (CST_LIKELY(__cst_t.ring_gen == t->gen))
+    return __cst_t.ring;
   return __cst_ring_for(t);
 }
 
@@ -36,7 +36,8 @@ static cst_span *span_alloc(__cst_ring *r) {
     return s;
   }
   s = aligned_alloc(64, (sizeof(cst_span) + 63) & ~(size_t)63);
-  if (!s) return NULL;
+  if (!s)
+    return NULL;
   s->buf = s->inline_buf;
   s->cap = CST_SPAN_INLINE;
   return s;
@@ -49,7 +50,8 @@ static void span_recycle(__cst_ring *r, cst_span *s) {
     r->n_free++;
     return;
   }
-  if (s->buf != s->inline_buf) free(s->buf);
+  if (s->buf != s->inline_buf)
+    free(s->buf);
   free(s);
 }
 
@@ -57,25 +59,31 @@ static void span_recycle(__cst_ring *r, cst_span *s) {
  * Returns NULL (and the caller counts a drop) when the cap is reached. */
 static __attribute__((noinline)) uint8_t *grow(cst_span *s, size_t need) {
   size_t want = (size_t)s->len + need;
-  if (want + 8 > s->t->max_span_bytes) return NULL;
+  if (want + 8 > s->t->max_span_bytes)
+    return NULL;
   size_t cap = s->cap * 2u;
-  while (cap < want + 8) cap *= 2; /* room() promises 8 spare bytes */
-  if (cap > s->t->max_span_bytes) cap = s->t->max_span_bytes;
+  while (cap < want + 8)
+    cap *= 2; /* room() promises 8 spare bytes */
+  if (cap > s->t->max_span_bytes)
+    cap = s->t->max_span_bytes;
   uint8_t *nb;
   if (s->buf == s->inline_buf) {
     nb = malloc(cap);
-    if (nb) memcpy(nb, s->buf, s->len);
+    if (nb)
+      memcpy(nb, s->buf, s->len);
   } else {
     nb = realloc(s->buf, cap);
   }
-  if (!nb) return NULL;
+  if (!nb)
+    return NULL;
   s->buf = nb;
   s->cap = (uint32_t)cap;
   return s->buf + s->len;
 }
 
 static inline uint8_t *room(cst_span *s, size_t need) {
-  if (CST_LIKELY(s->len + need + 8 <= s->cap)) return s->buf + s->len;
+  if (CST_LIKELY(s->len + need + 8 <= s->cap))
+    return s->buf + s->len;
   return grow(s, need);
 }
 
@@ -120,18 +128,20 @@ static inline void copy_small(uint8_t *d, const void *src, size_t n) {
   }
 }
 
-#define PUT(p, v)                     \
-  do {                                \
-    __typeof__(v) v_ = (v);           \
-    memcpy((p), &v_, sizeof v_);      \
-    (p) += sizeof v_;                 \
+#define PUT(p, v)                                                                                  \
+  do {                                                                                             \
+    __typeof__(v) v_ = (v);                                                                        \
+    memcpy((p), &v_, sizeof v_);                                                                   \
+    (p) += sizeof v_;                                                                              \
   } while (0)
 
 static void put_name(cst_span *s, const char *name) {
   size_t n = name ? strlen(name) : 0;
-  if (n > 0xffff) n = 0xffff;
+  if (n > 0xffff)
+    n = 0xffff;
   uint8_t *p = room(s, 3 + n);
-  if (!p) return;
+  if (!p)
+    return;
   *p++ = __CST_IT_NAME;
   PUT(p, (uint16_t)n);
   copy_small(p, name, n);
@@ -142,10 +152,12 @@ static void put_name(cst_span *s, const char *name) {
 static size_t put_attr(cst_span *s, uint8_t tag, const char *key, uint8_t type, const void *val,
                        size_t vlen) {
   size_t kn = strlen(key);
-  if (kn > KEY_MAX) kn = KEY_MAX;
+  if (kn > KEY_MAX)
+    kn = KEY_MAX;
   size_t need = 4 + kn + (type == CST_ATTR_STRING ? 4 + vlen : type == CST_ATTR_BOOL ? 1 : 8);
   uint8_t *p = room(s, need);
-  if (!p) return 0;
+  if (!p)
+    return 0;
   *p++ = tag;
   *p++ = type;
   PUT(p, (uint16_t)kn);
@@ -164,7 +176,8 @@ static size_t put_attr(cst_span *s, uint8_t tag, const char *key, uint8_t type, 
 }
 
 static void set_attr(cst_span *s, const char *key, uint8_t type, const void *val, size_t vlen) {
-  if (!s->recording || !key) return;
+  if (!s->recording || !key)
+    return;
   if (s->n_attrs >= CST_MAX_ATTRIBUTES || !put_attr(s, __CST_IT_ATTR, key, type, val, vlen)) {
     s->dropped_attrs++;
     return;
@@ -173,26 +186,31 @@ static void set_attr(cst_span *s, const char *key, uint8_t type, const void *val
 }
 
 void cst_span_set_strn(cst_span *s, const char *key, const char *value, size_t len) {
-  if (!s) return;
+  if (!s)
+    return;
   set_attr(s, key, CST_ATTR_STRING, value ? value : "", value ? len : 0);
 }
 
 void cst_span_set_str(cst_span *s, const char *key, const char *value) {
-  if (!s || !s->recording) return;
+  if (!s || !s->recording)
+    return;
   set_attr(s, key, CST_ATTR_STRING, value ? value : "", value ? strlen(value) : 0);
 }
 
 void cst_span_set_int(cst_span *s, const char *key, int64_t value) {
-  if (s) set_attr(s, key, CST_ATTR_INT, &value, 8);
+  if (s)
+    set_attr(s, key, CST_ATTR_INT, &value, 8);
 }
 
 void cst_span_set_double(cst_span *s, const char *key, double value) {
-  if (s) set_attr(s, key, CST_ATTR_DOUBLE, &value, 8);
+  if (s)
+    set_attr(s, key, CST_ATTR_DOUBLE, &value, 8);
 }
 
 void cst_span_set_bool(cst_span *s, const char *key, int value) {
   uint8_t b = value ? 1 : 0;
-  if (s) set_attr(s, key, CST_ATTR_BOOL, &b, 1);
+  if (s)
+    set_attr(s, key, CST_ATTR_BOOL, &b, 1);
 }
 
 /* Writes n attributes as SUBATTR items after an event or link header;
@@ -218,26 +236,32 @@ static uint32_t put_subattrs(cst_span *s, const cst_attr *a, size_t n, uint16_t 
       ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_BOOL, &b, 1);
       break;
     }
-    case CST_ATTR_INT: ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_INT, &a[i].v.i, 8); break;
+    case CST_ATTR_INT:
+      ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_INT, &a[i].v.i, 8);
+      break;
     case CST_ATTR_DOUBLE:
       ok = put_attr(s, __CST_IT_SUBATTR, a[i].key, CST_ATTR_DOUBLE, &a[i].v.d, 8);
       break;
     default: ok = 0;
     }
-    if (ok) (*written)++;
-    else dropped++;
+    if (ok)
+      (*written)++;
+    else
+      dropped++;
   }
   return dropped;
 }
 
 void cst_span_add_event(cst_span *s, const char *name, const cst_attr *attrs, size_t n) {
-  if (!s || !s->recording) return;
+  if (!s || !s->recording)
+    return;
   if (s->n_events >= CST_MAX_EVENTS) {
     s->dropped_events++;
     return;
   }
   size_t nn = name ? strlen(name) : 0;
-  if (nn > 0xffff) nn = 0xffff;
+  if (nn > 0xffff)
+    nn = 0xffff;
   uint32_t at = s->len;
   uint8_t *p = room(s, 1 + 8 + 2 + nn + 2 + 4);
   if (!p) {
@@ -258,14 +282,16 @@ void cst_span_add_event(cst_span *s, const char *name, const cst_attr *attrs, si
 }
 
 void cst_span_add_link(cst_span *s, const cst_context *ctx, const cst_attr *attrs, size_t n) {
-  if (!s || !s->recording || !ctx || !ctx->valid) return;
+  if (!s || !s->recording || !ctx || !ctx->valid)
+    return;
   if (s->n_links >= CST_MAX_LINKS) {
     s->dropped_links++;
     return;
   }
   const char *ts = ctx->bag ? ctx->bag->tracestate : "";
   size_t tn = ctx->bag ? ctx->bag->ts_len : 0;
-  if (tn > 0xffff) tn = 0;
+  if (tn > 0xffff)
+    tn = 0;
   uint32_t at = s->len;
   size_t hdr = 1 + 16 + 8 + 4 + 2 + tn + 2 + 4;
   uint8_t *p = room(s, hdr);
@@ -291,15 +317,20 @@ void cst_span_add_link(cst_span *s, const cst_context *ctx, const cst_attr *attr
 }
 
 void cst_span_set_status(cst_span *s, cst_status_code code, const char *message) {
-  if (!s || !s->recording || s->status_final || code > CST_STATUS_ERROR) return;
-  if (code == CST_STATUS_UNSET) return; /* UNSET never overrides a set status */
+  if (!s || !s->recording || s->status_final || code > CST_STATUS_ERROR)
+    return;
+  if (code == CST_STATUS_UNSET)
+    return; /* UNSET never overrides a set status */
   s->status = (uint8_t)code;
-  if (code == CST_STATUS_OK) s->status_final = 1;
+  if (code == CST_STATUS_OK)
+    s->status_final = 1;
   if (code == CST_STATUS_ERROR && message && *message) {
     size_t n = strlen(message);
-    if (n > 0xffff) n = 0xffff;
+    if (n > 0xffff)
+      n = 0xffff;
     uint8_t *p = room(s, 3 + n);
-    if (!p) return;
+    if (!p)
+      return;
     *p++ = __CST_IT_STATUS;
     PUT(p, (uint16_t)n);
     memcpy(p, message, n);
@@ -308,17 +339,22 @@ void cst_span_set_status(cst_span *s, cst_status_code code, const char *message)
 }
 
 void cst_span_update_name(cst_span *s, const char *name) {
-  if (s && s->recording) put_name(s, name);
+  if (s && s->recording)
+    put_name(s, name);
 }
 
 cst_span *cst_span_start_opts(cst_tracer *t, const char *name, const cst_span_opts *opts) {
   static const cst_span_opts none = {0};
-  if (!opts) opts = &none;
-  if (CST_UNLIKELY(!t || forked(t))) return &noop_span;
+  if (!opts)
+    opts = &none;
+  if (CST_UNLIKELY(!t || forked(t)))
+    return &noop_span;
   __cst_ring *r = ring_of(t);
-  if (CST_UNLIKELY(!r)) return &noop_span;
+  if (CST_UNLIKELY(!r))
+    return &noop_span;
   cst_span *s = span_alloc(r);
-  if (CST_UNLIKELY(!s)) return &noop_span;
+  if (CST_UNLIKELY(!s))
+    return &noop_span;
   bump(&r->started, 1);
 
   const cst_context *parent = opts->parent;
@@ -342,7 +378,8 @@ cst_span *cst_span_start_opts(cst_tracer *t, const char *name, const cst_span_op
   }
   uint64_t sid;
   __cst_rand_ready();
-  do sid = __cst_rand_next();
+  do
+    sid = __cst_rand_next();
   while (CST_UNLIKELY(sid == 0));
   memcpy(s->ctx.span_id, &sid, 8);
   s->has_parent = (uint8_t)child;
@@ -355,7 +392,8 @@ cst_span *cst_span_start_opts(cst_tracer *t, const char *name, const cst_span_op
   s->t = t;
   s->scope_prev = NULL;
   s->recording = (uint8_t)sampled;
-  if (!sampled) return s;
+  if (!sampled)
+    return s;
 
   bump(&r->sampled, 1);
   {
@@ -363,7 +401,8 @@ cst_span *cst_span_start_opts(cst_tracer *t, const char *name, const cst_span_op
      * they were last read by the exporter on another core, and fetching
      * them for writing now overlaps that transfer with the span's work.
      * (A prefetch never faults, even past the end of the buffer.) */
-    const uint8_t *w = r->data + ((uint32_t)atomic_load_explicit(&r->head, memory_order_relaxed) & r->mask);
+    const uint8_t *w =
+        r->data + ((uint32_t)atomic_load_explicit(&r->head, memory_order_relaxed) & r->mask);
     __builtin_prefetch(w, 1);
     __builtin_prefetch(w + 64, 1);
     __builtin_prefetch(w + 128, 1);
@@ -392,7 +431,8 @@ cst_span *cst_span_start(cst_tracer *t, const char *name, cst_span_kind kind,
  * the session ID, appended last so session.id wins over a user attribute. */
 static void put_inherited(cst_span *s) {
   const __cst_bag *b = s->ctx.bag;
-  if (!b) return;
+  if (!b)
+    return;
   if (b->ts_len && b->ts_len <= 0xffff) {
     uint8_t *p = room(s, 3 + b->ts_len);
     if (p) {
@@ -410,8 +450,10 @@ static void put_inherited(cst_span *s) {
 }
 
 void cst_span_end_at(cst_span *s, uint64_t end_ns) {
-  if (!s || s == &noop_span) return;
-  if (__cst_t.current == s) __cst_t.current = s->scope_prev;
+  if (!s || s == &noop_span)
+    return;
+  if (__cst_t.current == s)
+    __cst_t.current = s->scope_prev;
   cst_tracer *t = s->t;
   __cst_ring *r = forked(t) ? NULL : ring_of(t);
   if (s->recording && r) {
@@ -430,7 +472,8 @@ void cst_span_end_at(cst_span *s, uint64_t end_ns) {
     memcpy(h->parent_id, s->parent_id, 8);
     h->start_ns = s->start_ns;
     h->end_ns = end_ns ? end_ns : __cst_now();
-    if (CST_UNLIKELY(h->end_ns < h->start_ns)) h->end_ns = h->start_ns; /* clock re-anchored */
+    if (CST_UNLIKELY(h->end_ns < h->start_ns))
+      h->end_ns = h->start_ns; /* clock re-anchored */
     h->dropped_attrs = s->dropped_attrs;
     h->dropped_events = s->dropped_events;
     h->dropped_links = s->dropped_links;
@@ -467,36 +510,49 @@ void cst_span_end_at(cst_span *s, uint64_t end_ns) {
   span_recycle(r, s);
 }
 
-void cst_span_end(cst_span *s) { cst_span_end_at(s, 0); }
+void cst_span_end(cst_span *s) {
+  cst_span_end_at(s, 0);
+}
 
-const cst_context *cst_span_context(const cst_span *s) { return s ? &s->ctx : NULL; }
+const cst_context *cst_span_context(const cst_span *s) {
+  return s ? &s->ctx : NULL;
+}
 
-int cst_span_is_recording(const cst_span *s) { return s && s->recording; }
+int cst_span_is_recording(const cst_span *s) {
+  return s && s->recording;
+}
 
 int cst_span_set_baggage(cst_span *s, const char *key, const char *value) {
-  if (!s || s == &noop_span || !key || !value) return CST_EINVAL;
+  if (!s || s == &noop_span || !key || !value)
+    return CST_EINVAL;
   __cst_bag *nb;
   int rc = __cst_bag_with(s->ctx.bag, key, strlen(key), value, strlen(value), &nb);
-  if (rc != CST_OK) return rc;
+  if (rc != CST_OK)
+    return rc;
   __cst_bag_unref(s->ctx.bag);
   s->ctx.bag = nb;
   return CST_OK;
 }
 
 int cst_span_set_session(cst_span *s, const char *session_id) {
-  if (!session_id || !*session_id || strlen(session_id) > CST_SESSION_MAX) return CST_EINVAL;
+  if (!session_id || !*session_id || strlen(session_id) > CST_SESSION_MAX)
+    return CST_EINVAL;
   return cst_span_set_baggage(s, "session.id", session_id);
 }
 
-cst_span *cst_current_span(void) { return __cst_t.current; }
+cst_span *cst_current_span(void) {
+  return __cst_t.current;
+}
 
 cst_scope cst_scope_enter(cst_span *s) {
   cst_scope sc = {__cst_t.current, s};
-  if (s && s != &noop_span) s->scope_prev = __cst_t.current;
+  if (s && s != &noop_span)
+    s->scope_prev = __cst_t.current;
   __cst_t.current = s;
   return sc;
 }
 
 void cst_scope_exit(cst_scope sc) {
-  if (__cst_t.current == sc.span) __cst_t.current = sc.prev;
+  if (__cst_t.current == sc.span)
+    __cst_t.current = sc.prev;
 }

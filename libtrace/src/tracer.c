@@ -18,7 +18,8 @@ static void ring_thread_exit(void *p) {
   while (r->free_spans) {
     cst_span *s = r->free_spans;
     r->free_spans = s->next_free;
-    if (s->buf != s->inline_buf) free(s->buf);
+    if (s->buf != s->inline_buf)
+      free(s->buf);
     free(s);
   }
   r->n_free = 0;
@@ -69,7 +70,8 @@ void __cst_ring_free_orphan(cst_tracer *t, __cst_ring *r) {
     atomic_store(&t->rings, r->next);
   } else {
     __cst_ring *p = head;
-    while (p && p->next != r) p = p->next;
+    while (p && p->next != r)
+      p = p->next;
     if (!p) {
       pthread_mutex_unlock(&t->reg_mu);
       return;
@@ -95,8 +97,10 @@ typedef struct kvs {
 
 static void kvs_set(kvs *s, const char *k, size_t kn, const char *v, size_t vn) {
   size_t i = 0;
-  while (i < s->n && !(strlen(s->e[i].k) == kn && memcmp(s->e[i].k, k, kn) == 0)) i++;
-  if (i == sizeof s->e / sizeof s->e[0]) return; /* cap: extra attributes ignored */
+  while (i < s->n && !(strlen(s->e[i].k) == kn && memcmp(s->e[i].k, k, kn) == 0))
+    i++;
+  if (i == sizeof s->e / sizeof s->e[0])
+    return; /* cap: extra attributes ignored */
   char *nk = strndup(k, kn), *nv = strndup(v, vn);
   if (!nk || !nv) {
     free(nk);
@@ -124,7 +128,8 @@ static void kvs_cb(void *ud, const char *k, size_t kn, const char *v, size_t vn)
 
 static const char *kvs_get(const kvs *s, const char *k) {
   for (size_t i = 0; i < s->n; i++)
-    if (strcmp(s->e[i].k, k) == 0) return s->e[i].v;
+    if (strcmp(s->e[i].k, k) == 0)
+      return s->e[i].v;
   return NULL;
 }
 
@@ -132,16 +137,17 @@ static int build_resource(cst_tracer *t, const cst_config *c) {
   kvs s;
   memset(&s, 0, sizeof s);
   int rc = CST_OK;
-  if (c->resource_attributes &&
-      __cst_parse_kv_list(c->resource_attributes, kvs_cb, &s) != 0) {
+  if (c->resource_attributes && __cst_parse_kv_list(c->resource_attributes, kvs_cb, &s) != 0) {
     rc = CST_EINVAL;
     goto out;
   }
   const char *svc = c->service_name ? c->service_name : kvs_get(&s, "service.name");
-  if (!svc || !*svc) svc = "unknown_service";
+  if (!svc || !*svc)
+    svc = "unknown_service";
   kvs_put(&s, "service.name", svc, strlen(svc));
   t->service_name = strdup(svc);
-  if (c->service_version) kvs_put(&s, "service.version", c->service_version, strlen(c->service_version));
+  if (c->service_version)
+    kvs_put(&s, "service.version", c->service_version, strlen(c->service_version));
   if (c->service_instance) {
     kvs_put(&s, "service.instance.id", c->service_instance, strlen(c->service_instance));
   } else if (!kvs_get(&s, "service.instance.id")) {
@@ -170,7 +176,8 @@ static int build_resource(cst_tracer *t, const cst_config *c) {
   size_t res = __cst_pb_begin(&b, 1); /* ResourceSpans.resource / ResourceMetrics.resource */
   for (size_t i = 0; i < s.n; i++)
     __cst_pb_kv_str(&b, 1, s.e[i].k, strlen(s.e[i].k), s.e[i].v, strlen(s.e[i].v));
-  if (!kvs_get(&s, "process.pid")) __cst_pb_kv_int(&b, 1, "process.pid", 11, (int64_t)getpid());
+  if (!kvs_get(&s, "process.pid"))
+    __cst_pb_kv_int(&b, 1, "process.pid", 11, (int64_t)getpid());
   __cst_pb_end(&b, res);
   if (b.err) {
     __cst_buf_release(&b);
@@ -191,29 +198,36 @@ out:
 
 static uint32_t pow2_at_least(uint32_t v) {
   uint32_t p = 16384;
-  while (p < v && p < (1u << 30)) p <<= 1;
+  while (p < v && p < (1u << 30))
+    p <<= 1;
   return p;
 }
 
 static void apply_defaults(cst_config *c) {
-#define DEF(f, v) \
-  if (!c->f) c->f = (v)
+#define DEF(f, v)                                                                                  \
+  if (!c->f)                                                                                       \
+  c->f = (v)
   c->ring_bytes = pow2_at_least(c->ring_bytes ? c->ring_bytes : 262144);
   DEF(max_threads, 1024);
   DEF(max_span_bytes, 16384);
-  if (c->max_span_bytes > c->ring_bytes / 4) c->max_span_bytes = c->ring_bytes / 4;
-  if (c->max_span_bytes < 1024) c->max_span_bytes = 1024;
+  if (c->max_span_bytes > c->ring_bytes / 4)
+    c->max_span_bytes = c->ring_bytes / 4;
+  if (c->max_span_bytes < 1024)
+    c->max_span_bytes = 1024;
   DEF(batch_max_spans, 512);
   DEF(batch_timeout_ms, 200);
   DEF(udp_datagram_bytes, 8192);
-  if (c->udp_datagram_bytes > 65507) c->udp_datagram_bytes = 65507;
-  if (c->udp_datagram_bytes < 512) c->udp_datagram_bytes = 512;
+  if (c->udp_datagram_bytes > 65507)
+    c->udp_datagram_bytes = 65507;
+  if (c->udp_datagram_bytes < 512)
+    c->udp_datagram_bytes = 512;
   DEF(tcp_max_unacked_bytes, 8u << 20);
   DEF(metrics_interval_ms, 10000);
   DEF(shutdown_timeout_ms, 2000);
   DEF(backoff_initial_ms, 50);
   DEF(backoff_max_ms, 2000);
-  if (c->backoff_max_ms < c->backoff_initial_ms) c->backoff_max_ms = c->backoff_initial_ms;
+  if (c->backoff_max_ms < c->backoff_initial_ms)
+    c->backoff_max_ms = c->backoff_initial_ms;
   DEF(breaker_failures, 8);
   DEF(breaker_open_ms, 15000);
   DEF(propagators, CST_PROP_DEFAULT);
@@ -222,7 +236,8 @@ static void apply_defaults(cst_config *c) {
 
 int cst_tracer_new(const cst_config *cfg, cst_tracer **out) {
   cst_config local;
-  if (!out) return CST_EINVAL;
+  if (!out)
+    return CST_EINVAL;
   *out = NULL;
   if (!cfg) {
     cst_config_init(&local);
@@ -231,7 +246,8 @@ int cst_tracer_new(const cst_config *cfg, cst_tracer **out) {
   if (cfg->sampler_ratio < 0 || cfg->sampler_ratio > 1 || cfg->sampler_ratio != cfg->sampler_ratio)
     return CST_EINVAL;
   cst_tracer *t = calloc(1, sizeof *t);
-  if (!t) return CST_ENOMEM;
+  if (!t)
+    return CST_ENOMEM;
   int rc;
   t->cfg = *cfg;
   apply_defaults(&t->cfg);
@@ -239,13 +255,14 @@ int cst_tracer_new(const cst_config *cfg, cst_tracer **out) {
   t->cfg.service_name = t->cfg.service_version = t->cfg.service_instance = NULL;
   t->cfg.resource_attributes = t->cfg.endpoint = NULL;
   t->gen = atomic_fetch_add(&tracer_gens, 1) + 1;
-  if (!__cst_t.rng_fork_gen) __cst_rng_seed(); /* installs the fork handler too */
+  if (!__cst_t.rng_fork_gen)
+    __cst_rng_seed(); /* installs the fork handler too */
   t->fork_gen = atomic_load(&__cst_fork_gen);
   t->max_span_bytes = t->cfg.max_span_bytes;
   t->start_ns = __cst_now();
   cst_sampler_kind k = cfg->sampler ? cfg->sampler : CST_SAMPLER_PARENT_ALWAYS_ON;
   t->parent_based = k >= CST_SAMPLER_PARENT_ALWAYS_ON;
-  t->sampler_root = k == CST_SAMPLER_PARENT_ALWAYS_ON   ? CST_SAMPLER_ALWAYS_ON
+  t->sampler_root = k == CST_SAMPLER_PARENT_ALWAYS_ON    ? CST_SAMPLER_ALWAYS_ON
                     : k == CST_SAMPLER_PARENT_ALWAYS_OFF ? CST_SAMPLER_ALWAYS_OFF
                     : k == CST_SAMPLER_PARENT_RATIO      ? CST_SAMPLER_RATIO
                                                          : k;
@@ -255,15 +272,18 @@ int cst_tracer_new(const cst_config *cfg, cst_tracer **out) {
   }
   t->ratio = cfg->sampler_ratio;
   const char *ep = cfg->endpoint ? cfg->endpoint : "udp://127.0.0.1:4320"; /* CS_PORT_NATIVE */
-  if ((rc = __cst_parse_endpoint(ep, &t->ep)) != CST_OK) goto fail_free;
-  if ((rc = build_resource(t, cfg)) != CST_OK) goto fail_free;
+  if ((rc = __cst_parse_endpoint(ep, &t->ep)) != CST_OK)
+    goto fail_free;
+  if ((rc = build_resource(t, cfg)) != CST_OK)
+    goto fail_free;
   if (pthread_key_create(&t->key, ring_thread_exit) != 0) {
     rc = CST_ENOMEM;
     goto fail_free;
   }
   pthread_mutex_init(&t->reg_mu, NULL);
   pthread_mutex_init(&t->metrics_mu, NULL);
-  if ((rc = __cst_exporter_start(t)) != CST_OK) goto fail_key;
+  if ((rc = __cst_exporter_start(t)) != CST_OK)
+    goto fail_key;
   *out = t;
   return CST_OK;
 fail_key:
@@ -278,11 +298,14 @@ fail_free:
 }
 
 void cst_tracer_free(cst_tracer *t) {
-  if (!t) return;
+  if (!t)
+    return;
   int forked = t->fork_gen != atomic_load(&__cst_fork_gen);
-  if (!forked) __cst_exporter_stop(t);
+  if (!forked)
+    __cst_exporter_stop(t);
   /* In a forked child the exporter thread does not exist: free memory only. */
-  else __cst_exporter_abandon(t);
+  else
+    __cst_exporter_abandon(t);
   pthread_key_delete(t->key);
   __cst_ring *r = atomic_load(&t->rings);
   while (r) {
@@ -290,7 +313,8 @@ void cst_tracer_free(cst_tracer *t) {
     while (r->free_spans) {
       cst_span *s = r->free_spans;
       r->free_spans = s->next_free;
-      if (s->buf != s->inline_buf) free(s->buf);
+      if (s->buf != s->inline_buf)
+        free(s->buf);
       free(s);
     }
     if (__cst_t.ring == r) {
@@ -312,8 +336,10 @@ void cst_tracer_free(cst_tracer *t) {
 }
 
 int cst_tracer_flush(cst_tracer *t, uint32_t timeout_ms) {
-  if (!t) return CST_EINVAL;
-  if (t->fork_gen != atomic_load(&__cst_fork_gen)) return CST_EFORKED;
+  if (!t)
+    return CST_EINVAL;
+  if (t->fork_gen != atomic_load(&__cst_fork_gen))
+    return CST_EFORKED;
   return __cst_exporter_flush(t, timeout_ms);
 }
 
@@ -323,7 +349,8 @@ unsigned cst_tracer_propagators(const cst_tracer *t) {
 
 void cst_tracer_stats(const cst_tracer *t, cst_stats *o) {
   memset(o, 0, sizeof *o);
-  if (!t) return;
+  if (!t)
+    return;
   cst_tracer *m = (cst_tracer *)t;
   pthread_mutex_lock(&m->reg_mu);
   o->spans_started = atomic_load(&m->retired_started);

@@ -29,7 +29,8 @@ void __cst_tx_udp_send(struct __cst_exporter *ex, frame *f) {
   if (n == (ssize_t)f->len) {
     __cst_inc(&t->frames_sent, 1);
     __cst_inc(&t->spans_exported, f->n);
-    if (f->type == CS_FRAME_METRICS) __cst_inc(&t->metric_exports, 1);
+    if (f->type == CS_FRAME_METRICS)
+      __cst_inc(&t->metric_exports, 1);
   } else {
     __cst_inc(&t->export_errors, 1);
     __cst_inc(&t->dropped_export, f->n);
@@ -40,8 +41,10 @@ void __cst_tx_udp_send(struct __cst_exporter *ex, frame *f) {
 
 void __cst_tx_enqueue(struct __cst_exporter *ex, frame *f) {
   f->next = NULL;
-  if (ex->q_tail) ex->q_tail->next = f;
-  else ex->q_head = f;
+  if (ex->q_tail)
+    ex->q_tail->next = f;
+  else
+    ex->q_head = f;
   ex->q_tail = f;
   if (!ex->send_cur && ex->state == CONNECTED) {
     ex->send_cur = f;
@@ -53,7 +56,8 @@ void __cst_tx_enqueue(struct __cst_exporter *ex, frame *f) {
 
 /* Closes the open frame and hands it to the transport. */
 void __cst_tx_close(struct __cst_exporter *ex) {
-  if (ex->fd >= 0) close(ex->fd);
+  if (ex->fd >= 0)
+    close(ex->fd);
   ex->fd = -1;
   ex->state = DISCONNECTED;
   ex->send_cur = NULL;
@@ -84,8 +88,10 @@ void __cst_tx_failed(struct __cst_exporter *ex, const char *why, int err) {
     return;
   }
   uint64_t base = t->cfg.backoff_initial_ms;
-  for (uint32_t i = 1; i < ex->failures && base < t->cfg.backoff_max_ms; i++) base *= 2;
-  if (base > t->cfg.backoff_max_ms) base = t->cfg.backoff_max_ms;
+  for (uint32_t i = 1; i < ex->failures && base < t->cfg.backoff_max_ms; i++)
+    base *= 2;
+  if (base > t->cfg.backoff_max_ms)
+    base = t->cfg.backoff_max_ms;
   /* "Equal jitter": at least half the backoff, so retries do spread out. */
   ex->next_attempt = now + base / 2 + jitter(ex, base / 2);
   __cst_log(t, CST_LOG_DEBUG, "collector connection failed: %s: %s", why, strerror(err));
@@ -96,7 +102,8 @@ void __cst_tx_connected(struct __cst_exporter *ex) {
   /* failures is reset by the first acknowledgement, not here: a collector
    * that accepts and then drops us must still back off and trip the
    * breaker. */
-  if (ex->ever_connected) __cst_inc(&ex->t->reconnects, 1);
+  if (ex->ever_connected)
+    __cst_inc(&ex->t->reconnects, 1);
   ex->ever_connected = 1;
   /* Everything not acknowledged goes again; the collector's store keys
    * spans by (trace ID, span ID), so a duplicate is overwritten. */
@@ -126,11 +133,16 @@ void __cst_tx_connect(struct __cst_exporter *ex) {
 /* Removes f from the queue (f must not be send_cur). */
 void __cst_tx_unlink(struct __cst_exporter *ex, frame *f) {
   frame *prev = NULL, *p = ex->q_head;
-  while (p && p != f) prev = p, p = p->next;
-  if (!p) return;
-  if (prev) prev->next = f->next;
-  else ex->q_head = f->next;
-  if (ex->q_tail == f) ex->q_tail = prev;
+  while (p && p != f)
+    prev = p, p = p->next;
+  if (!p)
+    return;
+  if (prev)
+    prev->next = f->next;
+  else
+    ex->q_head = f->next;
+  if (ex->q_tail == f)
+    ex->q_tail = prev;
   ex->q_bytes -= f->len;
   atomic_store(&ex->t->unacked_bytes, ex->q_bytes);
 }
@@ -138,10 +150,13 @@ void __cst_tx_unlink(struct __cst_exporter *ex, frame *f) {
 static void on_ack(struct __cst_exporter *ex, const cs_frame_hdr *h, const uint8_t *payload) {
   cst_tracer *t = ex->t;
   cs_ack ack;
-  if (cs_frame_parse_ack(payload, h->len, &ack) != CS_WIRE_OK) return;
+  if (cs_frame_parse_ack(payload, h->len, &ack) != CS_WIRE_OK)
+    return;
   frame *f = ex->q_head;
-  while (f && f->seq != h->seq) f = f->next;
-  if (!f || f == ex->send_cur) return; /* unknown, or acked before we sent it all */
+  while (f && f->seq != h->seq)
+    f = f->next;
+  if (!f || f == ex->send_cur)
+    return; /* unknown, or acked before we sent it all */
   __cst_tx_unlink(ex, f);
   ex->failures = 0; /* the collector is demonstrably healthy */
   __cst_inc(&t->frames_acked, 1);
@@ -160,7 +175,8 @@ void __cst_tx_read(struct __cst_exporter *ex) {
       return;
     }
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return;
       __cst_tx_failed(ex, "recv", errno);
       return;
     }
@@ -169,12 +185,14 @@ void __cst_tx_read(struct __cst_exporter *ex) {
     for (;;) {
       cs_frame_hdr h;
       int rc = cs_frame_parse_header(ex->rbuf + off, ex->rlen - off, 64, &h);
-      if (rc == CS_WIRE_NEED_MORE) break;
+      if (rc == CS_WIRE_NEED_MORE)
+        break;
       if (rc != CS_WIRE_OK || h.type != CS_FRAME_ACK) {
         __cst_tx_failed(ex, "malformed reply from collector", EPROTO);
         return;
       }
-      if (ex->rlen - off < CS_FRAME_HDR_LEN + h.len) break;
+      if (ex->rlen - off < CS_FRAME_HDR_LEN + h.len)
+        break;
       on_ack(ex, &h, ex->rbuf + off + CS_FRAME_HDR_LEN);
       off += CS_FRAME_HDR_LEN + h.len;
     }
@@ -186,10 +204,11 @@ void __cst_tx_read(struct __cst_exporter *ex) {
 void __cst_tx_write(struct __cst_exporter *ex) {
   while (ex->send_cur) {
     frame *f = ex->send_cur;
-    ssize_t n = send(ex->fd, f->data + ex->send_off, f->len - ex->send_off,
-                     MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n =
+        send(ex->fd, f->data + ex->send_off, f->len - ex->send_off, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return;
       __cst_tx_failed(ex, "send", errno);
       return;
     }
@@ -208,4 +227,3 @@ void __cst_tx_write(struct __cst_exporter *ex) {
     }
   }
 }
-

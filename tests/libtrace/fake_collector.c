@@ -26,15 +26,22 @@ static void copy_str(char *dst, size_t n, const char *src) {
 static void attr_of(fc_attr *a, const Opentelemetry__Proto__Common__V1__KeyValue *kv) {
   memset(a, 0, sizeof *a);
   copy_str(a->key, sizeof a->key, kv->key);
-  if (!kv->value) return;
+  if (!kv->value)
+    return;
   a->type = (int)kv->value->value_case;
   switch (kv->value->value_case) {
   case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
     copy_str(a->s, sizeof a->s, kv->value->string_value);
     break;
-  case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE: a->i = kv->value->bool_value; break;
-  case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE: a->i = kv->value->int_value; break;
-  case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE: a->d = kv->value->double_value; break;
+  case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+    a->i = kv->value->bool_value;
+    break;
+  case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+    a->i = kv->value->int_value;
+    break;
+  case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+    a->d = kv->value->double_value;
+    break;
   default: break;
   }
 }
@@ -42,7 +49,8 @@ static void attr_of(fc_attr *a, const Opentelemetry__Proto__Common__V1__KeyValue
 static uint32_t take_traces(fake_collector *fc, const uint8_t *p, size_t n) {
   Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req =
       opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, n, p);
-  if (!req) return 0;
+  if (!req)
+    return 0;
   uint32_t count = 0;
   pthread_mutex_lock(&fc->mu);
   for (size_t r = 0; r < req->n_resource_spans; r++) {
@@ -58,14 +66,17 @@ static uint32_t take_traces(fake_collector *fc, const uint8_t *p, size_t n) {
         if (fc->n_spans == fc->cap) {
           size_t cap = fc->cap ? fc->cap * 2 : 256;
           fc_span *ns = realloc(fc->spans, cap * sizeof *ns);
-          if (!ns) continue;
+          if (!ns)
+            continue;
           fc->spans = ns;
           fc->cap = cap;
         }
         fc_span *o = &fc->spans[fc->n_spans++];
         memset(o, 0, sizeof *o);
-        if (sp->trace_id.len == 16) memcpy(o->trace_id, sp->trace_id.data, 16);
-        if (sp->span_id.len == 8) memcpy(o->span_id, sp->span_id.data, 8);
+        if (sp->trace_id.len == 16)
+          memcpy(o->trace_id, sp->trace_id.data, 16);
+        if (sp->span_id.len == 8)
+          memcpy(o->span_id, sp->span_id.data, 8);
         if (sp->parent_span_id.len == 8) {
           memcpy(o->parent, sp->parent_span_id.data, 8);
           o->has_parent = 1;
@@ -94,8 +105,10 @@ static uint32_t take_traces(fake_collector *fc, const uint8_t *p, size_t n) {
         }
         o->n_links = (int)sp->n_links;
         if (sp->n_links) {
-          if (sp->links[0]->trace_id.len == 16) memcpy(o->link0_trace, sp->links[0]->trace_id.data, 16);
-          if (sp->links[0]->span_id.len == 8) memcpy(o->link0_span, sp->links[0]->span_id.data, 8);
+          if (sp->links[0]->trace_id.len == 16)
+            memcpy(o->link0_trace, sp->links[0]->trace_id.data, 16);
+          if (sp->links[0]->span_id.len == 8)
+            memcpy(o->link0_span, sp->links[0]->span_id.data, 8);
           o->link0_flags = sp->links[0]->flags;
         }
         count++;
@@ -104,7 +117,8 @@ static uint32_t take_traces(fake_collector *fc, const uint8_t *p, size_t n) {
   }
   fc->trace_frames++;
   pthread_mutex_unlock(&fc->mu);
-  opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req, NULL);
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+                                                                                          NULL);
   return count;
 }
 
@@ -115,27 +129,32 @@ static void labels_of(char *out, size_t n, Opentelemetry__Proto__Common__V1__Key
   for (size_t i = 0; i < nkv && o < n; i++) {
     int w = snprintf(out + o, n - o, "%s%s=%s", i ? "," : "", kv[i]->key,
                      kv[i]->value ? kv[i]->value->string_value : "");
-    if (w < 0) break;
+    if (w < 0)
+      break;
     o += (size_t)w;
   }
 }
 
 static uint32_t take_metrics(fake_collector *fc, const uint8_t *p, size_t n) {
   Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *req =
-      opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(NULL, n, p);
-  if (!req) return 0;
+      opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(NULL, n,
+                                                                                           p);
+  if (!req)
+    return 0;
   uint32_t count = 0;
   pthread_mutex_lock(&fc->mu);
   for (size_t r = 0; r < req->n_resource_metrics; r++)
     for (size_t s = 0; s < req->resource_metrics[r]->n_scope_metrics; s++) {
-      Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = req->resource_metrics[r]->scope_metrics[s];
+      Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm =
+          req->resource_metrics[r]->scope_metrics[s];
       for (size_t k = 0; k < sm->n_metrics; k++) {
         const Opentelemetry__Proto__Metrics__V1__Metric *m = sm->metrics[k];
         fc_metric x;
         memset(&x, 0, sizeof x);
         copy_str(x.name, sizeof x.name, m->name);
         x.kind = (int)m->data_case;
-        if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM && m->sum->n_data_points) {
+        if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM &&
+            m->sum->n_data_points) {
           const Opentelemetry__Proto__Metrics__V1__NumberDataPoint *dp = m->sum->data_points[0];
           labels_of(x.labels, sizeof x.labels, dp->attributes, dp->n_attributes);
           x.monotonic = m->sum->is_monotonic;
@@ -149,7 +168,8 @@ static uint32_t take_metrics(fake_collector *fc, const uint8_t *p, size_t n) {
           x.dval = dp->as_double;
         } else if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM &&
                    m->histogram->n_data_points) {
-          const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *dp = m->histogram->data_points[0];
+          const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *dp =
+              m->histogram->data_points[0];
           labels_of(x.labels, sizeof x.labels, dp->attributes, dp->n_attributes);
           x.temporality = (int)m->histogram->aggregation_temporality;
           x.count = dp->count;
@@ -157,8 +177,10 @@ static uint32_t take_metrics(fake_collector *fc, const uint8_t *p, size_t n) {
           x.min = dp->min;
           x.max = dp->max;
           x.nb = dp->n_bucket_counts < 70 ? dp->n_bucket_counts : 70;
-          for (size_t i = 0; i < x.nb; i++) x.buckets[i] = dp->bucket_counts[i];
-          for (size_t i = 0; i < dp->n_explicit_bounds && i < 70; i++) x.bounds[i] = dp->explicit_bounds[i];
+          for (size_t i = 0; i < x.nb; i++)
+            x.buckets[i] = dp->bucket_counts[i];
+          for (size_t i = 0; i < dp->n_explicit_bounds && i < 70; i++)
+            x.bounds[i] = dp->explicit_bounds[i];
         }
         size_t i = 0;
         while (i < fc->n_metrics && !(strcmp(fc->metrics[i].name, x.name) == 0 &&
@@ -166,24 +188,29 @@ static uint32_t take_metrics(fake_collector *fc, const uint8_t *p, size_t n) {
           i++;
         if (i < 64) {
           fc->metrics[i] = x;
-          if (i == fc->n_metrics) fc->n_metrics++;
+          if (i == fc->n_metrics)
+            fc->n_metrics++;
         }
         count++;
       }
     }
   fc->metric_frames++;
   pthread_mutex_unlock(&fc->mu);
-  opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(req, NULL);
+  opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(req,
+                                                                                              NULL);
   return count;
 }
 
 static uint32_t take_frame(fake_collector *fc, const cs_frame_hdr *h, const uint8_t *payload) {
   pthread_mutex_lock(&fc->mu);
   fc->frames++;
-  if (h->len + CS_FRAME_HDR_LEN > fc->max_frame) fc->max_frame = h->len + CS_FRAME_HDR_LEN;
+  if (h->len + CS_FRAME_HDR_LEN > fc->max_frame)
+    fc->max_frame = h->len + CS_FRAME_HDR_LEN;
   pthread_mutex_unlock(&fc->mu);
-  if (h->type == CS_FRAME_TRACES) return take_traces(fc, payload, h->len);
-  if (h->type == CS_FRAME_METRICS) return take_metrics(fc, payload, h->len);
+  if (h->type == CS_FRAME_TRACES)
+    return take_traces(fc, payload, h->len);
+  if (h->type == CS_FRAME_METRICS)
+    return take_metrics(fc, payload, h->len);
   return 0;
 }
 
@@ -197,7 +224,8 @@ static void *serve(void *arg) {
   fake_collector *fc = arg;
   conn c[MAXC];
   memset(c, 0, sizeof c);
-  for (int i = 0; i < MAXC; i++) c[i].fd = -1;
+  for (int i = 0; i < MAXC; i++)
+    c[i].fd = -1;
   size_t cap = CS_FRAME_MAX_DEFAULT + CS_FRAME_HDR_LEN;
   uint8_t *dgram = malloc(65536);
   for (;;) {
@@ -213,21 +241,27 @@ static void *serve(void *arg) {
         pf[n] = (struct pollfd){c[i].fd, POLLIN, 0};
         map[n++] = i;
       }
-    if (poll(pf, n, 1000) < 0 && errno != EINTR) break;
-    if (pf[0].revents) break;
+    if (poll(pf, n, 1000) < 0 && errno != EINTR)
+      break;
+    if (pf[0].revents)
+      break;
     for (nfds_t k = 1; k < n; k++) {
-      if (!pf[k].revents) continue;
+      if (!pf[k].revents)
+        continue;
       if (map[k] == -1 && fc->udp) {
         ssize_t r = recv(fc->lfd, dgram, 65536, 0);
         cs_frame_hdr h;
         const uint8_t *pl;
-        if (r > 0 && cs_frame_parse_datagram(dgram, (size_t)r, CS_FRAME_MAX_UDP, &h, &pl) == CS_WIRE_OK)
+        if (r > 0 &&
+            cs_frame_parse_datagram(dgram, (size_t)r, CS_FRAME_MAX_UDP, &h, &pl) == CS_WIRE_OK)
           take_frame(fc, &h, pl);
-        else if (r > 0) fc->bad_frames++;
+        else if (r > 0)
+          fc->bad_frames++;
       } else if (map[k] == -1) {
         int fd = accept(fc->lfd, NULL, NULL);
         int i = 0;
-        while (i < MAXC && c[i].fd >= 0) i++;
+        while (i < MAXC && c[i].fd >= 0)
+          i++;
         if (fd >= 0 && fc->close_on_accept) {
           pthread_mutex_lock(&fc->mu);
           fc->conns++;
@@ -257,7 +291,8 @@ static void *serve(void *arg) {
         for (;;) {
           cs_frame_hdr h;
           int rc = cs_frame_parse_header(cc->buf + off, cc->len - off, CS_FRAME_MAX_DEFAULT, &h);
-          if (rc == CS_WIRE_NEED_MORE || (rc == CS_WIRE_OK && cc->len - off < CS_FRAME_HDR_LEN + h.len))
+          if (rc == CS_WIRE_NEED_MORE ||
+              (rc == CS_WIRE_OK && cc->len - off < CS_FRAME_HDR_LEN + h.len))
             break;
           if (rc != CS_WIRE_OK) {
             fc->bad_frames++;
@@ -266,7 +301,8 @@ static void *serve(void *arg) {
           }
           uint32_t got = take_frame(fc, &h, cc->buf + off + CS_FRAME_HDR_LEN);
           if (!fc->no_ack) {
-            if (fc->delay_ack_ms) usleep((useconds_t)fc->delay_ack_ms * 1000);
+            if (fc->delay_ack_ms)
+              usleep((useconds_t)fc->delay_ack_ms * 1000);
             uint8_t ack[CS_FRAME_HDR_LEN + CS_ACK_LEN];
             cs_ack a = {got, 0};
             size_t al = cs_frame_write_ack(ack, h.seq, &a);
@@ -290,11 +326,13 @@ static void *serve(void *arg) {
 }
 
 int fc_start(fake_collector *fc, int udp, int port) {
-  if (!fc->inited) pthread_mutex_init(&fc->mu, NULL);
+  if (!fc->inited)
+    pthread_mutex_init(&fc->mu, NULL);
   fc->inited = 1;
   fc->udp = udp;
   fc->lfd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
-  if (fc->lfd < 0) return -1;
+  if (fc->lfd < 0)
+    return -1;
   int one = 1;
   setsockopt(fc->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (udp) {
@@ -306,18 +344,23 @@ int fc_start(fake_collector *fc, int udp, int port) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons((uint16_t)port);
-  if (bind(fc->lfd, (struct sockaddr *)&a, sizeof a) != 0) return -1;
-  if (!udp && listen(fc->lfd, 16) != 0) return -1;
+  if (bind(fc->lfd, (struct sockaddr *)&a, sizeof a) != 0)
+    return -1;
+  if (!udp && listen(fc->lfd, 16) != 0)
+    return -1;
   socklen_t al = sizeof a;
   getsockname(fc->lfd, (struct sockaddr *)&a, &al);
   fc->port = ntohs(a.sin_port);
-  if (pipe(fc->stop_pipe) != 0) return -1;
+  if (pipe(fc->stop_pipe) != 0)
+    return -1;
   return pthread_create(&fc->thr, NULL, serve, fc) == 0 ? 0 : -1;
 }
 
 void fc_stop(fake_collector *fc) {
-  if (fc->lfd < 0) return;
-  if (write(fc->stop_pipe[1], "x", 1) < 0) return;
+  if (fc->lfd < 0)
+    return;
+  if (write(fc->stop_pipe[1], "x", 1) < 0)
+    return;
   pthread_join(fc->thr, NULL);
   close(fc->stop_pipe[0]);
   close(fc->stop_pipe[1]);
@@ -341,7 +384,8 @@ size_t fc_count(fake_collector *fc) {
 
 int fc_wait(fake_collector *fc, size_t n, int timeout_ms) {
   for (int waited = 0; waited <= timeout_ms; waited += 5) {
-    if (fc_count(fc) >= n) return 1;
+    if (fc_count(fc) >= n)
+      return 1;
     usleep(5000);
   }
   return fc_count(fc) >= n;
@@ -374,7 +418,8 @@ int fc_find_metric(fake_collector *fc, const char *name, const char *labels, fc_
 
 const fc_attr *fc_attr_get(const fc_span *s, const char *key) {
   for (int i = 0; i < s->n_attrs; i++)
-    if (strcmp(s->attrs[i].key, key) == 0) return &s->attrs[i];
+    if (strcmp(s->attrs[i].key, key) == 0)
+      return &s->attrs[i];
   return NULL;
 }
 

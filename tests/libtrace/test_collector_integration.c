@@ -36,7 +36,8 @@ static cst_tracer *tracer_for(int port, int udp) {
 }
 
 /* Reads one trace back from a stopped collector's data directory. */
-static size_t read_trace(const char *dir, const uint8_t tid[16], int (*check)(const cs_span *, size_t)) {
+static size_t read_trace(const char *dir, const uint8_t tid[16],
+                         int (*check)(const cs_span *, size_t)) {
   cs_store_opts o = {.dir = dir};
   cs_store *st;
   char err[256];
@@ -49,7 +50,8 @@ static size_t read_trace(const char *dir, const uint8_t tid[16], int (*check)(co
   cs_span *spans = NULL;
   size_t n = 0;
   CHECK_EQ(cs_store_get_trace(st, tid, &a, &spans, &n), 0);
-  if (check) CHECK(check(spans, n));
+  if (check)
+    CHECK(check(spans, n));
   cs_arena_release(&a);
   cs_store_close(st);
   return n;
@@ -64,8 +66,10 @@ static int tree_ok(const cs_span *s, size_t n) {
     clients += s[i].kind == CS_KIND_CLIENT;
     if (!cs_span_is_root(&s[i])) { /* every parent is in the trace */
       size_t j = 0;
-      while (j < n && memcmp(s[j].span_id, s[i].parent_id, 8) != 0) j++;
-      if (j == n) return 0;
+      while (j < n && memcmp(s[j].span_id, s[i].parent_id, 8) != 0)
+        j++;
+      if (j == n)
+        return 0;
     }
   }
   if (roots != 1 || sessions != (int)n || servers != 1 || clients != (int)n - 1)
@@ -166,7 +170,8 @@ static void tcp_spans_survive_a_collector_restart_exactly_once(void) {
   size_t total = 0;
   for (int tr = 0; tr < TRACES; tr++) {
     size_t n = read_trace(dir, rt_tids[tr], NULL);
-    if (n != PER_TRACE) fprintf(stderr, "trace %d: %zu spans in the store\n", tr, n);
+    if (n != PER_TRACE)
+      fprintf(stderr, "trace %d: %zu spans in the store\n", tr, n);
     total += n;
   }
   CHECK_EQ(total, TRACES * PER_TRACE); /* none lost, none twice */

@@ -2,11 +2,11 @@
  * TCP, datagram splitting over UDP, resending after a reconnect, and a dead
  * or slow collector: the host never blocks, memory stays bounded, drops are
  * counted, and spans flow again once the collector is back. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "callscope/trace.h"
@@ -27,7 +27,8 @@ static cst_tracer *mk(const char *ep, void (*tune)(cst_config *)) {
   cfg.service_name = "exp";
   cfg.backoff_initial_ms = 20;
   cfg.backoff_max_ms = 100;
-  if (tune) tune(&cfg);
+  if (tune)
+    tune(&cfg);
   cst_tracer *t = NULL;
   CHECK_EQ(cst_tracer_new(&cfg, &t), CST_OK);
   return t;
@@ -44,7 +45,9 @@ static void spans(cst_tracer *t, const char *prefix, int n) {
   }
 }
 
-static void batch100(cst_config *c) { c->batch_max_spans = 100; }
+static void batch100(cst_config *c) {
+  c->batch_max_spans = 100;
+}
 
 static void tcp_batches_are_acknowledged(void) {
   fake_collector fc = {0};
@@ -65,7 +68,9 @@ static void tcp_batches_are_acknowledged(void) {
   fc_free(&fc);
 }
 
-static void dgram1k(cst_config *c) { c->udp_datagram_bytes = 1024; }
+static void dgram1k(cst_config *c) {
+  c->udp_datagram_bytes = 1024;
+}
 
 static void udp_batches_split_to_datagram_size(void) {
   fake_collector fc = {0};
@@ -143,7 +148,8 @@ static int cmp_u32(const void *a, const void *b) {
 
 static int free_port(void) {
   fake_collector probe = {0};
-  if (fc_start(&probe, 0, 0) != 0) return -1;
+  if (fc_start(&probe, 0, 0) != 0)
+    return -1;
   int port = probe.port;
   fc_free(&probe);
   return port;
@@ -243,7 +249,8 @@ static void flapping_collector_trips_the_breaker(void) {
 static int log_lines;
 static char log_first[256];
 static void on_log(void *user, int level, const char *msg) {
-  if (!log_lines++) snprintf(log_first, sizeof log_first, "%s", msg);
+  if (!log_lines++)
+    snprintf(log_first, sizeof log_first, "%s", msg);
 }
 static void with_log(cst_config *c) {
   small_ring(c);

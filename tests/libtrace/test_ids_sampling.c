@@ -23,7 +23,9 @@ static cst_tracer *tracer(cst_sampler_kind k, double ratio) {
   return t;
 }
 
-static int cmp16(const void *a, const void *b) { return memcmp(a, b, 16); }
+static int cmp16(const void *a, const void *b) {
+  return memcmp(a, b, 16);
+}
 
 static void ids_are_nonzero_and_unique(void) {
   cst_tracer *t = tracer(CST_SAMPLER_ALWAYS_OFF, 1);
@@ -42,7 +44,8 @@ static void ids_are_nonzero_and_unique(void) {
   CHECK_EQ(zeros, 0);
   qsort(ids, N, 16, cmp16);
   int dups = 0;
-  for (int i = 1; i < N; i++) dups += memcmp(ids[i], ids[i - 1], 16) == 0;
+  for (int i = 1; i < N; i++)
+    dups += memcmp(ids[i], ids[i - 1], 16) == 0;
   CHECK_EQ(dups, 0);
   free(ids);
   cst_tracer_free(t);
@@ -103,7 +106,8 @@ static void forked_child_does_not_repeat_parent_ids(void) {
 
 static void tid_with_r(uint8_t tid[16], uint64_t r) {
   memset(tid, 0xab, 16);
-  for (int i = 15; i >= 9; i--, r >>= 8) tid[i] = (uint8_t)r;
+  for (int i = 15; i >= 9; i--, r >>= 8)
+    tid[i] = (uint8_t)r;
 }
 
 static void ratio_rule_is_the_56_bit_threshold(void) {
@@ -160,8 +164,9 @@ static void every_service_decides_the_same_for_a_trace(void) {
 static void explicit_randomness_in_tracestate_wins(void) {
   cst_tracer *t = tracer(CST_SAMPLER_RATIO, 0.5);
   /* Trace ID with R = 0 (never sampled at 50%) but rv says max. */
-  const char *hdr[][2] = {{"traceparent", "00-ababababababababab00000000000000-00f067aa0ba902b7-00"},
-                          {"tracestate", "ot=th:8;rv:ffffffffffffff,x=1"}};
+  const char *hdr[][2] = {
+      {"traceparent", "00-ababababababababab00000000000000-00f067aa0ba902b7-00"},
+      {"tracestate", "ot=th:8;rv:ffffffffffffff,x=1"}};
   for (int with_rv = 0; with_rv < 2; with_rv++) {
     __cst_bag *bag = with_rv ? __cst_bag_make(hdr[1][1], strlen(hdr[1][1]), NULL, 0) : NULL;
     cst_context ctx;
@@ -180,14 +185,16 @@ static void parent_based_follows_the_parent(void) {
   cst_tracer *off = tracer(CST_SAMPLER_PARENT_ALWAYS_OFF, 1);
   cst_tracer *ratio0 = tracer(CST_SAMPLER_PARENT_RATIO, 0);
   cst_context yes, no;
-  CHECK(__cst_parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55, &yes));
-  CHECK(__cst_parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", 55, &no));
+  CHECK(
+      __cst_parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55, &yes));
+  CHECK(
+      __cst_parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", 55, &no));
   struct {
     cst_tracer *t;
     const cst_context *p;
     int want;
-  } cases[] = {{on, &yes, 1},  {on, &no, 0},     {on, NULL, 1},     {off, &yes, 1},
-               {off, &no, 0},  {off, NULL, 0},   {ratio0, &yes, 1}, {ratio0, NULL, 0}};
+  } cases[] = {{on, &yes, 1}, {on, &no, 0},   {on, NULL, 1},     {off, &yes, 1},
+               {off, &no, 0}, {off, NULL, 0}, {ratio0, &yes, 1}, {ratio0, NULL, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cst_span *s = cst_span_start(cases[i].t, "p", CST_KIND_SERVER, cases[i].p);
     CHECK_EQ(cst_span_is_recording(s), cases[i].want);
@@ -232,7 +239,8 @@ static void env_configures_sampler_and_endpoint(void) {
   cst_config_defaults(&bad);
   bad.endpoint = "ftp://x:1";
   CHECK_EQ(cst_tracer_new(&bad, &t), CST_EENDPOINT);
-  CHECK_STR(cst_strerror(CST_EENDPOINT), "malformed endpoint, want udp://host:port or tcp://host:port");
+  CHECK_STR(cst_strerror(CST_EENDPOINT),
+            "malformed endpoint, want udp://host:port or tcp://host:port");
 }
 
 static uint64_t realtime(void) {
@@ -251,17 +259,20 @@ static void span_clock_tracks_realtime(void) {
   for (int i = 0; i < 20000; i++) {
     uint64_t a = realtime(), n = cst_now_ns(), b = realtime();
     int64_t off = n < a ? (int64_t)(a - n) : n > b ? (int64_t)(n - b) : 0;
-    if (off > worst) worst = off;
+    if (off > worst)
+      worst = off;
     backwards += n < prev;
     prev = n;
-    if (i % 5000 == 0) usleep(100 * 1000);
+    if (i % 5000 == 0)
+      usleep(100 * 1000);
   }
   fprintf(stderr, "span clock (%s): worst offset from CLOCK_REALTIME %lld ns\n",
           __cst_clock_tsc() ? "tsc" : "clock_gettime", (long long)worst);
 #if defined(__x86_64__)
-  if (!getenv("CST_TEST_NO_TSC")) CHECK_EQ(__cst_clock_tsc(), 1); /* invariant TSC on x86-64 hosts */
+  if (!getenv("CST_TEST_NO_TSC"))
+    CHECK_EQ(__cst_clock_tsc(), 1); /* invariant TSC on x86-64 hosts */
 #endif
-  CHECK(worst < 20000); /* 20 us */
+  CHECK(worst < 20000);  /* 20 us */
   CHECK(backwards <= 3); /* at most a few ns steps at re-anchoring */
   cst_tracer_free(t);
 }

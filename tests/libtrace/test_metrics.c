@@ -134,8 +134,10 @@ static void more_threads_than_slots_lose_nothing(void) {
   for (int round = 0; round < 2; round++) { /* round 2 reuses released slots */
     pthread_t th[MANY];
     pthread_barrier_init(&many_bar, NULL, MANY);
-    for (int i = 0; i < MANY; i++) pthread_create(&th[i], NULL, many_work, NULL);
-    for (int i = 0; i < MANY; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < MANY; i++)
+      pthread_create(&th[i], NULL, many_work, NULL);
+    for (int i = 0; i < MANY; i++)
+      pthread_join(th[i], NULL);
     pthread_barrier_destroy(&many_bar);
   }
   CHECK_EQ(cst_tracer_flush(t, 5000), CST_OK);
@@ -151,7 +153,8 @@ static void more_threads_than_slots_lose_nothing(void) {
 }
 
 int main(void) {
-  if (fc_start(&fc, 0, 0) != 0) return 2;
+  if (fc_start(&fc, 0, 0) != 0)
+    return 2;
   RUN(instruments_export_cumulative_values);
   RUN(more_threads_than_slots_lose_nothing);
   fc_free(&fc);

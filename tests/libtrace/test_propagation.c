@@ -32,25 +32,33 @@ static const char *h_get(void *u, const char *key, size_t *len) {
 static int h_set(void *u, const char *key, const char *value) {
   hdrs *h = u;
   int i = 0;
-  while (i < h->n && strcasecmp(h->k[i], key) != 0) i++;
-  if (i == 24) return -1;
-  if (i == h->n) h->n++;
-  else free(h->v[i]);
+  while (i < h->n && strcasecmp(h->k[i], key) != 0)
+    i++;
+  if (i == 24)
+    return -1;
+  if (i == h->n)
+    h->n++;
+  else
+    free(h->v[i]);
   snprintf(h->k[i], sizeof h->k[i], "%s", key);
   h->v[i] = strdup(value);
   return 0;
 }
 
 static void h_clear(hdrs *h) {
-  for (int i = 0; i < h->n; i++) free(h->v[i]);
+  for (int i = 0; i < h->n; i++)
+    free(h->v[i]);
   h->n = 0;
 }
 
-static cst_carrier carrier(hdrs *h) { return (cst_carrier){h_get, h_set, h}; }
+static cst_carrier carrier(hdrs *h) {
+  return (cst_carrier){h_get, h_set, h};
+}
 
 static cst_context *extract1(const char *key, const char *value, unsigned formats) {
   hdrs h = {.n = 0};
-  if (key) h_set(&h, key, value);
+  if (key)
+    h_set(&h, key, value);
   cst_carrier c = carrier(&h);
   cst_context *ctx = cst_extract(&c, formats);
   h_clear(&h);
@@ -69,24 +77,24 @@ static void traceparent_table(void) {
   } cases[] = {
       {"00-" TID "-" SID "-01", 1, 1},
       {"00-" TID "-" SID "-00", 1, 0},
-      {"00-" TID "-" SID "-09", 1, 1},            /* unknown flag bits kept out, sampled set */
-      {"  00-" TID "-" SID "-01\t", 1, 1},        /* surrounding whitespace trimmed */
-      {"cc-" TID "-" SID "-01", 1, 1},            /* future version, exactly 55 */
+      {"00-" TID "-" SID "-09", 1, 1},              /* unknown flag bits kept out, sampled set */
+      {"  00-" TID "-" SID "-01\t", 1, 1},          /* surrounding whitespace trimmed */
+      {"cc-" TID "-" SID "-01", 1, 1},              /* future version, exactly 55 */
       {"01-" TID "-" SID "-01-future-stuff", 1, 1}, /* future version, longer with '-' */
-      {"01-" TID "-" SID "-01x", 0, 0},           /* future version, no '-' after prefix */
-      {"00-" TID "-" SID "-01-", 0, 0},           /* version 00 must be exactly 55 */
-      {"00-" TID "-" SID "-0", 0, 0},             /* too short */
-      {"ff-" TID "-" SID "-01", 0, 0},            /* version ff is invalid */
-      {"0g-" TID "-" SID "-01", 0, 0},            /* version not hex */
-      {"00-4BF92F3577B34DA6A3CE929D0E0E4736-" SID "-01", 0, 0}, /* uppercase trace id */
-      {"00-" TID "-00F067AA0BA902B7-01", 0, 0},   /* uppercase span id */
-      {"00-" TID "-" SID "-0A", 0, 0},            /* uppercase flags */
-      {"00-00000000000000000000000000000000-" SID "-01", 0, 0}, /* zero trace id */
-      {"00-" TID "-0000000000000000-01", 0, 0},   /* zero span id */
-      {"00_" TID "_" SID "_01", 0, 0},            /* wrong separators */
+      {"01-" TID "-" SID "-01x", 0, 0},             /* future version, no '-' after prefix */
+      {"00-" TID "-" SID "-01-", 0, 0},             /* version 00 must be exactly 55 */
+      {"00-" TID "-" SID "-0", 0, 0},               /* too short */
+      {"ff-" TID "-" SID "-01", 0, 0},              /* version ff is invalid */
+      {"0g-" TID "-" SID "-01", 0, 0},              /* version not hex */
+      {"00-4BF92F3577B34DA6A3CE929D0E0E4736-" SID "-01", 0, 0},          /* uppercase trace id */
+      {"00-" TID "-00F067AA0BA902B7-01", 0, 0},                          /* uppercase span id */
+      {"00-" TID "-" SID "-0A", 0, 0},                                   /* uppercase flags */
+      {"00-00000000000000000000000000000000-" SID "-01", 0, 0},          /* zero trace id */
+      {"00-" TID "-0000000000000000-01", 0, 0},                          /* zero span id */
+      {"00_" TID "_" SID "_01", 0, 0},                                   /* wrong separators */
       {"00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01", 0, 0}, /* shifted dash */
-      {"00-4bf92f3577b34da6a3ce929d0e0e473g-" SID "-01", 0, 0}, /* non-hex */
-      {"00-" TID "-" SID "-\xc3\xa9", 0, 0},      /* non-ASCII */
+      {"00-4bf92f3577b34da6a3ce929d0e0e473g-" SID "-01", 0, 0},          /* non-hex */
+      {"00-" TID "-" SID "-\xc3\xa9", 0, 0},                             /* non-ASCII */
       {"", 0, 0},
       {"00", 0, 0},
   };
@@ -134,7 +142,8 @@ static void tracestate_table(void) {
   for (int i = 0; i < 33; i++) {
     char m[16];
     snprintf(m, sizeof m, "%sk%d=v", i ? "," : "", i);
-    if (i < 32) strncat(n32, m, sizeof n32 - strlen(n32) - 1);
+    if (i < 32)
+      strncat(n32, m, sizeof n32 - strlen(n32) - 1);
     strncat(n33, m, sizeof n33 - strlen(n33) - 1);
   }
   const struct {
@@ -148,10 +157,10 @@ static void tracestate_table(void) {
       {",,rojo=1,,", "rojo=1"},
       {ok_key, ok_key},
       {n32, n32},
-      {n33, NULL},        /* more than 32 members */
-      {long_key, NULL},   /* key over 256 */
-      {long_val, NULL},   /* value over 256 */
-      {"Rojo=1", NULL},   /* uppercase key */
+      {n33, NULL},             /* more than 32 members */
+      {long_key, NULL},        /* key over 256 */
+      {long_val, NULL},        /* value over 256 */
+      {"Rojo=1", NULL},        /* uppercase key */
       {"rojo=1,rojo=2", NULL}, /* duplicate key */
       {"rojo", NULL},
       {"rojo=", NULL},
@@ -219,7 +228,8 @@ static void baggage_table(void) {
   for (int i = 0; i < 181; i++) {
     char m[16];
     snprintf(m, sizeof m, "%sk%d=1", i ? "," : "", i);
-    if (i < 180) strcat(e180, m);
+    if (i < 180)
+      strcat(e180, m);
     strcat(e181, m);
   }
   char *b8192 = malloc(8200), *b8193 = malloc(8200);
@@ -241,10 +251,10 @@ static void baggage_table(void) {
       {"k=%E2%9C%93", 1, "k", "\xe2\x9c\x93"},
       {"k=1,k=2", 1, "k", "2"},
       {e180, 1, "k179", "1"},
-      {e181, 0, "k0", NULL},      /* over 180 entries */
+      {e181, 0, "k0", NULL}, /* over 180 entries */
       {b8192, 1, "k", NULL},
-      {b8193, 0, "k", NULL},      /* over 8192 bytes */
-      {"k=v,=x", 0, "k", NULL},   /* empty key: the whole header goes */
+      {b8193, 0, "k", NULL},    /* over 8192 bytes */
+      {"k=v,=x", 0, "k", NULL}, /* empty key: the whole header goes */
       {"k=v,bad key=1", 0, "k", NULL},
       {"k=v\"q", 0, "k", NULL},
       {"k=%zz", 0, "k", NULL},
@@ -258,9 +268,11 @@ static void baggage_table(void) {
     cst_context *ctx = extract1("baggage", cases[i].in, CST_PROP_BAGGAGE);
     size_t len = 0;
     const char *v = cst_context_baggage(ctx, cases[i].key, &len);
-    if ((v != NULL) != cases[i].valid) fprintf(stderr, "baggage case %zu: \"%.50s\"\n", i, cases[i].in);
+    if ((v != NULL) != cases[i].valid)
+      fprintf(stderr, "baggage case %zu: \"%.50s\"\n", i, cases[i].in);
     CHECK_EQ(v != NULL, cases[i].valid);
-    if (v && cases[i].value) CHECK_STR(v, cases[i].value);
+    if (v && cases[i].value)
+      CHECK_STR(v, cases[i].value);
     cst_context_free(ctx);
   }
   free(e180);
@@ -320,7 +332,7 @@ static void b3_single_table(void) {
   cst_tracer *t = tracer_parent_based();
   const struct {
     const char *in;
-    int valid;      /* context with IDs */
+    int valid;        /* context with IDs */
     int span_sampled; /* decision of a child span under parentbased_always_on */
     const char *trace;
   } cases[] = {
@@ -344,7 +356,8 @@ static void b3_single_table(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cst_context *ctx = extract1("b3", cases[i].in, CST_PROP_B3);
-    if (cst_context_is_valid(ctx) != cases[i].valid) fprintf(stderr, "b3 case %zu: \"%s\"\n", i, cases[i].in);
+    if (cst_context_is_valid(ctx) != cases[i].valid)
+      fprintf(stderr, "b3 case %zu: \"%s\"\n", i, cases[i].in);
     CHECK_EQ(cst_context_is_valid(ctx), cases[i].valid);
     if (cases[i].trace) {
       char hex[33];
@@ -352,7 +365,8 @@ static void b3_single_table(void) {
       CHECK_STR(hex, cases[i].trace);
     }
     cst_span *s = cst_span_start(t, "b3", CST_KIND_SERVER, ctx);
-    if (cst_span_is_recording(s) != cases[i].span_sampled) fprintf(stderr, "b3 sampling case %zu\n", i);
+    if (cst_span_is_recording(s) != cases[i].span_sampled)
+      fprintf(stderr, "b3 sampling case %zu\n", i);
     CHECK_EQ(cst_span_is_recording(s), cases[i].span_sampled);
     cst_span_end(s);
     cst_context_free(ctx);
@@ -369,27 +383,33 @@ static void b3_multi_table(void) {
       {B3T, B3S, NULL, "1", NULL, 1, 1},
       {B3T, B3S, "05e3ac9a4f6e3b90", "0", NULL, 1, 0},
       {"a3ce929d0e0e4736", B3S, NULL, "1", NULL, 1, 1},
-      {B3T, B3S, NULL, NULL, "1", 1, 1},   /* debug */
+      {B3T, B3S, NULL, NULL, "1", 1, 1},    /* debug */
       {B3T, B3S, NULL, "true", NULL, 1, 1}, /* legacy spelling */
       {B3T, B3S, NULL, "false", NULL, 1, 0},
-      {B3T, B3S, NULL, NULL, NULL, 1, 1},  /* deferred */
-      {B3T, B3S, "zz", "1", NULL, 0, 1},   /* bad parent id voids all */
+      {B3T, B3S, NULL, NULL, NULL, 1, 1}, /* deferred */
+      {B3T, B3S, "zz", "1", NULL, 0, 1},  /* bad parent id voids all */
       {B3T, B3S, NULL, "2", NULL, 0, 1},
-      {B3T, NULL, NULL, "1", NULL, 0, 1},  /* span id missing */
+      {B3T, NULL, NULL, "1", NULL, 0, 1}, /* span id missing */
       {"80F198EE56343BA864FE8B2A57D3EFF7", B3S, NULL, "1", NULL, 0, 1},
       {B3T, "E457B5A2E4D86BD1", NULL, "1", NULL, 0, 1},
       {NULL, NULL, NULL, "0", NULL, 0, 0}, /* decision only */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     hdrs h = {.n = 0};
-    if (cases[i].tid) h_set(&h, "x-b3-traceid", cases[i].tid); /* lowercase on the wire */
-    if (cases[i].sid) h_set(&h, "X-B3-SpanId", cases[i].sid);
-    if (cases[i].pid) h_set(&h, "X-B3-ParentSpanId", cases[i].pid);
-    if (cases[i].sampled) h_set(&h, "X-B3-Sampled", cases[i].sampled);
-    if (cases[i].flags) h_set(&h, "X-B3-Flags", cases[i].flags);
+    if (cases[i].tid)
+      h_set(&h, "x-b3-traceid", cases[i].tid); /* lowercase on the wire */
+    if (cases[i].sid)
+      h_set(&h, "X-B3-SpanId", cases[i].sid);
+    if (cases[i].pid)
+      h_set(&h, "X-B3-ParentSpanId", cases[i].pid);
+    if (cases[i].sampled)
+      h_set(&h, "X-B3-Sampled", cases[i].sampled);
+    if (cases[i].flags)
+      h_set(&h, "X-B3-Flags", cases[i].flags);
     cst_carrier c = carrier(&h);
     cst_context *ctx = cst_extract(&c, CST_PROP_B3_MULTI);
-    if (cst_context_is_valid(ctx) != cases[i].valid) fprintf(stderr, "b3 multi case %zu\n", i);
+    if (cst_context_is_valid(ctx) != cases[i].valid)
+      fprintf(stderr, "b3 multi case %zu\n", i);
     CHECK_EQ(cst_context_is_valid(ctx), cases[i].valid);
     cst_span *s = cst_span_start(t, "b3m", CST_KIND_SERVER, ctx);
     CHECK_EQ(cst_span_is_recording(s), cases[i].span_sampled);
@@ -484,20 +504,23 @@ static void session_travels_across_three_hops(void) {
   cst_span_end(srv2);
   cst_span_end(call1);
   cst_span_end(edge);
-  for (int i = 0; i < 3; i++) cst_tracer_flush(t[i], 5000);
+  for (int i = 0; i < 3; i++)
+    cst_tracer_flush(t[i], 5000);
   CHECK(fc_wait(&fc, 6, 3000));
-  const char *names[] = {"GET /checkout", "POST orders", "POST /orders", "POST payments",
-                         "POST /payments", "INSERT payment"};
+  const char *names[] = {"GET /checkout", "POST orders",    "POST /orders",
+                         "POST payments", "POST /payments", "INSERT payment"};
   const char *services[] = {"frontend", "frontend", "orders", "orders", "payments", "payments"};
   fc_span sp[6];
   for (int i = 0; i < 6; i++) {
     CHECK(fc_find(&fc, names[i], &sp[i]));
     CHECK_STR(sp[i].service, services[i]);
     const fc_attr *a = fc_attr_get(&sp[i], "session.id");
-    if (!a) fprintf(stderr, "no session.id on %s\n", names[i]);
+    if (!a)
+      fprintf(stderr, "no session.id on %s\n", names[i]);
     CHECK(a && strcmp(a->s, "sess-7") == 0);
     CHECK(memcmp(sp[i].trace_id, sp[0].trace_id, 16) == 0);
-    if (i) CHECK(memcmp(sp[i].parent, sp[i - 1].span_id, 8) == 0);
+    if (i)
+      CHECK(memcmp(sp[i].parent, sp[i - 1].span_id, 8) == 0);
   }
   CHECK_EQ(sp[2].flags, 0x301); /* server span of a remote parent */
   CHECK_EQ(sp[1].flags, 0x101);
@@ -505,7 +528,8 @@ static void session_travels_across_three_hops(void) {
   cst_context_free(in3);
   h_clear(&wire1);
   h_clear(&wire2);
-  for (int i = 0; i < 3; i++) cst_tracer_free(t[i]);
+  for (int i = 0; i < 3; i++)
+    cst_tracer_free(t[i]);
   fc_free(&fc);
 }
 

@@ -16,7 +16,9 @@ static __cst_ring ring;
 static int bad_order, bad_bytes;
 static atomic_int done;
 
-static uint32_t size_of(uint32_t i) { return 16 + (i * 37 % 63) * 8; } /* 16..512 */
+static uint32_t size_of(uint32_t i) {
+  return 16 + (i * 37 % 63) * 8;
+} /* 16..512 */
 
 static void *producer(void *arg) {
   uint8_t rec[600];
@@ -25,7 +27,8 @@ static void *producer(void *arg) {
     memcpy(rec, &len, 4);
     memcpy(rec + 4, &type, 4);
     memcpy(rec + 8, &i, 4);
-    for (uint32_t k = 12; k < len; k++) rec[k] = (uint8_t)(i + k);
+    for (uint32_t k = 12; k < len; k++)
+      rec[k] = (uint8_t)(i + k);
     while (__cst_ring_push(&ring, rec, len) != 0) {
       sched_yield(); /* full: the real producer drops; here we wait to check every record */
     }
@@ -45,7 +48,8 @@ static void *consumer(void *arg) {
     uint32_t len, seq;
     memcpy(&len, p, 4);
     memcpy(&seq, p + 8, 4);
-    if (seq != want || len != size_of(want)) bad_order++;
+    if (seq != want || len != size_of(want))
+      bad_order++;
     for (uint32_t k = 12; k < len; k++)
       if (p[k] != (uint8_t)(seq + k)) {
         bad_bytes++;
@@ -81,7 +85,8 @@ static void full_ring_refuses_and_keeps_old_records(void) {
   int pushed = 0;
   for (uint32_t i = 0; i < 1000; i++) {
     memcpy(rec + 8, &i, 4);
-    if (__cst_ring_push(&r, rec, len) != 0) break;
+    if (__cst_ring_push(&r, rec, len) != 0)
+      break;
     pushed++;
   }
   CHECK_EQ(pushed, CAP / 256);

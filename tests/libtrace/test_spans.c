@@ -83,9 +83,16 @@ static void span_fields_arrive_intact(void) {
 static void resource_has_service_and_env_attributes(void) {
   /* Decoded by hand from the resource bytes the tracer built. */
   cst_tracer *t = mk("svc-res");
-  const char *want[] = {"service.name", "svc-res", "service.version", "1.2.3",
-                        "deployment.environment", "test", "team", "a,b",
-                        "telemetry.sdk.name", "callscope-trace"};
+  const char *want[] = {"service.name",
+                        "svc-res",
+                        "service.version",
+                        "1.2.3",
+                        "deployment.environment",
+                        "test",
+                        "team",
+                        "a,b",
+                        "telemetry.sdk.name",
+                        "callscope-trace"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     CHECK(memmem(t->resource_pb, t->resource_len, want[i], strlen(want[i])) != NULL);
   CHECK(memmem(t->resource_pb, t->resource_len, "process.pid", 11) != NULL);
@@ -118,7 +125,8 @@ static void limits_drop_and_count(void) {
     snprintf(key, sizeof key, "k%d", i);
     cst_span_set_int(s, key, i);
   }
-  for (int i = 0; i < 130; i++) cst_span_add_event(s, "e", NULL, 0);
+  for (int i = 0; i < 130; i++)
+    cst_span_add_event(s, "e", NULL, 0);
   cst_span_end(s);
   /* A value larger than the span byte cap is dropped, not truncated. */
   cst_span *big = cst_span_start(t, "big", CST_KIND_INTERNAL, NULL);
@@ -244,7 +252,8 @@ static void session_id_is_an_attribute_of_every_span_in_the_flow(void) {
 }
 
 int main(void) {
-  if (fc_start(&fc, 1, 0) != 0) return 2;
+  if (fc_start(&fc, 1, 0) != 0)
+    return 2;
   RUN(span_fields_arrive_intact);
   RUN(resource_has_service_and_env_attributes);
   RUN(same_key_twice_keeps_last_value);

@@ -57,15 +57,15 @@ extern "C" {
 
 /* Every function returning int returns CST_OK (0) or one of these negative
  * codes. The list is generated once from this X-macro. */
-#define CST_ERRNO_MAP(X)                                                   \
-  X(EINVAL, -1, "invalid argument")                                        \
-  X(ENOMEM, -2, "out of memory")                                           \
-  X(EENDPOINT, -3, "malformed endpoint, want udp://host:port or tcp://host:port") \
-  X(EENV, -4, "malformed environment variable")                            \
-  X(ETHREAD, -5, "cannot start the exporter thread")                       \
-  X(ETIMEDOUT, -6, "timed out")                                            \
-  X(ELIMIT, -7, "limit exceeded")                                          \
-  X(EFORKED, -8, "tracer was created in another process (fork)")           \
+#define CST_ERRNO_MAP(X)                                                                           \
+  X(EINVAL, -1, "invalid argument")                                                                \
+  X(ENOMEM, -2, "out of memory")                                                                   \
+  X(EENDPOINT, -3, "malformed endpoint, want udp://host:port or tcp://host:port")                  \
+  X(EENV, -4, "malformed environment variable")                                                    \
+  X(ETHREAD, -5, "cannot start the exporter thread")                                               \
+  X(ETIMEDOUT, -6, "timed out")                                                                    \
+  X(ELIMIT, -7, "limit exceeded")                                                                  \
+  X(EFORKED, -8, "tracer was created in another process (fork)")                                   \
   X(ESOCKET, -9, "cannot create socket")
 
 typedef enum cst_err {
@@ -90,13 +90,13 @@ enum cst_log_level { CST_LOG_ERROR = 0, CST_LOG_WARN = 1, CST_LOG_INFO = 2, CST_
 typedef void (*cst_log_fn)(void *user, int level, const char *msg);
 
 typedef enum cst_sampler_kind {
-  CST_SAMPLER_DEFAULT = 0,             /* from OTEL_TRACES_SAMPLER, else PARENT_ALWAYS_ON */
-  CST_SAMPLER_ALWAYS_ON = 1,           /* "always_on" */
-  CST_SAMPLER_ALWAYS_OFF = 2,          /* "always_off" */
-  CST_SAMPLER_RATIO = 3,               /* "traceidratio": see cst_sample_ratio() */
-  CST_SAMPLER_PARENT_ALWAYS_ON = 4,    /* "parentbased_always_on" */
-  CST_SAMPLER_PARENT_ALWAYS_OFF = 5,   /* "parentbased_always_off" */
-  CST_SAMPLER_PARENT_RATIO = 6,        /* "parentbased_traceidratio" */
+  CST_SAMPLER_DEFAULT = 0,           /* from OTEL_TRACES_SAMPLER, else PARENT_ALWAYS_ON */
+  CST_SAMPLER_ALWAYS_ON = 1,         /* "always_on" */
+  CST_SAMPLER_ALWAYS_OFF = 2,        /* "always_off" */
+  CST_SAMPLER_RATIO = 3,             /* "traceidratio": see cst_sample_ratio() */
+  CST_SAMPLER_PARENT_ALWAYS_ON = 4,  /* "parentbased_always_on" */
+  CST_SAMPLER_PARENT_ALWAYS_OFF = 5, /* "parentbased_always_off" */
+  CST_SAMPLER_PARENT_RATIO = 6,      /* "parentbased_traceidratio" */
 } cst_sampler_kind;
 
 /* Propagation formats, a bit set. */
@@ -104,8 +104,9 @@ enum cst_prop_format {
   CST_PROP_TRACECONTEXT = 1, /* W3C traceparent + tracestate */
   CST_PROP_BAGGAGE = 2,      /* W3C baggage (carries session.id) */
   CST_PROP_B3 = 4,           /* B3 single header "b3" */
-  CST_PROP_B3_MULTI = 8,     /* X-B3-TraceId, X-B3-SpanId, X-B3-ParentSpanId, X-B3-Sampled, X-B3-Flags */
-  CST_PROP_NONE = 0x100,     /* OTEL_PROPAGATORS=none: inject and extract nothing */
+  CST_PROP_B3_MULTI =
+      8, /* X-B3-TraceId, X-B3-SpanId, X-B3-ParentSpanId, X-B3-Sampled, X-B3-Flags */
+  CST_PROP_NONE = 0x100, /* OTEL_PROPAGATORS=none: inject and extract nothing */
 };
 #define CST_PROP_DEFAULT (CST_PROP_TRACECONTEXT | CST_PROP_BAGGAGE)
 
@@ -115,12 +116,12 @@ enum cst_prop_format {
  * fields. Zero or NULL in a field means "use the default". All strings are
  * copied by cst_tracer_new(). Defaults are listed per field. */
 typedef struct cst_config {
-  unsigned flags;                /* reserved, 0 */
+  unsigned flags; /* reserved, 0 */
   /* Resource. service_name defaults to OTEL_SERVICE_NAME, then the
    * service.name of OTEL_RESOURCE_ATTRIBUTES, then "unknown_service". */
   const char *service_name;
-  const char *service_version;   /* service.version, optional */
-  const char *service_instance;  /* service.instance.id; default: random UUID-like hex */
+  const char *service_version;  /* service.version, optional */
+  const char *service_instance; /* service.instance.id; default: random UUID-like hex */
   /* Resource attributes "k1=v1,k2=v2" (values percent-encoded, the
    * OTEL_RESOURCE_ATTRIBUTES syntax); cst_config_init sets it from
    * OTEL_RESOURCE_ATTRIBUTES. The service_* fields above win over entries of
@@ -130,34 +131,38 @@ typedef struct cst_config {
    * name resolved once at cst_tracer_new). Default CALLSCOPE_ENDPOINT, then
    * "udp://127.0.0.1:4320" (the collector's native port, CS_PORT_NATIVE). */
   const char *endpoint;
-  cst_sampler_kind sampler;      /* default OTEL_TRACES_SAMPLER, then PARENT_ALWAYS_ON */
-  double sampler_ratio;          /* 0..1 for *_RATIO; cst_config_init sets OTEL_TRACES_SAMPLER_ARG, else 1.0 */
-  unsigned propagators;          /* CST_PROP_* for cst_tracer_propagators(); default OTEL_PROPAGATORS, then CST_PROP_DEFAULT */
+  cst_sampler_kind sampler; /* default OTEL_TRACES_SAMPLER, then PARENT_ALWAYS_ON */
+  double
+      sampler_ratio; /* 0..1 for *_RATIO; cst_config_init sets OTEL_TRACES_SAMPLER_ARG, else 1.0 */
+  unsigned propagators; /* CST_PROP_* for cst_tracer_propagators(); default OTEL_PROPAGATORS, then
+                           CST_PROP_DEFAULT */
 
   /* Buffers and batching. */
-  uint32_t ring_bytes;           /* per-thread span ring, default 262144 (256 KiB), min 16384 */
-  uint32_t max_threads;          /* threads that may record at once, default 1024; more: dropped + counted */
-  uint32_t max_span_bytes;       /* encoded size cap of one span, default 16384; attributes beyond it are dropped + counted */
-  uint32_t batch_max_spans;      /* spans per frame, default 512 */
-  uint32_t batch_timeout_ms;     /* a partial batch is sent after this, default 200 */
-  uint32_t udp_datagram_bytes;   /* UDP frame size cap incl. header, default 8192, max 65507 */
-  uint32_t tcp_max_unacked_bytes;/* TCP frames kept until acknowledged, default 8 MiB */
-  uint32_t metrics_interval_ms;  /* metric export period, default OTEL_METRIC_EXPORT_INTERVAL, then 10000 */
-  uint32_t shutdown_timeout_ms;  /* cst_tracer_free() flush bound, default 2000 */
+  uint32_t ring_bytes;  /* per-thread span ring, default 262144 (256 KiB), min 16384 */
+  uint32_t max_threads; /* threads that may record at once, default 1024; more: dropped + counted */
+  uint32_t max_span_bytes;  /* encoded size cap of one span, default 16384; attributes beyond it are
+                               dropped + counted */
+  uint32_t batch_max_spans; /* spans per frame, default 512 */
+  uint32_t batch_timeout_ms;      /* a partial batch is sent after this, default 200 */
+  uint32_t udp_datagram_bytes;    /* UDP frame size cap incl. header, default 8192, max 65507 */
+  uint32_t tcp_max_unacked_bytes; /* TCP frames kept until acknowledged, default 8 MiB */
+  uint32_t metrics_interval_ms;   /* metric export period, default OTEL_METRIC_EXPORT_INTERVAL, then
+                                     10000 */
+  uint32_t shutdown_timeout_ms;   /* cst_tracer_free() flush bound, default 2000 */
 
   /* TCP reconnection: exponential backoff from backoff_initial_ms up to
    * backoff_max_ms, each wait drawn between half and all of the current
    * step (jitter); after breaker_failures failures in a row (a connection
    * counts as healthy only once the collector acknowledged a frame) the
    * circuit opens for breaker_open_ms: no attempts at all, then one. */
-  uint32_t backoff_initial_ms;   /* default 50 */
-  uint32_t backoff_max_ms;       /* default 2000 */
-  uint32_t breaker_failures;     /* default 8 */
-  uint32_t breaker_open_ms;      /* default 15000 */
+  uint32_t backoff_initial_ms; /* default 50 */
+  uint32_t backoff_max_ms;     /* default 2000 */
+  uint32_t breaker_failures;   /* default 8 */
+  uint32_t breaker_open_ms;    /* default 15000 */
 
-  cst_log_fn log;                /* NULL: the library writes nothing anywhere */
+  cst_log_fn log; /* NULL: the library writes nothing anywhere */
   void *log_user;
-  int log_level;                 /* highest CST_LOG_* passed to log, default CST_LOG_WARN */
+  int log_level; /* highest CST_LOG_* passed to log, default CST_LOG_WARN */
 } cst_config;
 
 /* Sets every field to its default (zero/NULL means default; sampler_ratio
@@ -210,23 +215,24 @@ CST_API unsigned cst_tracer_propagators(const cst_tracer *t);
  * counters are cumulative since cst_tracer_new. Fields may be appended in
  * later versions. */
 typedef struct cst_stats {
-  uint64_t spans_started;         /* every cst_span_start, sampled or not */
-  uint64_t spans_sampled;         /* started spans that record */
-  uint64_t spans_exported;        /* sent (UDP) or acknowledged (TCP) */
-  uint64_t spans_rejected;        /* acknowledged as rejected by the collector */
-  uint64_t dropped_queue_full;    /* ended while the thread's ring was full */
-  uint64_t dropped_too_large;     /* a span alone exceeded the datagram size */
-  uint64_t dropped_threads;       /* more than max_threads threads recording */
-  uint64_t dropped_export;        /* given up by the exporter: UDP send failed, or still queued when the shutdown timeout ran out */
-  uint64_t dropped_attributes;    /* attributes, events or links over the limits */
-  uint64_t export_errors;         /* failed sends, connects and broken connections */
+  uint64_t spans_started;      /* every cst_span_start, sampled or not */
+  uint64_t spans_sampled;      /* started spans that record */
+  uint64_t spans_exported;     /* sent (UDP) or acknowledged (TCP) */
+  uint64_t spans_rejected;     /* acknowledged as rejected by the collector */
+  uint64_t dropped_queue_full; /* ended while the thread's ring was full */
+  uint64_t dropped_too_large;  /* a span alone exceeded the datagram size */
+  uint64_t dropped_threads;    /* more than max_threads threads recording */
+  uint64_t dropped_export; /* given up by the exporter: UDP send failed, or still queued when the
+                              shutdown timeout ran out */
+  uint64_t dropped_attributes; /* attributes, events or links over the limits */
+  uint64_t export_errors;      /* failed sends, connects and broken connections */
   uint64_t frames_sent;
   uint64_t frames_acked;
-  uint64_t reconnects;            /* TCP connections established after the first */
-  uint64_t breaker_opens;         /* times the circuit breaker opened */
-  uint64_t queue_bytes;           /* bytes in the rings right now (approximate) */
-  uint64_t unacked_bytes;         /* TCP bytes waiting for acknowledgement right now */
-  uint64_t metric_exports;        /* metrics frames sent */
+  uint64_t reconnects;     /* TCP connections established after the first */
+  uint64_t breaker_opens;  /* times the circuit breaker opened */
+  uint64_t queue_bytes;    /* bytes in the rings right now (approximate) */
+  uint64_t unacked_bytes;  /* TCP bytes waiting for acknowledgement right now */
+  uint64_t metric_exports; /* metrics frames sent */
 } cst_stats;
 
 /* Fills *out with a snapshot (values read with relaxed atomics, so the sum
@@ -393,10 +399,11 @@ CST_API cst_span *cst_span_start(cst_tracer *t, const char *name, cst_span_kind 
 
 /* Extended start options. Zero-initialise, then set what you need. */
 typedef struct cst_span_opts {
-  cst_span_kind kind;            /* 0 means CST_KIND_INTERNAL */
-  const cst_context *parent;     /* as in cst_span_start */
-  int new_root;                  /* non-zero: ignore the current span, start a new trace (baggage of parent still kept) */
-  uint64_t start_ns;             /* start time, ns since the Unix epoch; 0 = now */
+  cst_span_kind kind;        /* 0 means CST_KIND_INTERNAL */
+  const cst_context *parent; /* as in cst_span_start */
+  int new_root; /* non-zero: ignore the current span, start a new trace (baggage of parent still
+                   kept) */
+  uint64_t start_ns;               /* start time, ns since the Unix epoch; 0 = now */
   const cst_context *const *links; /* contexts to link at start, as cst_span_add_link */
   size_t n_links;
 } cst_span_opts;
@@ -492,11 +499,13 @@ CST_API void cst_scope_exit(cst_scope scope);
 #if defined(__GNUC__)
 /* Block-scoped helper (GCC/clang): makes s current until the block exits.
  *   { CST_SCOPED(s); do_work(); }   // do_work's spans are children of s */
-static inline void cst_scope_exit_ptr_(cst_scope *sc) { cst_scope_exit(*sc); }
+static inline void cst_scope_exit_ptr_(cst_scope *sc) {
+  cst_scope_exit(*sc);
+}
 #define CST_SCOPE_CAT2_(a, b) a##b
 #define CST_SCOPE_CAT_(a, b) CST_SCOPE_CAT2_(a, b)
-#define CST_SCOPED(s)                                                        \
-  cst_scope CST_SCOPE_CAT_(cst_scope_, __LINE__)                             \
+#define CST_SCOPED(s)                                                                              \
+  cst_scope CST_SCOPE_CAT_(cst_scope_, __LINE__)                                                   \
       __attribute__((cleanup(cst_scope_exit_ptr_), unused)) = cst_scope_enter(s)
 #endif
 
@@ -555,8 +564,7 @@ CST_API void cst_updown_add(cst_updown *u, int64_t delta);
 CST_API void cst_updown_free(cst_updown *u);
 
 CST_API cst_gauge *cst_gauge_new(cst_tracer *t, const char *name, const char *unit,
-                                 const char *description, const cst_label *labels,
-                                 size_t n_labels);
+                                 const char *description, const cst_label *labels, size_t n_labels);
 CST_API void cst_gauge_set(cst_gauge *g, double value);
 CST_API void cst_gauge_free(cst_gauge *g);
 
@@ -571,8 +579,7 @@ CST_API void cst_gauge_free(cst_gauge *g);
  * everything above bounds[n-1] (Prometheus "le"). NaN is ignored. */
 CST_API cst_histogram *cst_histogram_new(cst_tracer *t, const char *name, const char *unit,
                                          const char *description, const cst_label *labels,
-                                         size_t n_labels, const double *bounds,
-                                         size_t n_bounds);
+                                         size_t n_labels, const double *bounds, size_t n_bounds);
 CST_API void cst_histogram_record(cst_histogram *h, double value);
 CST_API void cst_histogram_free(cst_histogram *h);
 

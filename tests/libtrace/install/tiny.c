@@ -6,12 +6,14 @@
 
 static char tp[64];
 static const char *get(void *u, const char *k, size_t *n) {
-  if (strcmp(k, "traceparent") != 0 || !tp[0]) return NULL;
+  if (strcmp(k, "traceparent") != 0 || !tp[0])
+    return NULL;
   *n = strlen(tp);
   return tp;
 }
 static int set(void *u, const char *k, const char *v) {
-  if (strcmp(k, "traceparent") == 0) snprintf(tp, sizeof tp, "%s", v);
+  if (strcmp(k, "traceparent") == 0)
+    snprintf(tp, sizeof tp, "%s", v);
   return 0;
 }
 
