@@ -104,8 +104,8 @@ enum cst_prop_format {
   CST_PROP_TRACECONTEXT = 1, /* W3C traceparent + tracestate */
   CST_PROP_BAGGAGE = 2,      /* W3C baggage (carries session.id) */
   CST_PROP_B3 = 4,           /* B3 single header "b3" */
-  CST_PROP_B3_MULTI =
-      8, /* X-B3-TraceId, X-B3-SpanId, X-B3-ParentSpanId, X-B3-Sampled, X-B3-Flags */
+  /* B3 multi: X-B3-TraceId, X-B3-SpanId, X-B3-ParentSpanId, X-B3-Sampled, X-B3-Flags */
+  CST_PROP_B3_MULTI = 8,
   CST_PROP_NONE = 0x100, /* OTEL_PROPAGATORS=none: inject and extract nothing */
 };
 #define CST_PROP_DEFAULT (CST_PROP_TRACECONTEXT | CST_PROP_BAGGAGE)
@@ -131,24 +131,28 @@ typedef struct cst_config {
    * name resolved once at cst_tracer_new). Default CALLSCOPE_ENDPOINT, then
    * "udp://127.0.0.1:4320" (the collector's native port, CS_PORT_NATIVE). */
   const char *endpoint;
-  cst_sampler_kind sampler; /* default OTEL_TRACES_SAMPLER, then PARENT_ALWAYS_ON */
-  double
-      sampler_ratio; /* 0..1 for *_RATIO; cst_config_init sets OTEL_TRACES_SAMPLER_ARG, else 1.0 */
-  unsigned propagators; /* CST_PROP_* for cst_tracer_propagators(); default OTEL_PROPAGATORS, then
-                           CST_PROP_DEFAULT */
+  /* Sampler: default OTEL_TRACES_SAMPLER, then PARENT_ALWAYS_ON. Ratio 0..1
+   * for the *_RATIO samplers: cst_config_init sets OTEL_TRACES_SAMPLER_ARG,
+   * else 1.0. */
+  cst_sampler_kind sampler;
+  double sampler_ratio;
+  /* CST_PROP_* returned by cst_tracer_propagators(): default
+   * OTEL_PROPAGATORS, then CST_PROP_DEFAULT. */
+  unsigned propagators;
 
   /* Buffers and batching. */
   uint32_t ring_bytes;  /* per-thread span ring, default 262144 (256 KiB), min 16384 */
-  uint32_t max_threads; /* threads that may record at once, default 1024; more: dropped + counted */
-  uint32_t max_span_bytes;  /* encoded size cap of one span, default 16384; attributes beyond it are
-                               dropped + counted */
-  uint32_t batch_max_spans; /* spans per frame, default 512 */
+  uint32_t max_threads; /* threads recording at once, default 1024; more: dropped + counted */
+  /* Encoded size cap of one span, default 16384 (at most ring_bytes / 4);
+   * attributes, events or links beyond it are dropped + counted. */
+  uint32_t max_span_bytes;
+  uint32_t batch_max_spans;       /* spans per frame, default 512 */
   uint32_t batch_timeout_ms;      /* a partial batch is sent after this, default 200 */
   uint32_t udp_datagram_bytes;    /* UDP frame size cap incl. header, default 8192, max 65507 */
   uint32_t tcp_max_unacked_bytes; /* TCP frames kept until acknowledged, default 8 MiB */
-  uint32_t metrics_interval_ms;   /* metric export period, default OTEL_METRIC_EXPORT_INTERVAL, then
-                                     10000 */
-  uint32_t shutdown_timeout_ms;   /* cst_tracer_free() flush bound, default 2000 */
+  /* Metric export period: default OTEL_METRIC_EXPORT_INTERVAL, then 10000. */
+  uint32_t metrics_interval_ms;
+  uint32_t shutdown_timeout_ms; /* cst_tracer_free() flush bound, default 2000 */
 
   /* TCP reconnection: exponential backoff from backoff_initial_ms up to
    * backoff_max_ms, each wait drawn between half and all of the current
@@ -222,8 +226,9 @@ typedef struct cst_stats {
   uint64_t dropped_queue_full; /* ended while the thread's ring was full */
   uint64_t dropped_too_large;  /* a span alone exceeded the datagram size */
   uint64_t dropped_threads;    /* more than max_threads threads recording */
-  uint64_t dropped_export; /* given up by the exporter: UDP send failed, or still queued when the
-                              shutdown timeout ran out */
+  /* given up by the exporter: a UDP send failed, or still queued when the
+   * shutdown timeout ran out */
+  uint64_t dropped_export;
   uint64_t dropped_attributes; /* attributes, events or links over the limits */
   uint64_t export_errors;      /* failed sends, connects and broken connections */
   uint64_t frames_sent;
@@ -401,8 +406,9 @@ CST_API cst_span *cst_span_start(cst_tracer *t, const char *name, cst_span_kind 
 typedef struct cst_span_opts {
   cst_span_kind kind;        /* 0 means CST_KIND_INTERNAL */
   const cst_context *parent; /* as in cst_span_start */
-  int new_root; /* non-zero: ignore the current span, start a new trace (baggage of parent still
-                   kept) */
+  /* non-zero: ignore the current span and start a new trace (the baggage of
+   * parent is still kept) */
+  int new_root;
   uint64_t start_ns;               /* start time, ns since the Unix epoch; 0 = now */
   const cst_context *const *links; /* contexts to link at start, as cst_span_add_link */
   size_t n_links;
