@@ -119,6 +119,9 @@ out:
 int __cst_clock_tsc(void) {
   return atomic_load(&cal_ready);
 }
+void __cst_clock_after_fork(void) {
+  pthread_mutex_init(&cal_mu, NULL);
+}
 #else
 uint64_t __cst_now(void) {
   return realtime_ns();
@@ -127,6 +130,7 @@ void __cst_clock_calibrate(void) {}
 int __cst_clock_tsc(void) {
   return 0;
 }
+void __cst_clock_after_fork(void) {}
 #endif
 
 uint64_t cst_now_ns(void) {
@@ -139,6 +143,9 @@ static void on_fork_child(void) {
   atomic_fetch_add(&__cst_fork_gen, 1);
   __cst_t.ring = NULL;
   __cst_t.ring_gen = 0;
+  /* A parent's exporter may have held the calibration lock at the fork;
+   * the child's first exporter must not wait for it forever. */
+  __cst_clock_after_fork();
 }
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;

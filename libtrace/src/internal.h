@@ -241,6 +241,7 @@ uint64_t __cst_now(void);
 /* Called by exporter threads: keeps the TSC calibration fresh (base.c). */
 void __cst_clock_calibrate(void);
 int __cst_clock_tsc(void); /* 1 when spans read the calibrated TSC */
+void __cst_clock_after_fork(void);
 
 __cst_ring *__cst_ring_for(struct cst_tracer *t); /* NULL when over max_threads / ENOMEM */
 void __cst_log(const struct cst_tracer *t, int level, const char *fmt, ...)

@@ -84,6 +84,13 @@ static void forked_child_does_not_repeat_parent_ids(void) {
     int inert = !cst_span_is_recording(dead) && !cst_context_is_valid(cst_span_context(dead));
     cst_span_end(dead);
     cst_tracer_free(t);
+    /* ...and a tracer created in the child works, exporter thread and all. */
+    cst_tracer *fresh = tracer(CST_SAMPLER_ALWAYS_ON, 1);
+    cst_span *live = cst_span_start(fresh, "child", CST_KIND_INTERNAL, NULL);
+    inert = inert && cst_span_is_recording(live);
+    cst_span_end(live);
+    inert = inert && cst_tracer_flush(fresh, 5000) == CST_OK;
+    cst_tracer_free(fresh);
     uint64_t v = __cst_rand64();
     uint8_t msg[9];
     memcpy(msg, &v, 8);
