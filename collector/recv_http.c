@@ -178,10 +178,50 @@ static void count_status(cs_rh_server *s, int status) {
 
 /* Queues an error answer before the body was read; MHD then discards the
  * rest of the body and closes the connection. */
+/* OTLP/HTTP answers errors with a google.rpc.Status in the request's
+ * encoding when that encoding is known (code 3 INVALID_ARGUMENT for 4xx,
+ * message as given). */
+static int status_body(cs_rh_resp *rs, const char *ctype, const char *msg) {
+  size_t n = strlen(msg) > 300 ? 300 : strlen(msg);
+  char *b = malloc(n * 6 + 64);
+  if (!b) return -1;
+  size_t o = 0;
+  if (!strcmp(ctype, "application/json")) {
+    o = (size_t)snprintf(b, 64, "{\"code\":3,\"message\":\"");
+    for (size_t i = 0; i < n; i++) {
+      unsigned char ch = (unsigned char)msg[i];
+      if (ch == '"' || ch == '\\') b[o++] = '\\', b[o++] = (char)ch;
+      else if (ch < 0x20) o += (size_t)snprintf(b + o, 7, "\\u%04x", ch);
+      else b[o++] = (char)ch;
+    }
+    b[o++] = '"';
+    b[o++] = '}';
+    rs->content_type = "application/json";
+  } else if (!strcmp(ctype, "application/x-protobuf") || !strcmp(ctype, "application/protobuf")) {
+    b[o++] = 0x08; /* code */
+    b[o++] = 3;
+    b[o++] = 0x12; /* message */
+    size_t v = n;
+    while (v >= 0x80) b[o++] = (char)(v | 0x80), v >>= 7;
+    b[o++] = (char)v;
+    memcpy(b + o, msg, n);
+    o += n;
+    rs->content_type = "application/x-protobuf";
+  } else {
+    free(b);
+    return -1;
+  }
+  free(rs->body);
+  rs->body = b;
+  rs->len = o;
+  return 0;
+}
+
 static enum MHD_Result early(cs_rh_server *s, struct MHD_Connection *conn, rh_state *st,
                              int status, const char *msg) {
   cs_rh_resp rs = {0};
   __cs_rh_text(&rs, status, "%s", msg);
+  if (s->kind == 0) status_body(&rs, st->ctype, msg);
   count_status(s, status);
   st->answered = 1;
   return respond(conn, &rs);
@@ -309,14 +349,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
       snprintf(msg, sizeof msg, "method not allowed: %.40s (use POST)", method);
       return early(s, conn, st, 405, msg);
     }
+    media_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"), st->ctype,
+               sizeof st->ctype);
     const char *enc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
     if (enc && *enc && !strcasecmp(enc, "gzip")) st->gzip = 1;
     else if (enc && *enc && strcasecmp(enc, "identity")) {
       snprintf(msg, sizeof msg, "unsupported content encoding: %.60s (gzip or identity)", enc);
       return early(s, conn, st, 415, msg);
     }
-    media_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"), st->ctype,
-               sizeof st->ctype);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl) {
       char *end;

@@ -64,6 +64,7 @@ async function otlpBodies(cs) {
   eq(r.status, 415, 'wrong content type');
   r = await post(p, '/v1/traces', '{}', { ...JSON_CT, 'Content-Encoding': 'br' });
   eq(r.status, 415, 'unknown content encoding');
+  eq(JSON.parse(r.body).code, 3, 'answered before the body, still a JSON Status');
   r = await post(p, '/v1/logs', '{}', JSON_CT);
   eq(r.status, 404, 'unknown path');
   r = await fetch(`http://127.0.0.1:${p}/v1/traces`);
