@@ -35,6 +35,9 @@ static void usage(FILE *f) {
           "  --max-queue-mb N      decoded frames waiting for the store (default 128)\n"
           "  --max-conns N         open TCP connections (default 1024)\n"
           "  --index-key K         also index span attribute K (repeatable)\n"
+          "  --stall-timeout D     close a TCP peer silent mid-frame for D (default 10s)\n"
+          "  --idle-timeout D      close a TCP peer silent for D (default 300s)\n"
+          "  --http-max-body-mb N  receivers: largest request body (default 8)\n"
           "  --stats-interval D    log a collector stats line every D (default 10s)\n"
           "  --otlp-http-port N    OTLP/HTTP receiver (default 4318; 0 = any; -1 = off)\n"
           "  --zipkin-port N       Zipkin v2 receiver (default 9411; 0 = any; -1 = off)\n"
@@ -195,7 +198,8 @@ static void on_request(void *ud, const char *route, int status, double ms) {
 int main(int argc, char **argv) {
   enum { OPT_LISTEN = 1, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE, OPT_CONNS, OPT_KEY, OPT_STATS,
          OPT_QPORT, OPT_UI, OPT_QTHREADS, OPT_QTIMEOUT, OPT_LOG, OPT_HELP, OPT_OTLP, OPT_ZIPKIN,
-         OPT_STATSD, OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_TIMEOUT };
+         OPT_STATSD, OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_TIMEOUT,
+         OPT_STALL, OPT_IDLE, OPT_HTTP_BODY };
   static const struct option longopts[] = {
       {"listen-addr", required_argument, 0, OPT_LISTEN}, {"tcp-port", required_argument, 0, OPT_TCP},
       {"udp-port", required_argument, 0, OPT_UDP},       {"data-dir", required_argument, 0, OPT_DATA},
@@ -209,6 +213,8 @@ int main(int argc, char **argv) {
       {"otlp-http-port", required_argument, 0, OPT_OTLP}, {"zipkin-port", required_argument, 0, OPT_ZIPKIN},
       {"statsd-port", required_argument, 0, OPT_STATSD}, {"no-otlp-http", no_argument, 0, OPT_NO_OTLP},
       {"no-zipkin", no_argument, 0, OPT_NO_ZIPKIN},      {"no-statsd", no_argument, 0, OPT_NO_STATSD},
+      {"stall-timeout", required_argument, 0, OPT_STALL}, {"idle-timeout", required_argument, 0, OPT_IDLE},
+      {"http-max-body-mb", required_argument, 0, OPT_HTTP_BODY},
       {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
       {0, 0, 0, 0}};
   cs_collector_opts co;
@@ -285,6 +291,17 @@ int main(int argc, char **argv) {
       else return bad(opt == OPT_OTLP ? "--otlp-http-port" : opt == OPT_ZIPKIN ? "--zipkin-port" : "--statsd-port", optarg);
       break;
     }
+    case OPT_STALL:
+    case OPT_IDLE:
+      if (parse_secs(optarg, &v) || v > 86400)
+        return bad(opt == OPT_STALL ? "--stall-timeout" : "--idle-timeout", optarg);
+      *(opt == OPT_STALL ? &co.stall_timeout_ms : &co.idle_timeout_ms) = (uint32_t)(v * 1000);
+      break;
+    case OPT_HTTP_BODY:
+      if (cs_qp_u64(optarg, strlen(optarg), 1024, &v) || !v) return bad("--http-max-body-mb", optarg);
+      co.http_max_body = (size_t)v << 20;
+      if (co.http_max_inflated < co.http_max_body) co.http_max_inflated = co.http_max_body;
+      break;
     case OPT_NO_OTLP: co.otlp_http_port = -1; break;
     case OPT_NO_ZIPKIN: co.zipkin_port = -1; break;
     case OPT_NO_STATSD: co.statsd_port = -1; break;

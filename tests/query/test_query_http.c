@@ -792,7 +792,7 @@ int main(int argc, char **argv) {
 
   char *args[] = {(char *)bin_all, "--data-dir", data_dir, "--query-port", "0", "--tcp-port", "0",
                   "--udp-port", "-1", "--ui-dir", ui_dir, "--index-key", "customer.tier",
-                  "--stats-interval", "0", NULL};
+                  "--stats-interval", "0", "--no-otlp-http", "--no-zipkin", "--no-statsd", NULL};
   if (qh_spawn(&aio, args, log_path)) {
     fprintf(stderr, "callscope did not start\n");
     return 1;
