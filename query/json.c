@@ -428,3 +428,28 @@ int cs_json_parse_flat(const char *s, size_t n, cs_arena *a, cs_str **keys, cs_s
   if (p.i != p.n) return fail(&p, "trailing characters");
   return 0;
 }
+
+void cs_json_base64(cs_json *j, const uint8_t *b, size_t n) {
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  sep(j);
+  if (n > (SIZE_MAX - 3) / 4 * 3 || grow(j, (n + 2) / 3 * 4 + 2)) {
+    j->err = 1;
+    return;
+  }
+  char *o = j->p + j->n;
+  *o++ = '"';
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 | b[i + 2];
+    *o++ = tab[v >> 18], *o++ = tab[(v >> 12) & 63], *o++ = tab[(v >> 6) & 63], *o++ = tab[v & 63];
+  }
+  if (n - i == 1) {
+    uint32_t v = (uint32_t)b[i] << 16;
+    *o++ = tab[v >> 18], *o++ = tab[(v >> 12) & 63], *o++ = '=', *o++ = '=';
+  } else if (n - i == 2) {
+    uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8;
+    *o++ = tab[v >> 18], *o++ = tab[(v >> 12) & 63], *o++ = tab[(v >> 6) & 63], *o++ = '=';
+  }
+  *o++ = '"';
+  j->n = (size_t)(o - j->p);
+}

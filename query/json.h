@@ -52,6 +52,9 @@ void cs_json_null(cs_json *j);
 /* Lowercase hex of n bytes, as a string. */
 void cs_json_hex(cs_json *j, const uint8_t *b, size_t n);
 
+/* Bytes as a base64 string (Jaeger's encoding of binary tags). */
+void cs_json_base64(cs_json *j, const uint8_t *b, size_t n);
+
 /* Appends printf-formatted text into the current string-free position:
  * for internal use by helpers that write numbers. */
 void cs_json_raw(cs_json *j, const char *s, size_t n);

@@ -250,6 +250,7 @@ void q_json_attr_value(cs_json *j, const cs_attr *at) {
   case CS_VAL_BOOL: cs_json_bool(j, at->v.b); break;
   case CS_VAL_INT: cs_json_int(j, at->v.i); break;
   case CS_VAL_DOUBLE: cs_json_double(j, at->v.d); break;
+  case CS_VAL_BYTES: cs_json_base64(j, (const uint8_t *)at->v.s.p, at->v.s.n); break;
   default: cs_json_cs(j, at->v.s);
   }
 }

@@ -44,9 +44,13 @@ static void json_nests_with_commas(void) {
   cs_json_key(&j, "c"), cs_json_obj(&j), cs_json_end(&j);
   uint8_t id[2] = {0xab, 0x01};
   cs_json_key(&j, "d"), cs_json_hex(&j, id, 2);
+  cs_json_key(&j, "e"), cs_json_arr(&j);
+  cs_json_base64(&j, (const uint8_t *)"Man", 3), cs_json_base64(&j, (const uint8_t *)"Ma", 2);
+  cs_json_base64(&j, (const uint8_t *)"M", 1), cs_json_base64(&j, (const uint8_t *)"", 0);
+  cs_json_end(&j);
   cs_json_end(&j);
   char *o = cs_json_take(&j, NULL);
-  CHECK_STR(o, "{\"a\":-3,\"b\":[1,true,null,0.5,null,-9223372036854775808,0,18446744073709551615],\"c\":{},\"d\":\"ab01\"}");
+  CHECK_STR(o, "{\"a\":-3,\"b\":[1,true,null,0.5,null,-9223372036854775808,0,18446744073709551615],\"c\":{},\"d\":\"ab01\",\"e\":[\"TWFu\",\"TWE=\",\"TQ==\",\"\"]}");
   free(o);
 }
 
