@@ -20,6 +20,7 @@ enum cs__key_type {
   CS__K_ATTR = 0x13,     /* key, value, inverted slot -> postings */
   CS__K_SESSION = 0x14,  /* session ID, slot (oldest first) -> postings */
   CS__K_DURATION = 0x15, /* duration, start, trace */
+  CS__K_STATS = 0x20,    /* service, minute, operation, kind -> stats row (stats.c) */
   /* In the default column family, never expired. */
   CS__K_SVCNAME = 0x30,  /* service */
   CS__K_OPNAME = 0x31,   /* service, operation, span kind */

@@ -1,11 +1,12 @@
 /* The one RocksDB merge operator of the store: summary keys fold summary
- * operands, posting keys take the sorted union of posting lists. The key's
- * type byte picks the rule. */
+ * operands, posting keys take the sorted union of posting lists, stats rows
+ * add up. The key's type byte picks the rule. */
 #include <rocksdb/c.h>
 
 #include "internal.h"
 #include "keys.h"
 #include "posting.h"
+#include "stats.h"
 #include "summary.h"
 
 static char *merge(const char *key, size_t klen, const char *existing, size_t elen,
@@ -14,6 +15,8 @@ static char *merge(const char *key, size_t klen, const char *existing, size_t el
   char *v = NULL;
   if (klen > 0 && (uint8_t)key[0] == CS__K_SUMMARY)
     v = cs__sum_merge_values(existing, elen, ops, olens, nops, new_len);
+  else if (klen > 0 && (uint8_t)key[0] == CS__K_STATS)
+    v = cs__stats_merge(existing, elen, ops, olens, nops, new_len);
   else
     v = cs__post_merge((const uint8_t *)key, klen, existing, elen, ops, olens, nops, new_len);
   *success = v != NULL;

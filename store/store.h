@@ -120,6 +120,46 @@ typedef struct cs_operation {
 int cs_store_list_operations(cs_store *st, cs_str service, cs_arena *a, cs_operation **out,
                              size_t *n);
 
+/* Per-minute latency statistics, written at ingest for every span: one row
+ * per (service, operation, span kind, minute) with request and error
+ * counts, the sum and maximum of durations, and a histogram whose
+ * log-spaced buckets bound the relative error of any percentile by 1%.
+ * Rows merge by adding counts and histograms. */
+#define CS_STATS_BUCKETS 2240 /* bucket indexes are 0 .. CS_STATS_BUCKETS - 1 */
+
+typedef struct cs_stats_row {
+  cs_str service, operation;
+  uint8_t kind;          /* enum cs_span_kind */
+  uint64_t minute_ns;    /* start of the minute (span start times) */
+  uint64_t count, errors;
+  uint64_t sum_ns, max_ns;
+  uint32_t n_buckets;    /* non-empty histogram buckets, ascending */
+  const uint16_t *bucket;
+  const uint64_t *bucket_count;
+} cs_stats_row;
+
+/* Called per row; the row and its arrays are valid during the call only.
+ * Return nonzero to stop the scan. */
+typedef int (*cs_stats_cb)(void *ud, const cs_stats_row *row);
+
+/* Rows of one service (all services when service.n == 0) whose minute
+ * starts in [from_ns, to_ns] (to_ns 0 = unbounded), ordered by service,
+ * then minute, then operation and kind within each time bucket of the
+ * store. Rows of one (service, operation, kind, minute) may come more than
+ * once (from two time buckets) and are then to be added up.
+ * Thread-safety: like the other reads. */
+int cs_store_scan_stats(cs_store *st, cs_str service, uint64_t from_ns, uint64_t to_ns,
+                        cs_stats_cb cb, void *ud);
+
+/* Histogram bucket of a duration, and a bucket's representative duration
+ * (within 1% of every duration that falls in it). */
+uint16_t cs_stats_bucket_of(uint64_t duration_ns);
+uint64_t cs_stats_bucket_value(uint16_t bucket);
+
+/* The q-quantile (0..1) of a sparse histogram (buckets ascending), within
+ * 1% relative error; 0 when empty. */
+uint64_t cs_stats_quantile(const uint16_t *bucket, const uint64_t *count, uint32_t n, double q);
+
 /* Deletes everything older than now - retention and lets compaction give
  * the disk space back. Called periodically by the collector. */
 int cs_store_expire(cs_store *st, uint64_t now_ns);

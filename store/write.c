@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "posting.h"
 #include "session.h"
+#include "stats.h"
 #include "summary.h"
 
 /* A direct-mapped cache of recently written traces: what the store already
@@ -86,6 +87,7 @@ struct cs__writer {
   uint64_t *pending;
   size_t npending, cap_pending;
   cs__buf key, val;
+  cs__statagg *stats;
   int err;
 };
 
@@ -147,6 +149,8 @@ int cs__writer_init(cs_store *st) {
   st->w = w;
   w->tc = calloc((size_t)1 << TCACHE_BITS, sizeof(tcache_ent));
   cs_arena_init(&w->pool, 16384, (size_t)64 << 20);
+  w->stats = cs__statagg_new();
+  if (!w->stats) return -1;
   if (!w->tc || hset_init(&w->dedup, 256) || hset_init(&w->names, 1024)) return -1;
   return 0;
 }
@@ -168,6 +172,7 @@ void cs__writer_release(cs_store *st) {
   free(w->runs);
   free(w->posts);
   cs_arena_release(&w->pool);
+  cs__statagg_free(w->stats);
   hset_free(&w->dedup);
   hset_free(&w->names);
   cs__buf_free(&w->key);
@@ -445,6 +450,7 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
     const cs_span *s = sp[i];
     cs_str svc = svc_of(s);
     if (s->status_code == CS_STATUS_ERROR) sum.n_errors++;
+    if (cs__statagg_add(w->stats, cf, s, svc)) w->err = CS_STORE_ENOMEM;
     if (cs_span_is_root(s) && (!sum.has_root || s->start_ns < sum.root_start)) {
       sum.has_root = 1;
       sum.root_start = s->start_ns;
@@ -591,6 +597,7 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
   w->err = 0;
   if (w->ntslots) memset(w->tslots, 0, w->ntslots * sizeof(uint32_t));
   cs_arena_reset(&w->pool);
+  cs__statagg_reset(w->stats);
   rocksdb_writebatch_clear(st->batch);
   cs__rdlock(st);
   for (size_t i = 0; i < ng && !rc; i++) {
@@ -606,6 +613,7 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
   }
   if (!rc) rc = w->err;
   if (!rc) rc = write_postings(st);
+  if (!rc) rc = cs__statagg_flush(w->stats, st->batch);
   if (!rc) {
     char *e = NULL;
     rocksdb_write(st->db, st->wo, st->batch, &e);
