@@ -330,6 +330,34 @@ static void slow_collector_does_not_slow_the_host(void) {
 }
 
 static cst_tracer *shared;
+static void *short_lived(void *arg) {
+  spans(shared, "short", 10);
+  return NULL;
+}
+
+static void spans_of_exited_threads_arrive_and_their_rings_are_freed(void) {
+  fake_collector fc = {0};
+  CHECK_EQ(fc_start(&fc, 0, 0), 0);
+  char ep[64];
+  shared = mk(fc_endpoint(&fc, ep, sizeof ep), NULL);
+  for (int i = 0; i < 50; i++) {
+    pthread_t th;
+    pthread_create(&th, NULL, short_lived, NULL);
+    pthread_join(th, NULL);
+  }
+  CHECK_EQ(cst_tracer_flush(shared, 10000), CST_OK);
+  CHECK_EQ(fc_count(&fc), 500);
+  usleep(50 * 1000);
+  CHECK_EQ(cst_tracer_flush(shared, 10000), CST_OK); /* one more pass frees drained orphans */
+  CHECK(atomic_load(&shared->n_rings) <= 1);
+  cst_stats st;
+  cst_tracer_stats(shared, &st); /* counters of freed rings are kept */
+  CHECK_EQ(st.spans_started, 500);
+  CHECK_EQ(st.spans_sampled, 500);
+  cst_tracer_free(shared);
+  fc_free(&fc);
+}
+
 static void *worker(void *arg) {
   spans(shared, arg, 20000);
   return NULL;
@@ -370,5 +398,6 @@ int main(void) {
   RUN(shutdown_flushes_pending_spans);
   RUN(slow_collector_does_not_slow_the_host);
   RUN(two_threads_record_concurrently);
+  RUN(spans_of_exited_threads_arrive_and_their_rings_are_freed);
   return CHECK_DONE();
 }
