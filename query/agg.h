@@ -93,6 +93,10 @@ void cs_sk_dense_clear(cs_sk_dense *d);
 /* p50, p90, p95 and p99 (nearest rank, capped at the exact maximum). */
 void cs_sk_dense_quantiles(const cs_sk_dense *d, uint64_t out[4]);
 
+/* Drops every entry (at the memory cap); caller holds the write lock. An
+ * observing aggregate counts minutes complete again from the next one. */
+void cs_agg_clear(cs_agg *g, uint64_t now_ns);
+
 /* Feeds committed spans (the observer path). Takes the lock itself. */
 void cs_agg_observe(cs_agg *g, const cs_span *spans, size_t n, uint64_t now_ns);
 

@@ -172,7 +172,7 @@ static int deps_from_sketches(qreq *x, uint64_t start_ns, uint64_t end_ns, int j
   pthread_rwlock_unlock(&g->lock);
 
   cs_agg local;
-  int rc = 0;
+  int rc = 0, cleared = 0;
   if (cs_agg_init(&local, (size_t)4 << 20)) return q_error(x, 500, "out of memory");
   deps_ctx c;
   memset(&c, 0, sizeof c);
@@ -206,13 +206,25 @@ static int deps_from_sketches(qreq *x, uint64_t start_ns, uint64_t end_ns, int j
       gs = cs_agg_str(g, DEPS_SVC, sizeof DEPS_SVC - 1, 1);
       for (size_t i = 0; i < local.n_e && gs >= 0; i++) {
         uint32_t m = local.e[i].minute;
-        if (m >= c0 && m < c1 && closed[m - m0]) cs_agg_merge_entry(g, &local, &local.e[i]);
+        if (m >= c0 && m < c1 && closed[m - m0] && cs_agg_merge_entry(g, &local, &local.e[i])) {
+          /* At the memory cap: start over; this request scans exactly. */
+          cs_agg_clear(g, q_wall_ns());
+          cleared = 1;
+          break;
+        }
       }
-      for (uint32_t m = c0; m < c1 && gs >= 0; m++)
+      for (uint32_t m = c0; m < c1 && gs >= 0 && !cleared; m++)
         if (need[m - m0] && closed[m - m0]) cs_agg_mark_filled(g, (uint32_t)gs, m);
       pthread_rwlock_unlock(&g->lock);
+      if (cleared) break;
     }
     q_heavy_leave(x);
+  }
+  if (cleared) {
+    free(c.ids);
+    free(c.remote);
+    cs_agg_release(&local);
+    return 1;
   }
   free(c.ids);
   free(c.remote);
@@ -228,7 +240,7 @@ static int deps_from_sketches(qreq *x, uint64_t start_ns, uint64_t end_ns, int j
   pthread_rwlock_rdlock(&g->lock);
   gs = cs_agg_str(g, DEPS_SVC, sizeof DEPS_SVC - 1, 0);
   for (uint32_t m = m0; m < m1 && !rc; m++) {
-    int use_local = need[m - m0] && !closed[m - m0];
+    int use_local = need[m - m0]; /* this request's own fill, closed or not */
     const cs_agg *src = use_local ? &local : g;
     int64_t sid_ = use_local ? c.local_svc : gs;
     if (sid_ < 0) continue;

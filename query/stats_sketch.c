@@ -127,7 +127,7 @@ int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind,
     }
     /* Ten minutes at a time, each kept as soon as it is done: a fill cut
      * short by the deadline still leaves progress for the next request. */
-    int rc = 0;
+    int rc = 0, cleared = 0;
     for (uint32_t c0 = first; c0 <= last && !rc; c0 += 10) {
       uint32_t c1 = c0 + 10 < last + 1 ? c0 + 10 : last + 1;
       int any = 0;
@@ -148,15 +148,21 @@ int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind,
       pthread_rwlock_wrlock(&g->lock);
       for (size_t i = 0; i < local.n_e; i++) {
         uint32_t m = local.e[i].minute;
-        if (m >= c0 && m < c1 && closed[m - m0]) cs_agg_merge_entry(g, &local, &local.e[i]);
+        if (m >= c0 && m < c1 && closed[m - m0] && cs_agg_merge_entry(g, &local, &local.e[i])) {
+          /* At the memory cap: start over; this request scans exactly. */
+          cs_agg_clear(g, q_wall_ns());
+          cleared = 1;
+          break;
+        }
       }
-      int64_t gs = cs_agg_str(g, service.p, service.n, 1);
+      int64_t gs = cleared ? -1 : cs_agg_str(g, service.p, service.n, 1);
       for (uint32_t m = c0; m < c1 && gs >= 0; m++)
         if (need[m - m0] && closed[m - m0]) cs_agg_mark_filled(g, (uint32_t)gs, m);
       pthread_rwlock_unlock(&g->lock);
+      if (cleared) break;
     }
     q_heavy_leave(x);
-    if (rc) {
+    if (rc || cleared) {
       cs_agg_release(&local);
       return rc < 0 ? -1 : 1; /* 1: too many distinct buckets, scan exactly instead */
     }
@@ -172,7 +178,7 @@ int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind,
   int64_t lsvc = have_local ? cs_agg_str(&local, service.p, service.n, 0) : -1;
   uint64_t base = (uint64_t)m0 * MIN_NS;
   for (uint32_t m = m0; m < m1 && !rc; m++) {
-    int use_local = need[m - m0] && !closed[m - m0];
+    int use_local = need[m - m0]; /* this request's own fill, closed or not */
     const cs_agg *src = use_local ? &local : g;
     int64_t sid = use_local ? lsvc : svc;
     if (sid < 0) continue;

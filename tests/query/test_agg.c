@@ -113,9 +113,34 @@ static void agg_observer_counts_from_first_whole_minute(void) {
   cs_agg_release(&g);
 }
 
+static void agg_clears_at_the_cap_and_restarts_minutes(void) {
+  cs_agg g;
+  CHECK_EQ(cs_agg_init(&g, 3), 0); /* three bucket pairs in all */
+  cs_resource r = {CS_STR_LIT("svc"), NULL, 0};
+  const uint64_t M = 60000000000ull;
+  cs_span sp[5];
+  memset(sp, 0, sizeof sp);
+  cs_agg_observe(&g, NULL, 0, 100 * M); /* observing from minute 101 */
+  for (int i = 0; i < 5; i++) {
+    sp[i].resource = &r;
+    sp[i].name = CS_STR_LIT("op");
+    sp[i].start_ns = 101 * M + (uint64_t)i;
+    sp[i].end_ns = sp[i].start_ns + 1000 * (uint64_t)(i + 1) * 50; /* five buckets */
+  }
+  cs_agg_observe(&g, sp, 5, 101 * M + 10);
+  /* The fourth distinct bucket hit the cap: all dropped, minute 101 is no
+   * longer complete from ingest (it restarts at 102). */
+  CHECK_EQ(g.n_e, 0);
+  CHECK_EQ(g.observed_since, 102);
+  CHECK_EQ(g.full, 0);
+  CHECK_EQ(cs_agg_str(&g, "svc", 3, 0), -1);
+  cs_agg_release(&g);
+}
+
 int main(void) {
   RUN(agg_bucket_value_within_half_percent);
   RUN(agg_counts_per_entry_and_minute);
   RUN(agg_observer_counts_from_first_whole_minute);
+  RUN(agg_clears_at_the_cap_and_restarts_minutes);
   return CHECK_DONE();
 }
