@@ -4,6 +4,7 @@
  * are log-spaced with ratio g = 1.01 / 0.99, so a bucket's representative
  * value 2 g^i / (g + 1) is within 1% of every duration in it. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,22 +17,30 @@
 
 static const double G = 1.01 / 0.99;
 
+/* upper[i] = g^i, the upper bound of bucket i, computed once. */
+static double upper[CS_STATS_BUCKETS];
+static pthread_once_t upper_once = PTHREAD_ONCE_INIT;
+
+static void upper_init(void) {
+  for (int i = 0; i < CS_STATS_BUCKETS; i++) upper[i] = pow(G, i);
+}
+
 uint16_t cs_stats_bucket_of(uint64_t d) {
   if (d <= 1) return 0;
-  double i = ceil(log((double)d) / log(G));
-  if (i < 0) return 0;
-  if (i > CS_STATS_BUCKETS - 1) return CS_STATS_BUCKETS - 1;
-  /* Floating point can land one off at exact powers: settle on the bucket
-   * whose range (g^(i-1), g^i] holds d. */
-  uint16_t b = (uint16_t)i;
-  if (b > 0 && (double)d <= pow(G, b - 1)) b--;
-  else if (b < CS_STATS_BUCKETS - 1 && (double)d > pow(G, b)) b++;
-  return b;
+  pthread_once(&upper_once, upper_init);
+  double x = (double)d, i = ceil(log(x) / log(G));
+  int b = i < 0 ? 0 : i > CS_STATS_BUCKETS - 1 ? CS_STATS_BUCKETS - 1 : (int)i;
+  /* Floating point can land one off near a bound: settle on the bucket
+   * whose range (g^(b-1), g^b] holds d. */
+  while (b > 0 && x <= upper[b - 1]) b--;
+  while (b < CS_STATS_BUCKETS - 1 && x > upper[b]) b++;
+  return (uint16_t)b;
 }
 
 uint64_t cs_stats_bucket_value(uint16_t b) {
   if (b >= CS_STATS_BUCKETS) b = CS_STATS_BUCKETS - 1;
-  double v = 2.0 * pow(G, b) / (G + 1.0);
+  pthread_once(&upper_once, upper_init);
+  double v = 2.0 * upper[b] / (G + 1.0);
   if (v < 1.0) return 1; /* bucket 0 holds 0 and 1 ns */
   if (v >= 18446744073709551615.0) return UINT64_MAX;
   return (uint64_t)llround(v);
