@@ -235,14 +235,10 @@ static cs_str svc_of(const cs_span *s) {
   return s->resource ? s->resource->service : CS_STR_LIT("unknown_service");
 }
 
+/* Hash of (type, a, b); lengths are mixed in so field splits differ. */
 static uint64_t hash_str2(uint8_t type, cs_str a, cs_str b) {
-  uint64_t h = cs__hash(&type, 1, 0);
-  uint32_t n = a.n;
-  h = cs__hash(&n, 4, h);
-  h = cs__hash(a.p, a.n, h);
-  n = b.n;
-  h = cs__hash(&n, 4, h);
-  return cs__hash(b.p, b.n, h);
+  uint64_t h = cs__hash(a.p, a.n, ((uint64_t)type << 32) ^ a.n);
+  return cs__hash(b.p, b.n, h ^ ((uint64_t)b.n << 8));
 }
 
 static void put_key(cs_store *st, rocksdb_column_family_handle_t *cf, const cs__key *k) {
@@ -295,29 +291,36 @@ static term *term_get(cs__writer *w, uint8_t type, cs_str a, cs_str b, uint64_t 
   return t;
 }
 
-/* Adds the trace to a posting term unless this trace group already did. */
-static void index_entry(cs_store *st, rocksdb_column_family_handle_t *cf, const group *g,
-                        const uint8_t trace_id[16], uint8_t type, cs_str a, cs_str b, int copy) {
+/* Adds the trace to a posting term unless this trace group already did
+ * (h = hash_str2(type, a, b)); returns 1 when it was new. */
+static int index_entry_h(cs_store *st, rocksdb_column_family_handle_t *cf, const group *g,
+                         const uint8_t trace_id[16], uint8_t type, cs_str a, cs_str b,
+                         uint64_t h, int copy) {
   cs__writer *w = st->w;
-  uint64_t h = hash_str2(type, a, b);
-  if (!hset_add(&w->dedup, h)) return;
+  if (!hset_add(&w->dedup, h)) return 0;
   term *t = term_get(w, type, a, b, h, copy);
   if (!t) {
     w->err = CS_STORE_ENOMEM;
-    return;
+    return 1;
   }
   if (w->npents >= w->cappents) {
     size_t nc = w->cappents ? w->cappents * 2 : 4096;
     pent *np = realloc(w->pents, nc * sizeof(pent));
     if (!np) {
       w->err = CS_STORE_ENOMEM;
-      return;
+      return 1;
     }
     w->pents = np;
     w->cappents = nc;
   }
   w->pents[w->npents] = (pent){t->head, cf, g->start, trace_id};
   t->head = (uint32_t)w->npents++;
+  return 1;
+}
+
+static void index_entry(cs_store *st, rocksdb_column_family_handle_t *cf, const group *g,
+                        const uint8_t trace_id[16], uint8_t type, cs_str a, cs_str b, int copy) {
+  index_entry_h(st, cf, g, trace_id, type, a, b, hash_str2(type, a, b), copy);
 }
 
 static int cmp_run(const void *x, const void *y) {
@@ -376,9 +379,8 @@ static int write_postings(cs_store *st) {
 
 /* Writes a service or operation name to the default family the first time
  * this process sees it (rewrites are harmless, so the set may forget). */
-static void name_entry(cs_store *st, uint8_t type, cs_str a, cs_str b, uint8_t kind) {
+static void name_entry(cs_store *st, uint8_t type, cs_str a, cs_str b, uint8_t kind, uint64_t h) {
   cs__writer *w = st->w;
-  uint64_t h = hash_str2(type, a, b) ^ ((uint64_t)kind * 0x9E3779B97F4A7C15ULL);
   if (hset_has(&w->names, h)) return;
   for (size_t i = 0; i < w->npending; i++)
     if (w->pending[i] == h) return;
@@ -457,17 +459,20 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
       sum.root_svc = svc;
       sum.root_name = s->name;
     }
-    /* The sorted insert is cheap because consecutive spans mostly share a
-     * service; skip it when this span's service was just seen. */
-    if (hset_add(&w->dedup, hash_str2(CS__K_SVCNAME, svc, (cs_str){"", 0}))) {
-      cs__sum_add_service(&sum, svc);
-      index_entry(st, cf, g, tid, CS__K_SERVICE, svc, (cs_str){"", 0}, 0);
-      name_entry(st, CS__K_SVCNAME, svc, (cs_str){"", 0}, 0);
+    /* Consecutive spans mostly share a resource: only a new one can bring
+     * a new service. */
+    if (i == 0 || s->resource != sp[i - 1]->resource) {
+      cs_str none = {"", 0};
+      uint64_t hs = hash_str2(CS__K_SERVICE, svc, none);
+      if (index_entry_h(st, cf, g, tid, CS__K_SERVICE, svc, none, hs, 0)) {
+        cs__sum_add_service(&sum, svc);
+        name_entry(st, CS__K_SVCNAME, svc, none, 0, hs);
+      }
     }
-    if (hset_add(&w->dedup, hash_str2(CS__K_OPNAME, svc, s->name) ^ s->kind)) {
-      index_entry(st, cf, g, tid, CS__K_OP, svc, s->name, 0);
-      name_entry(st, CS__K_OPNAME, svc, s->name, s->kind);
-    }
+    uint64_t ho = hash_str2(CS__K_OP, svc, s->name);
+    index_entry_h(st, cf, g, tid, CS__K_OP, svc, s->name, ho, 0);
+    uint64_t hk = ho ^ ((uint64_t)(s->kind + 1) * 0x9E3779B97F4A7C15ULL);
+    if (hset_add(&w->dedup, hk)) name_entry(st, CS__K_OPNAME, svc, s->name, s->kind, hk);
     if (s->session_id.n)
       index_entry(st, cf, g, tid, CS__K_SESSION, s->session_id, (cs_str){"", 0}, 0);
     if (st->n_index_keys) {
