@@ -1,4 +1,5 @@
-/* Zipkin v2: POST /api/v2/spans with a JSON array of spans (zipkin.c has
+/* Zipkin v2: POST /api/v2/spans with a JSON array of spans or a protobuf
+ * ListOfSpans (zipkin.c has
  * the mapping), answered 202 once durable like Zipkin's own server.
  * Spans go through the same validation, session lookup and writer queue as
  * every other receiver's. */
@@ -12,8 +13,11 @@
 #include "zipkin.h"
 
 void __cs_zipkin_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs) {
-  if (strcmp(rq->content_type, "application/json") && rq->content_type[0]) {
-    __cs_rh_text(rs, 415, "unsupported content type: %.100s (use application/json)",
+  int proto = !strcmp(rq->content_type, "application/x-protobuf") ||
+              !strcmp(rq->content_type, "application/protobuf");
+  if (!proto && strcmp(rq->content_type, "application/json") && rq->content_type[0]) {
+    __cs_rh_text(rs, 415,
+                 "unsupported content type: %.100s (use application/json or application/x-protobuf)",
                  rq->content_type);
     return;
   }
@@ -28,8 +32,10 @@ void __cs_zipkin_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs) {
   char err[256] = "";
   cs_reject_counts rej;
   memset(&rej, 0, sizeof rej);
-  int rc = cs_zipkin_decode((const char *)rq->body, rq->len, &it->arena, &c->o.limits, &it->spans,
-                            &it->n_spans, &rej, err, sizeof err);
+  int rc = proto ? cs_zipkin_decode_proto(rq->body, rq->len, &it->arena, &c->o.limits, &it->spans,
+                                          &it->n_spans, &rej, err, sizeof err)
+                 : cs_zipkin_decode((const char *)rq->body, rq->len, &it->arena, &c->o.limits,
+                                    &it->spans, &it->n_spans, &rej, err, sizeof err);
   if (rc != CS_DECODE_OK) {
     if (!err[0]) snprintf(err, sizeof err, "%s", cs_decode_strerror(rc));
     __cs_recv_warn(c, "zipkin body of %zu bytes rejected: %s", rq->len, err);

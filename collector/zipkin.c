@@ -4,6 +4,7 @@
  * unit tests drive it directly. */
 #include "zipkin.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -203,18 +204,9 @@ static int conv_span(zctx *z, const cs_jp_val *o, cs_span *s) {
   return 0;
 }
 
-int cs_zipkin_decode(const char *json, size_t n, cs_arena *a, const cs_limits *lim, cs_span **out,
-                     size_t *n_out, cs_reject_counts *rej, char *err, size_t err_len) {
-  *out = NULL;
-  *n_out = 0;
-  cs_jp_val *root;
-  int rc = cs_jp_parse(json, n, a, ZIPKIN_MAX_DEPTH, &root, err, err_len);
-  if (rc == CS_JP_ENOMEM) return CS_DECODE_ENOMEM;
-  if (rc) return CS_DECODE_EPROTO;
-  if (root->type != CS_JP_ARR) {
-    if (err && err_len) snprintf(err, err_len, "body is not a JSON array of spans");
-    return CS_DECODE_EPROTO;
-  }
+/* Converts and validates every span object of the array root. */
+static int decode_array(const cs_jp_val *root, cs_arena *a, const cs_limits *lim, cs_span **out,
+                        size_t *n_out, cs_reject_counts *rej) {
   cs_span *spans = root->n ? cs_arena_alloc(a, root->n * sizeof *spans) : NULL;
   if (root->n && !spans) return CS_DECODE_ENOMEM;
   zctx z = {.a = a, .lim = lim};
@@ -240,3 +232,255 @@ int cs_zipkin_decode(const char *json, size_t n, cs_arena *a, const cs_limits *l
   return CS_DECODE_OK;
 }
 
+int cs_zipkin_decode(const char *json, size_t n, cs_arena *a, const cs_limits *lim, cs_span **out,
+                     size_t *n_out, cs_reject_counts *rej, char *err, size_t err_len) {
+  *out = NULL;
+  *n_out = 0;
+  cs_jp_val *root;
+  int rc = cs_jp_parse(json, n, a, ZIPKIN_MAX_DEPTH, &root, err, err_len);
+  if (rc == CS_JP_ENOMEM) return CS_DECODE_ENOMEM;
+  if (rc) return CS_DECODE_EPROTO;
+  if (root->type != CS_JP_ARR) {
+    if (err && err_len) snprintf(err, err_len, "body is not a JSON array of spans");
+    return CS_DECODE_EPROTO;
+  }
+  return decode_array(root, a, lim, out, n_out, rej);
+}
+
+/* ---- zipkin.proto3 ListOfSpans ----
+ * The protobuf form is turned into the same tree the JSON parser makes
+ * (hex IDs, decimal numbers, dotted addresses), so one conversion serves
+ * both encodings. Field numbers are those of zipkin-api's zipkin.proto. */
+
+typedef struct pbr {
+  const uint8_t *p, *end;
+} pbr;
+
+static int pb_varint(pbr *r, uint64_t *v) {
+  uint64_t x = 0;
+  for (int i = 0; i < 10 && r->p < r->end; i++) {
+    uint8_t b = *r->p++;
+    x |= (uint64_t)(b & 0x7f) << (7 * i);
+    if (!(b & 0x80)) {
+      *v = x;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Next field: number, wire type, and for length-delimited fields the
+ * bytes; varints and fixed64 in *v. Unknown wire types fail. */
+static int pb_field(pbr *r, uint32_t *num, int *wt, uint64_t *v, pbr *sub) {
+  uint64_t key;
+  if (pb_varint(r, &key) || (key >> 3) == 0 || (key >> 3) > UINT32_MAX) return -1;
+  *num = (uint32_t)(key >> 3);
+  *wt = (int)(key & 7);
+  switch (*wt) {
+  case 0: return pb_varint(r, v);
+  case 1:
+    if (r->end - r->p < 8) return -1;
+    *v = 0;
+    for (int i = 0; i < 8; i++) *v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += 8;
+    return 0;
+  case 5:
+    if (r->end - r->p < 4) return -1;
+    r->p += 4;
+    return 0;
+  case 2: {
+    uint64_t len;
+    if (pb_varint(r, &len) || len > (uint64_t)(r->end - r->p)) return -1;
+    sub->p = r->p;
+    sub->end = r->p + len;
+    r->p += len;
+    return 0;
+  }
+  default: return -1;
+  }
+}
+
+typedef struct tb {
+  cs_arena *a;
+  int nomem;
+} tb;
+
+/* A container being filled: its node and its last member, so appending
+ * stays O(1) however many tags a span carries. */
+typedef struct tc {
+  cs_jp_val *v, *last;
+} tc;
+
+static cs_jp_val *tb_add(tb *t, tc *c, const char *key, int type) {
+  cs_jp_val *v = cs_arena_calloc(t->a, sizeof *v);
+  if (!v) {
+    t->nomem = 1;
+    return NULL;
+  }
+  v->type = (uint8_t)type;
+  if (key) {
+    v->key = key;
+    v->key_n = (uint32_t)strlen(key);
+  }
+  if (c->last) c->last->next = v;
+  else c->v->child = v;
+  c->last = v;
+  c->v->n++;
+  return v;
+}
+
+static void tb_str(tb *t, tc *c, const char *key, const uint8_t *p, size_t n, int type) {
+  cs_jp_val *v = tb_add(t, c, key, type);
+  char *s = v ? cs_arena_strndup(t->a, (const char *)p, n) : NULL;
+  if (!s) {
+    t->nomem = 1;
+    return;
+  }
+  v->s = s;
+  v->n = (uint32_t)n;
+}
+
+static void tb_hex(tb *t, tc *c, const char *key, const pbr *b) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = (size_t)(b->end - b->p);
+  if (n > 64) n = 64; /* any longer is wrong anyway: keep it wrong, bounded */
+  char buf[129];
+  for (size_t i = 0; i < n; i++) {
+    buf[2 * i] = hex[b->p[i] >> 4];
+    buf[2 * i + 1] = hex[b->p[i] & 15];
+  }
+  tb_str(t, c, key, (const uint8_t *)buf, 2 * n, CS_JP_STR);
+}
+
+static void tb_num(tb *t, tc *c, const char *key, uint64_t v) {
+  char buf[24];
+  int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+  tb_str(t, c, key, (const uint8_t *)buf, (size_t)n, CS_JP_NUM);
+}
+
+static int pb_endpoint(tb *t, tc *parent, const char *key, pbr r) {
+  tc ep = {tb_add(t, parent, key, CS_JP_OBJ), NULL};
+  if (!ep.v) return 0;
+  while (r.p < r.end) {
+    uint32_t num;
+    int wt;
+    uint64_t v = 0;
+    pbr sub = {0};
+    if (pb_field(&r, &num, &wt, &v, &sub)) return -1;
+    if (num == 1 && wt == 2) {
+      tb_str(t, &ep, "serviceName", sub.p, (size_t)(sub.end - sub.p), CS_JP_STR);
+    } else if ((num == 2 || num == 3) && wt == 2) {
+      char ip[64];
+      size_t n = (size_t)(sub.end - sub.p);
+      if (((num == 2 && n == 4) || (num == 3 && n == 16)) &&
+          inet_ntop(num == 2 ? AF_INET : AF_INET6, sub.p, ip, sizeof ip))
+        tb_str(t, &ep, num == 2 ? "ipv4" : "ipv6", (const uint8_t *)ip, strlen(ip), CS_JP_STR);
+    } else if (num == 4 && wt == 0) {
+      tb_num(t, &ep, "port", (uint32_t)v);
+    }
+  }
+  return 0;
+}
+
+/* Reads the fields of one submessage into (key, value) pairs for tags
+ * and annotations: bytes of fields 1 and 2, or the fixed64 of field 1. */
+static int pb_pair(pbr sub, pbr *f1, pbr *f2, uint64_t *fixed1) {
+  while (sub.p < sub.end) {
+    uint32_t n2;
+    int w2;
+    uint64_t v2 = 0;
+    pbr s2 = {0};
+    if (pb_field(&sub, &n2, &w2, &v2, &s2)) return -1;
+    if (n2 == 1 && w2 == 2) *f1 = s2;
+    else if (n2 == 1 && w2 == 1) *fixed1 = v2;
+    else if (n2 == 2 && w2 == 2) *f2 = s2;
+  }
+  return 0;
+}
+
+static int pb_span(tb *t, tc *arr, pbr r) {
+  static const char *const kinds[] = {NULL, "CLIENT", "SERVER", "PRODUCER", "CONSUMER"};
+  tc o = {tb_add(t, arr, NULL, CS_JP_OBJ), NULL}, ann = {0}, tags = {0};
+  if (!o.v) return 0;
+  while (r.p < r.end && !t->nomem) {
+    uint32_t num;
+    int wt;
+    uint64_t v = 0;
+    pbr sub = {0};
+    if (pb_field(&r, &num, &wt, &v, &sub)) return -1;
+    switch (num) {
+    case 1: if (wt == 2) tb_hex(t, &o, "traceId", &sub); break;
+    case 2: if (wt == 2) tb_hex(t, &o, "parentId", &sub); break;
+    case 3: if (wt == 2) tb_hex(t, &o, "id", &sub); break;
+    case 4:
+      if (wt == 0 && v >= 1 && v <= 4)
+        tb_str(t, &o, "kind", (const uint8_t *)kinds[v], strlen(kinds[v]), CS_JP_STR);
+      break;
+    case 5: if (wt == 2) tb_str(t, &o, "name", sub.p, (size_t)(sub.end - sub.p), CS_JP_STR); break;
+    case 6: if (wt == 1) tb_num(t, &o, "timestamp", v); break;
+    case 7: if (wt == 0) tb_num(t, &o, "duration", v); break;
+    case 8:
+    case 9:
+      if (wt == 2 && pb_endpoint(t, &o, num == 8 ? "localEndpoint" : "remoteEndpoint", sub)) return -1;
+      break;
+    case 10: { /* Annotation {1: fixed64 timestamp, 2: value} */
+      if (wt != 2) break;
+      if (!ann.v && !(ann.v = tb_add(t, &o, "annotations", CS_JP_ARR))) return 0;
+      pbr k = {0}, val = {0};
+      uint64_t ts = 0;
+      if (pb_pair(sub, &k, &val, &ts)) return -1;
+      tc e = {tb_add(t, &ann, NULL, CS_JP_OBJ), NULL};
+      if (!e.v) return 0;
+      if (ts) tb_num(t, &e, "timestamp", ts); /* absent: the event is skipped, as in JSON */
+      tb_str(t, &e, "value", val.p ? val.p : (const uint8_t *)"", (size_t)(val.end - val.p), CS_JP_STR);
+      break;
+    }
+    case 11: { /* map<string, string>: entries {1: key, 2: value} */
+      if (wt != 2) break;
+      if (!tags.v && !(tags.v = tb_add(t, &o, "tags", CS_JP_OBJ))) return 0;
+      pbr k = {0}, val = {0};
+      uint64_t unused = 0;
+      if (pb_pair(sub, &k, &val, &unused)) return -1;
+      char *key = cs_arena_strndup(t->a, k.p ? (const char *)k.p : "", (size_t)(k.end - k.p));
+      if (!key) return t->nomem = 1, 0;
+      tb_str(t, &tags, key, val.p ? val.p : (const uint8_t *)"", (size_t)(val.end - val.p), CS_JP_STR);
+      break;
+    }
+    case 13:
+      if (wt == 0 && v) {
+        cs_jp_val *b = tb_add(t, &o, "shared", CS_JP_BOOL);
+        if (b) b->b = 1;
+      }
+      break;
+    default: break; /* debug (12) and unknown fields */
+    }
+  }
+  return 0;
+}
+
+int cs_zipkin_decode_proto(const uint8_t *buf, size_t n, cs_arena *a, const cs_limits *lim,
+                           cs_span **out, size_t *n_out, cs_reject_counts *rej, char *err,
+                           size_t err_len) {
+  *out = NULL;
+  *n_out = 0;
+  tb t = {.a = a};
+  cs_jp_val *root = cs_arena_calloc(a, sizeof *root);
+  if (!root) return CS_DECODE_ENOMEM;
+  root->type = CS_JP_ARR;
+  pbr r = {buf, buf + n};
+  tc arr = {root, NULL};
+  while (r.p < r.end) {
+    uint32_t num;
+    int wt;
+    uint64_t v;
+    pbr sub = {0};
+    if (pb_field(&r, &num, &wt, &v, &sub)) goto bad;
+    if (num != 1 || wt != 2) continue;
+    if (pb_span(&t, &arr, sub)) goto bad;
+    if (t.nomem) return CS_DECODE_ENOMEM;
+  }
+  return decode_array(root, a, lim, out, n_out, rej);
+bad:
+  if (err && err_len) snprintf(err, err_len, "malformed protobuf ListOfSpans");
+  return CS_DECODE_EPROTO;
+}

@@ -20,6 +20,13 @@
 int cs_zipkin_decode(const char *json, size_t n, cs_arena *a, const cs_limits *lim, cs_span **out,
                      size_t *n_out, cs_reject_counts *rej, char *err, size_t err_len);
 
+/* Same for a zipkin.proto3 ListOfSpans (application/x-protobuf): IDs of
+ * 8 or 16 bytes, addresses as 4 or 16 bytes, the same mapping and checks.
+ * EPROTO when the bytes are not a well-formed message. */
+int cs_zipkin_decode_proto(const uint8_t *buf, size_t n, cs_arena *a, const cs_limits *lim,
+                           cs_span **out, size_t *n_out, cs_reject_counts *rej, char *err,
+                           size_t err_len);
+
 /* The span ID given to the server half of a shared span: a fixed mixing
  * of the shared ID (never zero, never the shared ID itself), so a resent
  * span lands on the same key. */

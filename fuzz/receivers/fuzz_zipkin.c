@@ -1,6 +1,6 @@
-/* libFuzzer target for the Zipkin v2 JSON decoder (collector/zipkin.c):
- * whatever the body, every span that comes out must satisfy the validator
- * and carry valid UTF-8. */
+/* libFuzzer target for the Zipkin v2 decoders (collector/zipkin.c), JSON
+ * and protobuf, each fed every input: whatever the body, every span that
+ * comes out must satisfy the validator and carry valid UTF-8. */
 #include <stdint.h>
 
 #include "check_spans.h"
@@ -20,6 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t n;
   cs_reject_counts rej = {0};
   if (cs_zipkin_decode((const char *)data, size, &a, &lim, &spans, &n, &rej, NULL, 0) == CS_DECODE_OK)
+    fz_check_spans(spans, n, &lim);
+  cs_arena_release(&a);
+  /* The same bytes as a protobuf ListOfSpans. */
+  cs_arena_init(&a, 16384, cs_otlp_json_arena_cap(size));
+  if (cs_zipkin_decode_proto(data, size, &a, &lim, &spans, &n, &rej, NULL, 0) == CS_DECODE_OK)
     fz_check_spans(spans, n, &lim);
   cs_arena_release(&a);
   return 0;

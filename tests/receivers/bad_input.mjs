@@ -133,6 +133,13 @@ async function zipkinBodies(cs) {
   eq(r.status, 400, 'zipkin not an array');
   r = await post(p, '/api/v2/spans', '[]', { 'Content-Type': 'application/x-thrift' });
   eq(r.status, 415, 'zipkin thrift');
+  const pb = readFileSync(new URL('../../fuzz/receivers/corpus/zipkin/proto_seed1', import.meta.url));
+  r = await post(p, '/api/v2/spans', pb, { 'Content-Type': 'application/x-protobuf' });
+  eq(r.status, 202, 'zipkin protobuf ListOfSpans');
+  r = await post(p, '/api/v2/spans', pb.subarray(0, pb.length - 5), { 'Content-Type': 'application/x-protobuf' });
+  eq(r.status, 400, 'truncated zipkin protobuf');
+  const t = await getText(cs.ports.query, '/api/traces/463ac35c9f6413ad');
+  ok(/"operationName":"get"/.test(t) && /"serviceName":"web"/.test(t), `protobuf span stored: ${t.slice(0, 120)}`);
   r = await post(p, '/api/v2/spans', JSON.stringify([
     { traceId: 'abc', id: 'a2fb4a1d1a96d312', timestamp: 1 },
     { traceId: '463ac35c9f6413ad', id: 'nothex!!nothex!!', timestamp: 1 },
