@@ -258,6 +258,7 @@ static void log_stats(cs_collector *c) {
          (unsigned long long)s.queue_bytes, (unsigned long long)s.queue_items,
          (unsigned long long)s.batches_written, lat_ms, (double)s.write_ns_max / 1e6,
          (unsigned long long)s.tcp_pauses, (unsigned long long)s.conns_open, (unsigned long long)s.metric_points);
+  __cs_recv_log_stats(c, &s);
 }
 
 static void on_tick(uv_timer_t *t) {

@@ -147,6 +147,8 @@ void __cs_tcp_shutdown_all(cs_collector *c);
 int __cs_recv_start(cs_collector *c);
 void __cs_recv_stop(cs_collector *c);
 void __cs_recv_free(cs_collector *c);
+/* One stats line for the receivers that are on (after the collector's). */
+void __cs_recv_log_stats(cs_collector *c, const cs_collector_stats *s);
 
 /* listen_udp.c */
 int __cs_udp_start(cs_collector *c);
