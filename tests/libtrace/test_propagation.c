@@ -51,6 +51,12 @@ static void h_clear(hdrs *h) {
   h->n = 0;
 }
 
+/* Appends src to the NUL-terminated string in dst (capacity cap), bounded. */
+static void append(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(dst);
+  snprintf(dst + n, cap - n, "%s", src);
+}
+
 static cst_carrier carrier(hdrs *h) {
   return (cst_carrier){h_get, h_set, h};
 }
@@ -143,8 +149,8 @@ static void tracestate_table(void) {
     char m[16];
     snprintf(m, sizeof m, "%sk%d=v", i ? "," : "", i);
     if (i < 32)
-      strncat(n32, m, sizeof n32 - strlen(n32) - 1);
-    strncat(n33, m, sizeof n33 - strlen(n33) - 1);
+      append(n32, sizeof n32, m);
+    append(n33, sizeof n33, m);
   }
   const struct {
     const char *in, *out; /* out NULL = ignored as a whole */
@@ -197,7 +203,7 @@ static void tracestate_truncated_by_whole_entries_on_inject(void) {
   for (int i = 0; i < 10; i++) {
     char m[128];
     snprintf(m, sizeof m, "%sk%d=%s", i ? "," : "", i, v);
-    strncat(ts, m, sizeof ts - strlen(ts) - 1);
+    append(ts, sizeof ts, m);
   }
   free(v);
   hdrs in = {.n = 0}, out = {.n = 0};
@@ -229,8 +235,8 @@ static void baggage_table(void) {
     char m[16];
     snprintf(m, sizeof m, "%sk%d=1", i ? "," : "", i);
     if (i < 180)
-      strcat(e180, m);
-    strcat(e181, m);
+      append(e180, 4096, m);
+    append(e181, 4096, m);
   }
   char *b8192 = malloc(8200), *b8193 = malloc(8200);
   memcpy(b8192, "k=", 2);
