@@ -35,6 +35,21 @@ tck=$(getconf CLK_TCK)
 # key=value from a "result ..." line.
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<< "$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# "tid comm ticks" for every thread of a process.
+thread_ticks() {
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s %s\n' "${t##*/}" "$(tr -d ' ' < "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+  done
+}
+# CPU seconds of the collector's threads between two thread_ticks
+# snapshots: "loop writer rocksdb". loop is the main thread (event loop:
+# read, decode, validate); writer is every other collector thread (the store
+# writer); rocksdb is RocksDB's flush and compaction threads.
+thread_cpu() { # before after pid
+  awk -v pid="$3" -v tck="$tck" 'NR==FNR {b[$1]=$3; next}
+    { d = ($3 - b[$1]) / tck; if ($1 == pid) l += d; else if ($2 ~ /^rocksdb/) r += d; else w += d }
+    END { printf "%.3f %.3f %.3f", l, w, r }' "$1" "$2"
+}
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
 start_collector() {
@@ -52,7 +67,7 @@ start_collector() {
   [ -n "$tcp_port" ] && [ -n "$udp_port" ] || { cat "$tmp/log" >&2; echo "no ports in the collector log" >&2; exit 1; }
 }
 
-declare -a B_RATE B_BYTES B_CPU T_RATE T_CPU T_LGCPU U_SENT U_LOSS U_DROP RSS BYTES
+declare -a B_RATE B_BYTES B_CPU T_RATE T_CPU T_LGCPU T_LOOP T_WRITER T_ROCKS U_SENT U_LOSS U_DROP RSS BYTES
 for run in $(seq "$RUNS"); do
   echo "== run $run/$RUNS" >&2
   # 1. Baseline: span key + 4 index keys per span straight into RocksDB.
@@ -66,17 +81,24 @@ for run in $(seq "$RUNS"); do
   # with its indexes and summaries in RocksDB's WAL.
   start_collector
   c0=$(cpu_ticks "$pid")
+  thread_ticks "$pid" > "$tmp/threads0"
   if [ "$PERF" = 1 ] && [ "$run" = 1 ] && command -v perf >/dev/null; then
-    perf record -g -o "$tmp/perf.data" -p "$pid" -- sleep "$TCP_SECS" >/dev/null 2>&1 &
+    perf record -o "$tmp/perf.data" -p "$pid" -- sleep "$TCP_SECS" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   out=$("$loadgen" --tcp "127.0.0.1:$tcp_port" --duration "$TCP_SECS" --conns "$CONNS" \
     --batch "$BATCH" --seed "$run" | grep '^result')
   c1=$(cpu_ticks "$pid")
+  thread_ticks "$pid" > "$tmp/threads1"
   [ -n "${perf_pid:-}" ] && { wait "$perf_pid" || true; perf_pid=; }
   acked=$(field "$out" acked_spans)
   [ "$(field "$out" failed)" = 0 ] || { echo "loadgen failed: $out" >&2; exit 1; }
   T_RATE+=("$(field "$out" spans_per_s)")
+  read -r lcpu wcpu rcpu <<< "$(thread_cpu "$tmp/threads0" "$tmp/threads1" "$pid")"
+  T_LOOP+=("$(awk -v c="$lcpu" -v n="$acked" 'BEGIN{printf "%.2f", c/n*1e6}')")
+  T_WRITER+=("$(awk -v c="$wcpu" -v n="$acked" 'BEGIN{printf "%.2f", c/n*1e6}')")
+  T_ROCKS+=("$(awk -v c="$rcpu" -v n="$acked" 'BEGIN{printf "%.2f", c/n*1e6}')")
+  busy="loop ${T_LOOP[-1]}, writer ${T_WRITER[-1]}, rocksdb ${T_ROCKS[-1]}"
   T_LGCPU+=("$(awk -v c="$(field "$out" cpu_s)" -v n="$acked" 'BEGIN{printf "%.2f", c/n*1e6}')")
   T_CPU+=("$(awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$acked" 'BEGIN{printf "%.2f", (b-a)/t/n*1e6}')")
 
@@ -99,7 +121,7 @@ for run in $(seq "$RUNS"); do
   # 4. Bytes on disk per span after a full compaction.
   out=$("$compact" "$tmp/data" | grep '^result')
   BYTES+=("$(awk -v d="$(field "$out" disk_bytes)" -v n="$written" 'BEGIN{printf "%.1f", d/n}')")
-  echo "   baseline ${B_RATE[-1]}/s ${B_BYTES[-1]} B/span | tcp ${T_RATE[-1]}/s ${T_CPU[-1]} cpu-s/M | udp loss ${U_LOSS[-1]}% | rss ${RSS[-1]} MB | ${BYTES[-1]} B/span ($written spans)" >&2
+  echo "   baseline ${B_RATE[-1]}/s ${B_BYTES[-1]} B/span | tcp ${T_RATE[-1]}/s ${T_CPU[-1]} cpu-s/M ($busy) | udp loss ${U_LOSS[-1]}% | rss ${RSS[-1]} MB | ${BYTES[-1]} B/span ($written spans)" >&2
 done
 
 row() { # name target unit values...
@@ -117,7 +139,22 @@ ratios=()
 for i in "${!T_RATE[@]}"; do ratios+=("$(awk -v t="${T_RATE[$i]}" -v b="${B_RATE[$i]}" 'BEGIN{printf "%.2f", t/b}')"); done
 row "collector TCP / baseline" ">5" "${ratios[@]}"
 row "collector CPU s per million spans" "" "${T_CPU[@]}"
+eff=()
+for i in "${!T_CPU[@]}"; do eff+=("$(awk -v t="${T_CPU[$i]}" -v b="${B_CPU[$i]}" 'BEGIN{printf "%.2f", b/t}')"); done
+row "  baseline CPU / collector CPU per span" "" "${eff[@]}"
+row "  of which event loop (read, decode)" "" "${T_LOOP[@]}"
+row "  of which store writer thread" "" "${T_WRITER[@]}"
+row "  of which RocksDB flush/compaction" "" "${T_ROCKS[@]}"
 row "loadgen CPU s per million spans" "" "${T_LGCPU[@]}"
+# What the pipeline could do if its busiest thread had a core to itself and
+# the whole process (plus the load generator) fit in 2 cores: a ceiling
+# that does not depend on how busy the machine was during the run.
+ceil=()
+for i in "${!T_RATE[@]}"; do
+  ceil+=("$(awk -v l="${T_LOOP[$i]}" -v w="${T_WRITER[$i]}" -v t="${T_CPU[$i]}" -v g="${T_LGCPU[$i]}" \
+    'BEGIN{m = l > w ? l : w; a = 1e6 / m; b = 2e6 / (t + g); printf "%.0f", a < b ? a : b}')")
+done
+row "CPU-bound ceiling on 2 idle cores" ">=300000" "${ceil[@]}"
 row "collector UDP: spans/s sent" "$UDP_RATE" "${U_SENT[@]}"
 row "collector UDP: loss %" "0" "${U_LOSS[@]}"
 row "collector UDP: datagrams dropped (own)" "0" "${U_DROP[@]}"
@@ -127,5 +164,5 @@ if [ -f "$tmp/perf.data" ]; then
   echo
   echo "perf: collector during run 1's TCP phase, top symbols (self time)"
   perf report -i "$tmp/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-    grep -v '^#' | grep '%' | head -25
+    grep -v '^#' | grep '%' | head -25 | sed 's/  *$//' | cut -c1-110
 fi
