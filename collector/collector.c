@@ -34,7 +34,7 @@ void cs_collector_opts_default(cs_collector_opts *o) {
   o->zipkin_port = CS_PORT_SOFT;
   o->statsd_port = CS_PORT_SOFT;
   o->http_max_body = (size_t)8 << 20;
-  o->http_max_inflated = (size_t)64 << 20;
+  o->http_max_inflated = (size_t)32 << 20;
   o->http_max_conns = 256;
   o->http_idle_timeout_s = 10;
   o->http_request_timeout_s = 30;

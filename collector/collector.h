@@ -40,7 +40,7 @@ typedef struct cs_collector_opts {
   int zipkin_port;             /* Zipkin v2 HTTP, standard 9411 */
   int statsd_port;             /* StatsD over UDP, standard 8125 */
   size_t http_max_body;        /* request body as received; 8 MiB (413 above) */
-  size_t http_max_inflated;    /* body after gzip; 64 MiB (413 above) */
+  size_t http_max_inflated;    /* body after gzip; 32 MiB (413 above) */
   uint32_t http_max_conns;     /* per HTTP receiver; 256 */
   uint32_t http_idle_timeout_s; /* silent connection closed after; 10 s */
   uint32_t http_request_timeout_s; /* a whole request body within; 30 s */

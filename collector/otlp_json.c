@@ -358,7 +358,7 @@ size_t cs_otlp_json_arena_cap(size_t n) {
   /* A parse node is 56 bytes and the densest JSON spends two bytes per
    * value ("0,"), so 32x covers any body; real OTLP JSON needs about 3x. */
   size_t cap = n * 32 + (1u << 20);
-  return cap > ((size_t)1 << 30) ? (size_t)1 << 30 : cap;
+  return cap > ((size_t)512 << 20) ? (size_t)512 << 20 : cap;
 }
 
 /* Parses json into protobuf bytes with a temporary arena of its own, so

@@ -32,6 +32,8 @@ int __cs_recv_start(cs_collector *c) {
   if (!c->recv) return UV_ENOMEM;
   cs_recv *r = c->recv;
   atomic_store(&r->warn_left, 20);
+  pthread_mutex_init(&r->slot_mu, NULL);
+  pthread_cond_init(&r->slot_cv, NULL);
   int rc = start_http(c, "otlp-http", c->o.otlp_http_port, CS_PORT_OTLP_HTTP, __cs_otlp_http_handle,
                       &r->otlp, &r->otlp_port);
   if (!rc)
@@ -67,6 +69,8 @@ void __cs_recv_free(cs_collector *c) {
   __cs_rh_stop(c->recv->otlp);
   __cs_rh_stop(c->recv->zipkin);
   __cs_statsd_free(c);
+  pthread_mutex_destroy(&c->recv->slot_mu);
+  pthread_cond_destroy(&c->recv->slot_cv);
   free(c->recv);
   c->recv = NULL;
 }

@@ -34,6 +34,7 @@ typedef struct rh_state {
   size_t len, cap;
   int gzip;
   int answered; /* a response was queued early: discard the rest */
+  size_t reserved; /* bytes held in the receivers' body budget */
   char ctype[64];
 } rh_state;
 
@@ -135,6 +136,39 @@ int __cs_rh_submit(cs_collector *c, cs_item *it) {
   return rc;
 }
 
+/* ---- aggregate memory: body budget and decode slots ---- */
+
+/* Takes n more bytes from the budget shared by every request being read
+ * (the collector's max_conn_buffer_bytes, as for TCP). */
+static int budget_take(cs_collector *c, rh_state *st, size_t n) {
+  size_t limit = c->o.max_conn_buffer_bytes ? c->o.max_conn_buffer_bytes : ((size_t)64 << 20);
+  size_t was = atomic_fetch_add(&c->recv->body_bytes, n);
+  if (was + n > limit) {
+    atomic_fetch_sub(&c->recv->body_bytes, n);
+    return -1;
+  }
+  st->reserved += n;
+  return 0;
+}
+
+static void slot_take(cs_collector *c) {
+  cs_recv *r = c->recv;
+  pthread_mutex_lock(&r->slot_mu);
+  while (r->slots_busy >= CS_RH_DECODE_SLOTS) pthread_cond_wait(&r->slot_cv, &r->slot_mu);
+  r->slots_busy++;
+  pthread_mutex_unlock(&r->slot_mu);
+}
+
+void __cs_rh_slot_release(cs_collector *c, const cs_rh_req *rq) {
+  if (!rq->slot_held || !*rq->slot_held) return;
+  *rq->slot_held = 0;
+  cs_recv *r = c->recv;
+  pthread_mutex_lock(&r->slot_mu);
+  r->slots_busy--;
+  pthread_cond_signal(&r->slot_cv);
+  pthread_mutex_unlock(&r->slot_mu);
+}
+
 /* ---- libmicrohttpd ---- */
 
 static enum MHD_Result respond(struct MHD_Connection *conn, cs_rh_resp *rs) {
@@ -227,6 +261,19 @@ static enum MHD_Result early(cs_rh_server *s, struct MHD_Connection *conn, rh_st
   return respond(conn, &rs);
 }
 
+static enum MHD_Result early_busy(cs_rh_server *s, struct MHD_Connection *conn, rh_state *st) {
+  cs_rh_resp rs = {0};
+  const char *msg = "too many request bodies in flight, retry later";
+  __cs_rh_text(&rs, 429, "%s", msg);
+  if (s->kind == 0) status_body(&rs, st->ctype, msg);
+  rs.retry_after_s = 1;
+  count_status(s, 429);
+  st->answered = 1;
+  __cs_recv_warn(s->c, "%s request refused: body budget of %zu bytes in use", s->name,
+                 s->c->o.max_conn_buffer_bytes);
+  return respond(conn, &rs);
+}
+
 static int path_known(const cs_rh_server *s, const char *url) {
   if (s->kind == 0) return !strcmp(url, "/v1/traces") || !strcmp(url, "/v1/metrics");
   return !strcmp(url, "/api/v2/spans");
@@ -305,6 +352,9 @@ static enum MHD_Result finish_request(cs_rh_server *s, struct MHD_Connection *co
   const uint8_t *body = st->body ? st->body : (const uint8_t *)"";
   size_t len = st->len;
   uint8_t *inflated = NULL;
+  int slot = 1;
+  cs_rh_req rq = {.path = url, .content_type = st->ctype, .slot_held = &slot};
+  slot_take(c);
   if (st->gzip) {
     size_t ilen = 0;
     int status = inflate_body(body, len, c->o.http_max_inflated, &inflated, &ilen);
@@ -315,13 +365,16 @@ static enum MHD_Result finish_request(cs_rh_server *s, struct MHD_Connection *co
       __cs_recv_warn(c, "%s request rejected: %s", s->name,
                      status == 413 ? "gzip body over the inflate cap" : "corrupt gzip body");
       count_status(s, status);
+      __cs_rh_slot_release(c, &rq);
       return respond(conn, &rs);
     }
     body = inflated;
     len = ilen;
   }
-  cs_rh_req rq = {.path = url, .content_type = st->ctype, .body = body, .len = len};
+  rq.body = body;
+  rq.len = len;
   s->handler(c, &rq, &rs);
+  __cs_rh_slot_release(c, &rq);
   free(inflated);
   count_status(s, rs.status);
   return respond(conn, &rs);
@@ -365,6 +418,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         snprintf(msg, sizeof msg, "body of %llu bytes over the limit of %zu", v, c->o.http_max_body);
         return early(s, conn, st, 413, msg);
       }
+      if (end != cl && v && budget_take(c, st, (size_t)v)) {
+        /* Too many bodies in flight at once: come back later. */
+        return early_busy(s, conn, st);
+      }
     }
     return MHD_YES;
   }
@@ -388,6 +445,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
       /* Mid-body MHD may refuse a response; closing is the answer then. */
       return early(s, conn, st, 413, msg);
     }
+    if (st->len + n > st->reserved && budget_take(c, st, st->len + n - st->reserved))
+      return early_busy(s, conn, st); /* chunked, or more than announced */
     if (st->len + n > st->cap) {
       size_t cap = st->cap ? st->cap * 2 : 65536;
       while (cap < st->len + n) cap *= 2;
@@ -406,9 +465,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)cls, (void)conn, (void)toe;
+  (void)conn, (void)toe;
   rh_state *st = *con_cls;
   if (!st) return;
+  cs_rh_server *s = cls;
+  if (st->reserved) atomic_fetch_sub(&s->c->recv->body_bytes, st->reserved);
   free(st->body);
   free(st);
   *con_cls = NULL;

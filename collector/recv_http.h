@@ -20,6 +20,7 @@ typedef struct cs_rh_req {
   const char *content_type;   /* media type only, lowercased, no parameters; "" when absent */
   const uint8_t *body;
   size_t len;
+  int *slot_held; /* the request holds a decode slot (see __cs_rh_slot_release) */
 } cs_rh_req;
 
 /* The handler's answer. body is malloc'ed (taken over) or NULL. */
@@ -57,6 +58,11 @@ enum { CS_RH_DURABLE = 0, CS_RH_BUSY = 1, CS_RH_FAILED = 2 };
  * taken over) unless the queue is above its high watermark (CS_RH_BUSY,
  * item freed), then waits until the writer has committed it. */
 int __cs_rh_submit(cs_collector *c, cs_item *it);
+
+/* Gives back the request's decode slot once its body is decoded, before
+ * waiting for the writer, so waiting requests do not hold up decoding.
+ * Safe to call twice. */
+void __cs_rh_slot_release(cs_collector *c, const cs_rh_req *rq);
 
 /* Formats a plain-text error body into rs. */
 void __cs_rh_text(cs_rh_resp *rs, int status, const char *fmt, ...)

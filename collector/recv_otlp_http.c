@@ -178,6 +178,7 @@ void __cs_otlp_http_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs)
     else fail(rs, json, 400, 3, "bad request body: %s", err);
     return;
   }
+  __cs_rh_slot_release(c, rq); /* decoded: let others decode while we wait */
   uint32_t rejected = cs_reject_total(&rej);
   if (traces) {
     count_rejects(c, &rej);

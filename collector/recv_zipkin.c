@@ -43,6 +43,7 @@ void __cs_zipkin_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs) {
     __cs_rh_text(rs, rc == CS_DECODE_ENOMEM ? 413 : 400, "bad request body: %s", err);
     return;
   }
+  __cs_rh_slot_release(c, rq); /* decoded: let others decode while we wait */
   uint32_t rejected = cs_reject_total(&rej);
   for (int i = 0; i < CS_REJ__COUNT; i++)
     if (rej.n[i]) STAT_ADD(c, rejected[i], rej.n[i]);

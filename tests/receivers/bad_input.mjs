@@ -90,7 +90,7 @@ function rawRequest(port, text) {
 async function sizeLimits(cs) {
   const p = cs.ports.otlp;
   const before = rssMB(cs.pid);
-  // 200 MB of zeros compress to ~200 KB: over the 64 MiB inflate cap.
+  // 200 MB of zeros compress to ~200 KB: over the 32 MiB inflate cap.
   const bomb = zlib.gzipSync(Buffer.alloc(200 << 20), { level: 9 });
   ok(bomb.length < 1 << 20, `bomb is small (${bomb.length} bytes)`);
   let r = await post(p, '/v1/traces', bomb, { ...JSON_CT, 'Content-Encoding': 'gzip' });
@@ -119,7 +119,7 @@ async function sizeLimits(cs) {
   ok(sock.destroyed || got.length, 'chunked over the cap: connection ended');
   sock.destroy();
   const after = rssMB(cs.pid);
-  // The inflate cap is 64 MiB (its buffer doubles up to it); ASan builds
+  // The inflate cap is 32 MiB (its buffer doubles up to it); ASan builds
   // keep freed memory in quarantine, so CMake raises the limit there.
   const limit = Number(process.env.RECV_RSS_GROWTH_MB || 200);
   ok(after - before < limit, `memory stays bounded (${before.toFixed(0)} -> ${after.toFixed(0)} MB, limit +${limit})`);

@@ -1,4 +1,4 @@
-/* OTLP/HTTP and Zipkin under back pressure, in process: a span observer
+/* OTLP/HTTP and Zipkin under back pressure, in process. A span observer
  * holds the writer inside a commit, so the queue stays above its (tiny)
  * watermark. A request in flight must not be answered before its commit
  * finished; new requests must get 429 with Retry-After and be counted;
@@ -175,7 +175,70 @@ static void receivers_answer_after_commit_and_429_when_full(void) {
   CHECK_EQ(system(cmd), 0);
 }
 
+/* Bodies being read share one byte budget (max_conn_buffer_bytes): a slow
+ * upload that holds most of it makes the next request wait with 429, and
+ * the budget comes back when the slow request ends. */
+static void receivers_share_a_body_budget(void) {
+  char dir[] = "/tmp/cs-recv-bb-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char err[256];
+  cs_store_opts so = {.dir = dir};
+  cs_store *st = NULL;
+  CHECK_EQ(cs_store_open(&so, &st, err, sizeof err), 0);
+  if (!st) return;
+  cs_collector_opts o;
+  cs_collector_opts_default(&o);
+  o.tcp_port = o.udp_port = o.statsd_port = o.zipkin_port = -1;
+  o.otlp_http_port = 0;
+  o.max_conn_buffer_bytes = 1 << 20;
+  o.stats_interval_ms = 0;
+  cs_collector *c = cs_collector_new(&o, st);
+  uv_loop_init(&loop);
+  CHECK_EQ(cs_collector_start(c, &loop), 0);
+  int otlp = 0;
+  cs_collector_recv_ports(c, &otlp, NULL, NULL);
+  pthread_t lt;
+  pthread_create(&lt, NULL, loop_main, NULL);
+  make_body();
+
+  /* A slow upload announcing 900 KB, of which it sends a little. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)otlp)};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  const char *head = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                     "Content-Length: 900000\r\n\r\n";
+  CHECK(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+  CHECK(write(fd, body, 10) == 10);
+  usleep(200000);
+  /* 200 KB more would pass the 1 MiB budget. */
+  size_t big_len = 200000;
+  uint8_t *big = calloc(1, big_len);
+  char retry[16];
+  CHECK_EQ(post(otlp, "/v1/traces", "application/x-protobuf", big, big_len, retry, sizeof retry), 429);
+  CHECK_STR(retry, "1");
+  /* Small requests still fit. */
+  CHECK_EQ(post(otlp, "/v1/traces", "application/x-protobuf", body, body_len, NULL, 0), 200);
+  close(fd); /* the slow upload gives its reservation back */
+  usleep(300000);
+  CHECK_EQ(post(otlp, "/v1/traces", "application/x-protobuf", big, big_len, NULL, 0), 400); /* zeros: not OTLP */
+  free(big);
+  cs_collector_stats s;
+  cs_collector_get_stats(c, &s);
+  CHECK_EQ(s.otlp_http_throttled, 1);
+
+  cs_collector_stop(c);
+  pthread_join(lt, NULL);
+  cs_collector_free(c);
+  uv_loop_close(&loop);
+  cs_store_close(st);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK_EQ(system(cmd), 0);
+}
+
 int main(void) {
   RUN(receivers_answer_after_commit_and_429_when_full);
+  RUN(receivers_share_a_body_budget);
   return CHECK_DONE();
 }
