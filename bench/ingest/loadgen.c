@@ -32,6 +32,8 @@ static void usage(FILE *f) {
           "  --drain SECS       wait this long for the last ACKs, default 30\n"
           "  --connect-timeout SECS  keep retrying to connect, default 10\n"
           "  --ack-timeout SECS reconnect and resend when an ACK is this late, default 30\n"
+          "  --per-service      each frame holds one service's spans (as when every\n"
+          "                     service exports its own), not whole traces\n"
           "  --progress         print a line per second on stderr\n");
 }
 
@@ -122,6 +124,9 @@ int main(int argc, char **argv) {
       bad = parse_addr(val, &cfg);
     } else if (!strcmp(a, "--dry-run")) {
       cfg.mode = LG_DRY;
+      takes = 0;
+    } else if (!strcmp(a, "--per-service")) {
+      cfg.per_service = 1;
       takes = 0;
     } else if (!strcmp(a, "--progress")) {
       progress = 1;

@@ -32,6 +32,7 @@ typedef struct lg_config {
   double drain_s;                 /* how long to wait for the last ACKs */
   double connect_s;               /* how long to keep retrying a connection */
   double ack_timeout_s;           /* reconnect and resend when an ACK is this late */
+  int per_service;                /* frames hold one service's spans, not whole traces */
 } lg_config;
 
 enum { LG_TCP = 1, LG_UDP = 2, LG_DRY = 3 };
@@ -57,7 +58,9 @@ typedef struct lg_thread {
 extern atomic_int lg_stop;
 
 /* Produces frames from the workload: whole traces, split into chunks of at
- * most max_spans spans, each encoded so that header + payload <= max_frame. */
+ * most max_spans spans, each encoded so that header + payload <= max_frame.
+ * With per_service, each frame holds the spans of one service only (from
+ * about 5x as many traces), the way per-service exporters send them. */
 typedef struct lg_producer {
   cs_workload *w;
   cs_arena arena;
@@ -65,6 +68,7 @@ typedef struct lg_producer {
   size_t n, pos;
   uint32_t max_spans;
   size_t max_frame;
+  int per_service;
 } lg_producer;
 
 int lg_producer_init(lg_producer *p, const lg_config *cfg, int index, uint32_t max_spans,

@@ -48,6 +48,7 @@ int lg_producer_init(lg_producer *p, const lg_config *cfg, int index, uint32_t m
   cs_arena_init(&p->arena, 1 << 20, (size_t)256 << 20);
   p->max_spans = max_spans ? max_spans : 1;
   p->max_frame = max_frame;
+  p->per_service = cfg->per_service;
   return 0;
 }
 
@@ -57,17 +58,40 @@ void lg_producer_release(lg_producer *p) {
   p->w = NULL;
 }
 
+static int service_of(const lg_producer *p, const cs_span *s) {
+  return (int)((s->resource - p->w->resources) / CS_WORKLOAD_INSTANCES);
+}
+
+/* Stable counting sort of the batch by service, so that each service's
+ * spans form one run. */
+static int sort_by_service(lg_producer *p) {
+  cs_span *out = cs_arena_alloc(&p->arena, sizeof(cs_span) * p->n);
+  if (!out) return -1;
+  size_t start[CS_WORKLOAD_SERVICES + 1] = {0};
+  for (size_t i = 0; i < p->n; i++) start[service_of(p, &p->spans[i]) + 1]++;
+  for (int k = 0; k < CS_WORKLOAD_SERVICES; k++) start[k + 1] += start[k];
+  for (size_t i = 0; i < p->n; i++) out[start[service_of(p, &p->spans[i])]++] = p->spans[i];
+  p->spans = out;
+  return 0;
+}
+
 int lg_producer_next(lg_producer *p, uint8_t *buf, size_t cap, uint64_t seq, size_t *len,
                      uint32_t *nspans) {
   if (p->pos >= p->n) {
     cs_arena_reset(&p->arena);
-    p->n = cs_workload_batch(p->w, &p->arena, p->max_spans, &p->spans);
+    size_t want = p->per_service ? (size_t)p->max_spans * CS_WORKLOAD_SERVICES : p->max_spans;
+    p->n = cs_workload_batch(p->w, &p->arena, want, &p->spans);
     p->pos = 0;
-    if (!p->n) return -1;
+    if (!p->n || (p->per_service && sort_by_service(p) != 0)) return -1;
   }
   /* A batch holds whole traces, max_spans up to max_spans + 39: send it as
    * one frame rather than leave a small remainder frame behind. */
   size_t take = p->n - p->pos;
+  if (p->per_service) {
+    int svc = service_of(p, &p->spans[p->pos]);
+    take = 1;
+    while (p->pos + take < p->n && service_of(p, &p->spans[p->pos + take]) == svc) take++;
+  }
   if (take >= (size_t)p->max_spans + CS_WORKLOAD_MAX_TRACE_SPANS) take = p->max_spans;
   size_t limit = p->max_frame < cap ? p->max_frame : cap;
   for (;;) {

@@ -8,12 +8,14 @@
 # Knobs (environment): RUNS=3 TCP_SECS=8 UDP_SECS=4 UDP_RATE=100000 CONNS=2
 #   BATCH=1000 BASELINE_SPANS=300000 UDP_SIZE=32768 PERF=0 (1: perf profile
 #   of the collector during the first TCP phase) KEEP=0 (1: keep temp dirs)
+#   LOADGEN_ARGS= (extra cs-loadgen options for both phases, e.g.
+#   --per-service: frames of one service's spans instead of whole traces)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build/release}
 RUNS=${RUNS:-3} TCP_SECS=${TCP_SECS:-8} UDP_SECS=${UDP_SECS:-4} UDP_RATE=${UDP_RATE:-100000}
 CONNS=${CONNS:-2} BATCH=${BATCH:-1000} BASELINE_SPANS=${BASELINE_SPANS:-300000}
-UDP_SIZE=${UDP_SIZE:-32768} PERF=${PERF:-0} KEEP=${KEEP:-0}
+UDP_SIZE=${UDP_SIZE:-32768} PERF=${PERF:-0} KEEP=${KEEP:-0} LOADGEN_ARGS=${LOADGEN_ARGS:-}
 
 collector=$build/collector/callscope-collector
 loadgen=$build/bench/ingest/cs-loadgen
@@ -87,7 +89,7 @@ for run in $(seq "$RUNS"); do
     perf_pid=$!
   fi
   out=$("$loadgen" --tcp "127.0.0.1:$tcp_port" --duration "$TCP_SECS" --conns "$CONNS" \
-    --batch "$BATCH" --seed "$run" | grep '^result')
+    --batch "$BATCH" --seed "$run" $LOADGEN_ARGS | grep '^result')
   c1=$(cpu_ticks "$pid")
   thread_ticks "$pid" > "$tmp/threads1"
   [ -n "${perf_pid:-}" ] && { wait "$perf_pid" || true; perf_pid=; }
@@ -104,7 +106,7 @@ for run in $(seq "$RUNS"); do
 
   # 3. Collector over UDP at a fixed rate: loss = sent - received.
   out=$("$loadgen" --udp "127.0.0.1:$udp_port" --duration "$UDP_SECS" --rate "$UDP_RATE" \
-    --udp-size "$UDP_SIZE" --seed $((run + 100)) | grep '^result')
+    --udp-size "$UDP_SIZE" --seed $((run + 100)) $LOADGEN_ARGS | grep '^result')
   sent=$(field "$out" sent_spans)
   U_SENT+=("$(field "$out" spans_per_s)")
   sleep 1 # let the collector drain its socket and queue
@@ -129,7 +131,7 @@ row() { # name target unit values...
   printf "%-40s %12s %12s   %s\n" "$name" "$(median "$@")" "$target" "$*"
 }
 echo
-echo "Ingest benchmark: $RUNS runs, TCP ${TCP_SECS}s x $CONNS conns (batch $BATCH), UDP ${UDP_SECS}s at $UDP_RATE spans/s, baseline $BASELINE_SPANS spans"
+echo "Ingest benchmark: $RUNS runs, TCP ${TCP_SECS}s x $CONNS conns (batch $BATCH), UDP ${UDP_SECS}s at $UDP_RATE spans/s, baseline $BASELINE_SPANS spans ${LOADGEN_ARGS:+(loadgen $LOADGEN_ARGS)}"
 printf "%-40s %12s %12s   %s\n" metric median target "runs"
 row "baseline: spans/s (span + 4 index keys)" "" "${B_RATE[@]}"
 row "baseline: CPU s per million spans" "" "${B_CPU[@]}"

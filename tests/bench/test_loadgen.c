@@ -25,18 +25,35 @@ typedef struct fake {
   int lfd, ufd;
   int port;
   atomic_ullong spans, frames, bad;
+  atomic_ullong mixed; /* frames with spans of more than one service */
   atomic_int drop_after; /* close a connection after this many frames, once */
   atomic_int stop;
 } fake;
 
-/* Spans in one payload, or -1 when it does not decode. */
-static long count_spans(const uint8_t *p, size_t n) {
+/* service.name of a ResourceSpans, or "". */
+static const char *service_of(const Opentelemetry__Proto__Trace__V1__ResourceSpans *rs) {
+  if (!rs->resource) return "";
+  for (size_t i = 0; i < rs->resource->n_attributes; i++) {
+    const Opentelemetry__Proto__Common__V1__KeyValue *kv = rs->resource->attributes[i];
+    if (strcmp(kv->key, "service.name") == 0 && kv->value && kv->value->value_case == 1)
+      return kv->value->string_value;
+  }
+  return "";
+}
+
+/* Spans in one payload, or -1 when it does not decode; *mixed is set when
+ * they belong to more than one service. */
+static long count_spans(const uint8_t *p, size_t n, int *mixed) {
   Req *req = REQ_UNPACK(NULL, n, p);
   if (!req) return -1;
   long c = 0;
-  for (size_t r = 0; r < req->n_resource_spans; r++)
+  *mixed = 0;
+  for (size_t r = 0; r < req->n_resource_spans; r++) {
+    if (strcmp(service_of(req->resource_spans[r]), service_of(req->resource_spans[0])) != 0)
+      *mixed = 1;
     for (size_t k = 0; k < req->resource_spans[r]->n_scope_spans; k++)
       c += (long)req->resource_spans[r]->scope_spans[k]->n_spans;
+  }
   REQ_FREE(req, NULL);
   return c;
 }
@@ -71,7 +88,9 @@ static void *serve_conn(void *arg) {
       atomic_fetch_add(&f->bad, 1);
       break;
     }
-    long n = count_spans(buf, h.len);
+    int mixed = 0;
+    long n = count_spans(buf, h.len, &mixed);
+    if (mixed) atomic_fetch_add(&f->mixed, 1);
     if (n < 0) {
       atomic_fetch_add(&f->bad, 1);
       break;
@@ -116,8 +135,9 @@ static void *udp_loop(void *arg) {
     cs_frame_hdr h;
     const uint8_t *payload;
     long c = -1;
+    int mixed = 0;
     if (cs_frame_parse_datagram(buf, (size_t)n, CS_FRAME_MAX_UDP, &h, &payload) == CS_WIRE_OK)
-      c = count_spans(payload, h.len);
+      c = count_spans(payload, h.len, &mixed);
     if (c < 0) {
       atomic_fetch_add(&f->bad, 1);
       continue;
@@ -210,6 +230,23 @@ static void loadgen_tcp_spans_are_all_acknowledged(void) {
   CHECK_EQ(atomic_load(&f.spans), r.sent);
   CHECK_EQ(atomic_load(&f.bad), 0);
   CHECK_EQ(r.reconnects, 0);
+  CHECK(atomic_load(&f.mixed) > 0); /* whole traces: all services in a frame */
+  fake_stop(&f, ta, tu);
+}
+
+static void loadgen_per_service_frames_hold_one_service(void) {
+  fake f;
+  pthread_t ta, tu;
+  CHECK_EQ(fake_start(&f, &ta, &tu), 0);
+  char args[256];
+  snprintf(args, sizeof args, "--tcp 127.0.0.1:%d --spans 10000 --batch 300 --per-service",
+           f.port);
+  result r = run(args);
+  CHECK_EQ(r.status, 0);
+  CHECK_EQ(r.acked, r.sent);
+  CHECK_EQ(atomic_load(&f.spans), r.sent);
+  CHECK(atomic_load(&f.frames) > 0);
+  CHECK_EQ(atomic_load(&f.mixed), 0);
   fake_stop(&f, ta, tu);
 }
 
@@ -269,6 +306,7 @@ int main(int argc, char **argv) {
   }
   loadgen = argv[1];
   RUN(loadgen_tcp_spans_are_all_acknowledged);
+  RUN(loadgen_per_service_frames_hold_one_service);
   RUN(loadgen_tcp_resends_after_a_dropped_connection);
   RUN(loadgen_udp_sends_decodable_datagrams);
   RUN(loadgen_fails_when_nothing_listens);
