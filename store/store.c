@@ -177,14 +177,17 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
    * kept past its expiry), between one minute and one day. */
   uint64_t w = o->retention_s ? o->retention_s / 8 : 86400;
   st->width_s = w < 60 ? 60 : w > 86400 ? 86400 : w;
-  st->n_index_keys = o->n_index_keys;
   if (o->n_index_keys) {
     st->index_keys = calloc(o->n_index_keys, sizeof(cs_str));
     if (!st->index_keys) goto fail;
     for (size_t i = 0; i < o->n_index_keys; i++) {
-      char *k = dupstr(o->index_keys[i]);
+      const char *key = o->index_keys[i];
+      /* Session IDs have their own index, which attribute queries on any
+       * session spelling read. */
+      if (!key || !*key || cs_is_session_key(key, strlen(key))) continue;
+      char *k = dupstr(key);
       if (!k) goto fail;
-      st->index_keys[i] = (cs_str){k, (uint32_t)strlen(k)};
+      st->index_keys[st->n_index_keys++] = (cs_str){k, (uint32_t)strlen(k)};
     }
   }
 

@@ -103,7 +103,10 @@ typedef struct cs_index_query {
 /* Called once per matching trace, newest first for SERVICE/OPERATION/ATTR/
  * ALL, oldest first for SESSION, shortest first for DURATION. A trace may be
  * reported more than once (one per index entry); callers deduplicate.
- * Return nonzero to stop the scan. */
+ * Return nonzero to stop the scan. The callback may call the other read
+ * functions, but not cs_store_write, cs_store_expire or cs_store_catch_up
+ * (they wait for the scan's lock). An ATTR query whose key is any spelling
+ * of the session key reads the session index (newest first). */
 typedef int (*cs_index_cb)(void *ud, const uint8_t trace_id[16], uint64_t start_ns);
 
 int cs_store_scan_index(cs_store *st, const cs_index_query *q, cs_index_cb cb, void *ud);
