@@ -212,6 +212,9 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
   rocksdb_options_set_write_buffer_size(st->opts, wb_mb << 20);
   rocksdb_options_set_db_write_buffer_size(st->opts, (wb_mb * 2) << 20);
   rocksdb_options_set_max_write_buffer_number(st->opts, 3);
+  /* A bucket that only gets the odd late span would otherwise pin every
+   * WAL file since its last flush; past this size RocksDB flushes it. */
+  rocksdb_options_set_max_total_wal_size(st->opts, (uint64_t)(wb_mb * 4) << 20);
   rocksdb_options_set_max_background_jobs(st->opts, 2);
   rocksdb_options_set_level_compaction_dynamic_level_bytes(st->opts, 1);
   rocksdb_options_set_max_open_files(st->opts, st->secondary ? -1 : 512);
