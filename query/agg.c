@@ -232,9 +232,8 @@ int cs_agg_add(cs_agg *g, uint32_t svc, uint32_t op, uint8_t kind, uint32_t minu
   return cs_agg_add_bucket(g, svc, op, kind, minute, cs_sk_index(dur), 1, err != 0, dur);
 }
 
-void cs_agg_clear(cs_agg *g, uint64_t now_ns) {
+void cs_agg_clear(cs_agg *g) {
   size_t max = g->max_pairs;
-  int observing = g->observed_since != 0;
   pthread_rwlock_t lock = g->lock;
   for (size_t i = 0; i < g->n_strs; i++) free(g->strs[i]);
   free(g->strs);
@@ -250,32 +249,6 @@ void cs_agg_clear(cs_agg *g, uint64_t now_ns) {
   if (amap_init(&g->str_index, 1024) || amap_init(&g->entries, 4096) ||
       amap_init(&g->heads, 1024))
     g->full = 1; /* out of memory: stays full, callers fall back to scans */
-  /* Only minutes that start after the clear are complete from ingest. */
-  if (observing) g->observed_since = (uint32_t)(now_ns / 60000000000ull) + 1;
-}
-
-void cs_agg_observe(cs_agg *g, const cs_span *spans, size_t n, uint64_t now_ns) {
-  pthread_rwlock_wrlock(&g->lock);
-  /* Minutes are complete from the first whole minute after the observer
-   * began; earlier ones are left to scans, so nothing counts twice. */
-  if (!g->observed_since) g->observed_since = (uint32_t)(now_ns / 60000000000ull) + 1;
-  for (size_t i = 0; i < n; i++) {
-    const cs_span *s = &spans[i];
-    uint32_t minute = (uint32_t)(s->start_ns / 60000000000ull);
-    if (minute < g->observed_since || !s->resource) continue;
-    int64_t svc = cs_agg_str(g, s->resource->service.p, s->resource->service.n, 1);
-    int64_t op = cs_agg_str(g, s->name.p, s->name.n, 1);
-    if (svc < 0 || op < 0) break;
-    uint64_t d = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
-    if (cs_agg_add(g, (uint32_t)svc, (uint32_t)op, s->kind, minute, d,
-                   s->status_code == CS_STATUS_ERROR)) {
-      /* At the memory cap everything is dropped and rebuilt: minutes from
-       * now on by ingest, older ones by scans on demand. */
-      cs_agg_clear(g, now_ns);
-      break;
-    }
-  }
-  pthread_rwlock_unlock(&g->lock);
 }
 
 void cs_sk_dense_add(cs_sk_dense *d, const cs_agg_entry *e) {

@@ -1,19 +1,17 @@
-/* Per-minute latency aggregates for /api/v1/stats: for each (service,
- * operation, span kind, minute) a count, an error count, the exact maximum
- * and a log-bucket sketch of durations whose quantiles are within 0.5% of
- * the exact value (buckets grow by gamma = 1.005/0.995, DDSketch's rule).
+/* Per-minute latency sketches for the dependency edges (deps.c): for each
+ * (key, operation, minute) a count, an error count, the exact maximum and
+ * a log-bucket sketch of durations whose quantiles are within 0.5% of the
+ * exact value (buckets grow by gamma = 1.005/0.995, DDSketch's rule).
  * Sketches merge by adding counts, so an hour is 60 merges instead of a
- * scan. The all-in-one daemon feeds them at ingest (the collector's span
- * observer); minutes not seen that way are filled by scanning the store
- * once and cached when they are closed. */
+ * scan. Minutes are filled by scanning the store once and cached when they
+ * are closed. (Per-operation statistics come from the store's own rows,
+ * stats_store.c.) */
 #ifndef CS_QUERY_AGG_H
 #define CS_QUERY_AGG_H
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "span.h"
 
 #define CS_SK_BUCKETS 4400 /* enough for 1 ns .. 2^63 ns */
 
@@ -50,7 +48,6 @@ typedef struct cs_agg {
   cs_amap heads;         /* (svc, minute) -> first entry; bit 31 of the value = filled */
   size_t pairs;          /* bucket pairs held, for the memory cap */
   size_t max_pairs;
-  uint32_t observed_since; /* first minute fully seen by the observer; 0 = none */
   int full;              /* the cap was hit: no more inserts */
 } cs_agg;
 
@@ -93,11 +90,7 @@ void cs_sk_dense_clear(cs_sk_dense *d);
 /* p50, p90, p95 and p99 (nearest rank, capped at the exact maximum). */
 void cs_sk_dense_quantiles(const cs_sk_dense *d, uint64_t out[4]);
 
-/* Drops every entry (at the memory cap); caller holds the write lock. An
- * observing aggregate counts minutes complete again from the next one. */
-void cs_agg_clear(cs_agg *g, uint64_t now_ns);
-
-/* Feeds committed spans (the observer path). Takes the lock itself. */
-void cs_agg_observe(cs_agg *g, const cs_span *spans, size_t n, uint64_t now_ns);
+/* Drops every entry (at the memory cap); caller holds the write lock. */
+void cs_agg_clear(cs_agg *g);
 
 #endif

@@ -208,7 +208,7 @@ static int deps_from_sketches(qreq *x, uint64_t start_ns, uint64_t end_ns, int j
         uint32_t m = local.e[i].minute;
         if (m >= c0 && m < c1 && closed[m - m0] && cs_agg_merge_entry(g, &local, &local.e[i])) {
           /* At the memory cap: start over; this request scans exactly. */
-          cs_agg_clear(g, q_wall_ns());
+          cs_agg_clear(g);
           cleared = 1;
           break;
         }

@@ -101,17 +101,14 @@ typedef struct app {
 #endif
 } app;
 
-/* Committed spans feed the query server's per-minute latency sketches and
- * the RED metrics. */
+#ifdef CS_HAVE_METRICS
+
+/* Committed spans feed the RED metrics (latency statistics per operation
+ * are the store's own, written with the spans). */
 static void on_spans(void *ud, const cs_span *spans, size_t n) {
   app *a = ud;
-  cs_query_observe_spans(a->q, spans, n);
-#ifdef CS_HAVE_METRICS
-  if (a->m) cs_metrics_ingest_spans(a->m, spans, n);
-#endif
+  cs_metrics_ingest_spans(a->m, spans, n);
 }
-
-#ifdef CS_HAVE_METRICS
 
 /* The collector hands one ResourceMetrics at a time; the registry takes a
  * whole request, so wrap it in a request of one. */
@@ -350,14 +347,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   app a = {.q = q};
-  /* Minutes from now on are complete in the sketches. */
-  cs_query_observe_spans(q, NULL, 0);
-  cs_collector_set_span_observer(c, on_spans, &a);
 #ifdef CS_HAVE_METRICS
   a.m = cs_metrics_new(NULL);
   a.c = c;
   a.st = st;
   if (a.m) {
+    cs_collector_set_span_observer(c, on_spans, &a);
     cs_collector_set_metrics_sink(c, on_metrics, &a);
     cs_metrics_add_render_hook(a.m, on_render, &a);
     cs_query_set_metrics(q, render_metrics, &a);

@@ -57,12 +57,6 @@ int cs_query_new(const cs_query_opts *opts, cs_store *st, cs_query **out, char *
 void cs_query_set_metrics(cs_query *q, cs_query_metrics_fn fn, void *ud);
 void cs_query_set_observer(cs_query *q, cs_query_observer_fn fn, void *ud);
 
-/* Feeds spans just committed to the store into the per-minute latency
- * sketches that answer /api/v1/stats without a scan (the all-in-one
- * daemon calls it from the collector's span observer). Spans are only read
- * during the call. Thread-safety: any thread, concurrently with requests. */
-void cs_query_observe_spans(cs_query *q, const cs_span *spans, size_t n);
-
 /* Binds and starts serving on worker threads. */
 int cs_query_start(cs_query *q, char *err, size_t errlen);
 

@@ -25,8 +25,6 @@ struct cs_query {
   cs_query_observer_fn observer;
   void *observer_ud;
   atomic_uint heavy; /* scans in flight */
-  cs_agg agg;        /* per-minute sketches for /api/v1/stats */
-  int agg_ok;
   cs_agg deps;       /* per-minute edge sketches for dependencies */
   int deps_ok;
 };
@@ -198,10 +196,15 @@ int q_recs_push(q_recs *v, q_rec r);
 int q_rec_cmp(const void *a, const void *b); /* by group, bucket, duration */
 int q_u64_cmp(const void *a, const void *b);
 
-/* Stats from sketches (stats_sketch.c): 1 when not applicable (the caller
- * scans), 0 when answered, -1 after an error reply. */
-int q_stats_from_sketches(qreq *x, cs_str service, cs_str operation, int kind, uint64_t start_ns,
-                          uint64_t end_ns, uint64_t step_ns);
+/* /api/v1/stats from the store's per-minute rows (stats_store.c); the
+ * step is a whole number of minutes. Always replies. */
+void q_stats_from_store(qreq *x, cs_str service, cs_str operation, int kind, uint64_t start_ns,
+                        uint64_t end_ns, uint64_t step_ns);
+/* Readable histogram bounds (1, 2, 5 or finer times a power of ten, in ns)
+ * from the first >= lo to the first >= hi, at most Q_HIST_MAX; returns how
+ * many. Shared by both stats paths so their histograms look alike. */
+#define Q_HIST_MAX 32
+size_t q_hist_bounds(uint64_t lo, uint64_t hi, uint64_t le[Q_HIST_MAX]);
 
 /* A time moved by a skew shift, in microseconds, never below zero. */
 static inline uint64_t q_shift_us(uint64_t t_ns, int64_t skew_ns) {

@@ -178,7 +178,6 @@ int cs_query_new(const cs_query_opts *opts, cs_store *st, cs_query **out, char *
   if (!l->max_heavy) l->max_heavy = d.max_heavy;
   if (!l->arena_mb) l->arena_mb = d.arena_mb;
   if (!l->max_response_mb) l->max_response_mb = d.max_response_mb;
-  q->agg_ok = cs_agg_init(&q->agg, 0) == 0;
   q->deps_ok = cs_agg_init(&q->deps, 0) == 0;
   *out = q;
   return 0;
@@ -214,14 +213,9 @@ int cs_query_start(cs_query *q, char *err, size_t errlen) {
 
 uint16_t cs_query_port(const cs_query *q) { return q->http ? cs_http_port(q->http) : 0; }
 
-void cs_query_observe_spans(cs_query *q, const cs_span *spans, size_t n) {
-  if (q->agg_ok) cs_agg_observe(&q->agg, spans, n, q_wall_ns());
-}
-
 void cs_query_free(cs_query *q) {
   if (!q) return;
   cs_http_stop(q->http);
-  if (q->agg_ok) cs_agg_release(&q->agg);
   if (q->deps_ok) cs_agg_release(&q->deps);
   if (q->index_keys)
     for (size_t i = 0; i < q->o.n_index_keys; i++) free(q->index_keys[i]);

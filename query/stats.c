@@ -1,6 +1,6 @@
 /* Latency statistics per service and operation over a time window
- * (/api/v1/stats). By default from the per-minute sketches
- * (stats_sketch.c); with exact=true, or a step that is not whole minutes,
+ * (/api/v1/stats). By default from the store's per-minute rows
+ * (stats_store.c); with exact=true, or a step that is not whole minutes,
  * by scanning the window's spans and sorting their durations, so the
  * percentiles are exact nearest-rank values. */
 #include <stdio.h>
@@ -21,12 +21,33 @@ static void agg_fields(cs_json *j, const uint64_t *d, size_t n, uint64_t errs) {
   cs_json_key(j, "maxNs"), cs_json_uint(j, n ? d[n - 1] : 0);
 }
 
-/* Aggregate of one group r[0..n), sorted by (bucket, dur). */
+/* Sorted durations d[0..n) counted into readable buckets (the shape the
+ * store path gives, with exact counts). */
+static void histogram(cs_json *j, const uint64_t *d, size_t n) {
+  cs_json_key(j, "histogram"), cs_json_arr(j);
+  if (n) {
+    uint64_t le[Q_HIST_MAX];
+    size_t nb = q_hist_bounds(d[0], d[n - 1], le), i = 0;
+    for (size_t b = 0; b < nb; b++) {
+      size_t k = i;
+      while (k < n && (d[k] <= le[b] || b + 1 == nb)) k++;
+      cs_json_obj(j);
+      cs_json_key(j, "leNs"), cs_json_uint(j, le[b]);
+      cs_json_key(j, "count"), cs_json_uint(j, k - i);
+      cs_json_end(j);
+      i = k;
+    }
+  }
+  cs_json_end(j);
+}
+
+/* Aggregate and histogram of one group r[0..n), sorted by (bucket, dur). */
 static void group_agg(cs_json *j, const q_rec *r, size_t n, uint64_t *tmp) {
   uint64_t errs = 0;
   for (size_t i = 0; i < n; i++) tmp[i] = r[i].dur, errs += r[i].err;
   qsort(tmp, n, sizeof(uint64_t), q_u64_cmp);
   agg_fields(j, tmp, n, errs);
+  histogram(j, tmp, n);
 }
 
 /* Per-bucket series of one group r[0..n), sorted by (bucket, dur); only
@@ -115,11 +136,12 @@ void h_v1_stats(qreq *x) {
     q_error(x, 400, "too many steps: at most 10080 per window, use a larger step");
     return;
   }
-  /* Sketches answer unless the caller asks for exact values. */
+  /* The store's per-minute rows answer unless the caller asks for exact
+   * values or a step they cannot give. */
   const char *exact = cs_http_arg(x->r, "exact");
-  if (!exact || strcmp(exact, "true") != 0) {
-    int rc = q_stats_from_sketches(x, c.service, c.operation, c.kind, c.start_ns, c.end_ns, c.step_ns);
-    if (rc <= 0) return;
+  if ((!exact || strcmp(exact, "true") != 0) && c.step_ns % 60000000000ull == 0) {
+    q_stats_from_store(x, c.service, c.operation, c.kind, c.start_ns, c.end_ns, c.step_ns);
+    return;
   }
   if (q_strmap_init(&c.ops, x->a, 10000)) {
     q_error(x, 500, "out of memory");

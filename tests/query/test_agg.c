@@ -1,6 +1,6 @@
-/* Per-minute sketches: bucket values within 0.5% of any duration they
- * hold, entries per (service, operation, kind, minute), the filled flag,
- * and the observer counting only minutes it saw from their start. */
+/* Per-minute sketches (dependency edges): bucket values within 0.5% of any
+ * duration they hold, entries per (key, operation, kind, minute), the
+ * filled flag, and the clear at the memory cap. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,61 +86,31 @@ static void agg_counts_per_entry_and_minute(void) {
   cs_agg_release(&g);
 }
 
-static void agg_observer_counts_from_first_whole_minute(void) {
-  cs_agg g;
-  CHECK_EQ(cs_agg_init(&g, 0), 0);
-  cs_resource r = {CS_STR_LIT("svc"), NULL, 0};
-  const uint64_t M = 60000000000ull;
-  cs_span sp[3];
-  memset(sp, 0, sizeof sp);
-  for (int i = 0; i < 3; i++) {
-    sp[i].resource = &r;
-    sp[i].name = CS_STR_LIT("op");
-    sp[i].kind = 2;
-  }
-  sp[0].start_ns = 100 * M + 5, sp[0].end_ns = sp[0].start_ns + 10;   /* the minute it began in */
-  sp[1].start_ns = 101 * M + 5, sp[1].end_ns = sp[1].start_ns + 20;   /* next minute: counted */
-  sp[2].start_ns = 50 * M, sp[2].end_ns = 50 * M + 1;                 /* old: left to scans */
-  cs_agg_observe(&g, sp, 3, 100 * M + 30);
-  CHECK_EQ(g.observed_since, 101);
-  int64_t s = cs_agg_str(&g, "svc", 3, 0);
-  CHECK(s >= 0);
-  CHECK_EQ(cs_agg_head(&g, (uint32_t)s, 100, NULL), -1);
-  CHECK_EQ(cs_agg_head(&g, (uint32_t)s, 50, NULL), -1);
-  int32_t h = cs_agg_head(&g, (uint32_t)s, 101, NULL);
-  CHECK(h >= 0);
-  if (h >= 0) CHECK_EQ(g.e[h].count, 1);
-  cs_agg_release(&g);
-}
-
-static void agg_clears_at_the_cap_and_restarts_minutes(void) {
+static void agg_clears_at_the_cap_and_restarts(void) {
   cs_agg g;
   CHECK_EQ(cs_agg_init(&g, 3), 0); /* three bucket pairs in all */
-  cs_resource r = {CS_STR_LIT("svc"), NULL, 0};
-  const uint64_t M = 60000000000ull;
-  cs_span sp[5];
-  memset(sp, 0, sizeof sp);
-  cs_agg_observe(&g, NULL, 0, 100 * M); /* observing from minute 101 */
-  for (int i = 0; i < 5; i++) {
-    sp[i].resource = &r;
-    sp[i].name = CS_STR_LIT("op");
-    sp[i].start_ns = 101 * M + (uint64_t)i;
-    sp[i].end_ns = sp[i].start_ns + 1000 * (uint64_t)(i + 1) * 50; /* five buckets */
-  }
-  cs_agg_observe(&g, sp, 5, 101 * M + 10);
-  /* The fourth distinct bucket hit the cap: all dropped, minute 101 is no
-   * longer complete from ingest (it restarts at 102). */
+  int64_t svc = cs_agg_str(&g, "svc", 3, 1), op = cs_agg_str(&g, "op", 2, 1);
+  CHECK(svc >= 0 && op >= 0);
+  int rc = 0;
+  for (uint64_t i = 0; i < 5 && !rc; i++) /* five distinct buckets */
+    rc = cs_agg_add(&g, (uint32_t)svc, (uint32_t)op, 2, 101, 1000 * (i + 1) * 50, 0);
+  /* The fourth distinct bucket hits the cap: no more inserts until cleared. */
+  CHECK_EQ(rc, -1);
+  CHECK_EQ(g.full, 1);
+  CHECK_EQ(g.pairs, 3);
+  cs_agg_clear(&g);
   CHECK_EQ(g.n_e, 0);
-  CHECK_EQ(g.observed_since, 102);
   CHECK_EQ(g.full, 0);
+  CHECK_EQ(g.max_pairs, 3);
   CHECK_EQ(cs_agg_str(&g, "svc", 3, 0), -1);
+  svc = cs_agg_str(&g, "svc", 3, 1);
+  CHECK_EQ(cs_agg_add(&g, (uint32_t)svc, 0, 2, 102, 1000, 0), 0);
   cs_agg_release(&g);
 }
 
 int main(void) {
   RUN(agg_bucket_value_within_half_percent);
   RUN(agg_counts_per_entry_and_minute);
-  RUN(agg_observer_counts_from_first_whole_minute);
-  RUN(agg_clears_at_the_cap_and_restarts_minutes);
+  RUN(agg_clears_at_the_cap_and_restarts);
   return CHECK_DONE();
 }

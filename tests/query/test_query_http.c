@@ -490,6 +490,38 @@ static int within_1pct(long long got, uint64_t want) {
   return d <= 0.01 * (double)want;
 }
 
+/* The "histogram" array after from: bounds ascending, at most 32 buckets,
+ * counts adding up to N and, bucket by bucket, the exact count of pay_dur
+ * at or below each bound (give or take durations within 1% of the bound
+ * when the store's log buckets answer). */
+static void check_histogram(const char *from, int exact) {
+  const char *h = strstr(from, "\"histogram\":[");
+  CHECK(h != NULL);
+  if (!h) return;
+  const char *end = strchr(h, ']');
+  long long total = 0, prev = 0;
+  int nb = 0;
+  for (const char *p = h; (p = strstr(p, "{\"leNs\":")) && p < end; p++, nb++) {
+    long long le = qh_num(p, "leNs");
+    CHECK(le > prev);
+    prev = le;
+    total += qh_num(p, "count");
+    long long want = 0, near = 0;
+    for (int i = 0; i < N; i++) {
+      want += (long long)pay_dur[i] <= le;
+      near += (double)pay_dur[i] >= 0.99 * (double)le && (double)pay_dur[i] <= 1.01 * (double)le;
+    }
+    long long diff = total > want ? total - want : want - total;
+    if (exact) CHECK_EQ(total, want);
+    else CHECK(diff <= near);
+  }
+  CHECK(nb >= 8 && nb <= 32);
+  CHECK_EQ(total, N);
+  uint64_t mx = 0;
+  for (int i = 0; i < N; i++) mx = pay_dur[i] > mx ? pay_dur[i] : mx;
+  CHECK(prev >= (long long)mx);
+}
+
 static void check_stats(const char *path, const char *source) {
   uint64_t sorted[N];
   memcpy(sorted, pay_dur, sizeof sorted);
@@ -512,6 +544,7 @@ static void check_stats(const char *path, const char *source) {
     if (!within_1pct(got, want)) fprintf(stderr, "%s: %lld vs exact %llu\n", ps[i].k, got, (unsigned long long)want);
     CHECK(within_1pct(got, want));
   }
+  check_histogram(op, strstr(source, "exact") != NULL);
   /* Per-minute series add up to the total: one trace a second over 60 s. */
   long long sum = 0;
   const char *s = strstr(op, "\"series\":[");
@@ -524,11 +557,13 @@ static void check_stats(const char *path, const char *source) {
 
 static void v1_stats_percentiles_match_exact(void) {
   qh_resp r;
-  /* Exact (scan) path, then the per-minute sketches: the first sketch
-   * query fills closed minutes by a scan, the second reads them back. */
+  /* Exact (scan) path, then the store's per-minute rows: no trace is
+   * read, even on the first request. */
   check_stats("/api/v1/stats?service=payment&operation=Charge&lookback=24h&exact=true", "\"source\":\"exact\"");
-  check_stats("/api/v1/stats?service=payment&operation=Charge&lookback=24h", "\"source\":\"sketch\"");
-  check_stats("/api/v1/stats?service=payment&operation=Charge&lookback=24h", "\"scannedTraces\":0");
+  check_stats("/api/v1/stats?service=payment&operation=Charge&lookback=24h", "\"source\":\"store\"");
+  check_stats("/api/v1/stats?service=payment&lookback=24h", "\"scannedTraces\":0");
+  /* A step that is not whole minutes cannot come from per-minute rows. */
+  check_stats("/api/v1/stats?service=payment&operation=Charge&lookback=24h&step=30s", "\"source\":\"exact\"");
   get("/api/v1/stats?service=frontend&lookback=24h", &r);
   CHECK_EQ(r.status, 200);
   CHECK(strstr(r.body, "\"operation\":\"call cart\"") && strstr(r.body, "\"operation\":\"GET /checkout\""));
@@ -716,6 +751,20 @@ static void secondary_sees_new_spans_within_a_second(int fd, uint64_t *seq) {
   CHECK_EQ(r.status, 200);
   CHECK(strstr(r.body, "\"payment\"") != NULL);
   qh_free(&r);
+  /* Statistics need no scan (the cap of 5 traces does not bite) and match
+   * the all-in-one daemon's to the byte. */
+  uint64_t now_us = qh_now_ns() / 1000;
+  char sp[200];
+  snprintf(sp, sizeof sp, "/api/v1/stats?service=payment&start=%llu&end=%llu",
+           (unsigned long long)(now_us - 86400000000ull), (unsigned long long)now_us);
+  qh_resp r2;
+  CHECK_EQ(qh_get(port, sp, &r), 0);
+  CHECK_EQ(r.status, 200);
+  get(sp, &r2);
+  CHECK(r.body && r2.body && strcmp(r.body, r2.body) == 0);
+  CHECK(r.body && strstr(r.body, "\"count\":60") != NULL);
+  qh_free(&r);
+  qh_free(&r2);
   /* The scan cap answers a clear 422 instead of working on. */
   CHECK_EQ(qh_get(port, "/api/v1/dependencies?lookback=24h", &r), 0);
   CHECK_EQ(r.status, 422);
