@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, then builds and runs every
-# test through CTest twice: a Release build, and a clang ASan+UBSan build
-# that also replays the fuzz corpora.
+# test through CTest: a Release build, a clang ASan+UBSan build that also
+# replays the fuzz corpora, and a ThreadSanitizer build of libtrace's
+# multi-threaded unit tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh
@@ -20,5 +21,13 @@ CC=clang CXX=clang++ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCS_SANI
 cmake --build build/asan -j"$jobs"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j"$jobs" -LE release-only) || rc=1
+
+echo "== thread sanitizer build (libtrace unit tests)"
+CC=clang CXX=clang++ cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DCS_TSAN=ON \
+  -DCS_BENCH=OFF >/dev/null
+tsan_tests=(libtrace_ring libtrace_ids_sampling libtrace_spans libtrace_metrics libtrace_exporter)
+cmake --build build/tsan -j"$jobs" --target "${tsan_tests[@]}"
+(cd build/tsan && TSAN_OPTIONS=halt_on_error=1 \
+  ctest --output-on-failure -j"$jobs" -R "^($(IFS='|'; echo "${tsan_tests[*]}"))\$") || rc=1
 
 exit $rc
