@@ -217,12 +217,25 @@ void h_v1_tree(qreq *x) {
     cs_json_key(j, "attributes"), attrs_obj(j, s->attrs, s->n_attrs);
     cs_json_key(j, "resource"),
         attrs_obj(j, s->resource ? s->resource->attrs : NULL, s->resource ? s->resource->n_attrs : 0);
+    cs_json_key(j, "scopeName"), cs_json_cs(j, s->scope_name);
+    cs_json_key(j, "scopeVersion"), cs_json_cs(j, s->scope_version);
     cs_json_key(j, "events"), cs_json_arr(j);
     for (uint32_t e = 0; e < s->n_events; e++) {
       cs_json_obj(j);
       cs_json_key(j, "timeUs"), cs_json_uint(j, q_shift_us(s->events[e].time_ns, nd->skew_ns));
       cs_json_key(j, "name"), cs_json_cs(j, s->events[e].name);
       cs_json_key(j, "attributes"), attrs_obj(j, s->events[e].attrs, s->events[e].n_attrs);
+      cs_json_end(j);
+    }
+    cs_json_end(j);
+    cs_json_key(j, "links"), cs_json_arr(j);
+    for (uint32_t l = 0; l < s->n_links; l++) {
+      const cs_link *ln = &s->links[l];
+      cs_json_obj(j);
+      cs_json_key(j, "traceID"), cs_json_hex(j, ln->trace_id, 16);
+      cs_json_key(j, "spanID"), cs_json_hex(j, ln->span_id, 8);
+      if (ln->trace_state.n) cs_json_key(j, "traceState"), cs_json_cs(j, ln->trace_state);
+      cs_json_key(j, "attributes"), attrs_obj(j, ln->attrs, ln->n_attrs);
       cs_json_end(j);
     }
     cs_json_end(j);

@@ -134,6 +134,20 @@ static void fill_skew(int fd, uint64_t *seq) {
   s[1].events = &ev;
   s[1].n_events = 1;
   s[2] = mk(t, 3, 0xdead, "Orphan", CS_KIND_SERVER, T + 40 * MS, 5 * MS, &r_pay);
+  /* The orphan carries its scope and a link (with trace state and an
+   * attribute) to another trace. */
+  static cs_attr link_attr = {CS_STR_LIT("link.reason"), CS_VAL_STR, {.s = CS_STR_LIT("retry of")}};
+  static cs_link link;
+  memset(&link, 0, sizeof link);
+  tid_of(link.trace_id, 0xa0, 7);
+  link.span_id[7] = 0x42;
+  link.trace_state = CS_STR_LIT("vendor=1");
+  link.attrs = &link_attr;
+  link.n_attrs = 1;
+  s[2].links = &link;
+  s[2].n_links = 1;
+  s[2].scope_name = CS_STR_LIT("payments-lib");
+  s[2].scope_version = CS_STR_LIT("1.4.2");
   send_or_fail(fd, s, 3, seq);
 }
 
@@ -427,6 +441,10 @@ static void v1_tree_marks_orphans_and_skew(void) {
   CHECK_EQ(qh_num(c, "offsetNs"), (long long)(35 * MS));
   const char *o = strstr(r.body, "\"operation\":\"Orphan\"");
   CHECK(o && strstr(o, "\"missingParent\":true"));
+  CHECK(o && strstr(o, "\"scopeName\":\"payments-lib\",\"scopeVersion\":\"1.4.2\""));
+  CHECK(o && strstr(o, "\"links\":[{\"traceID\":\"a0000000000000000000000000000007\",\"spanID\":\"0000000000000042\","
+                       "\"traceState\":\"vendor=1\",\"attributes\":{\"link.reason\":\"retry of\"}}]"));
+  CHECK(c && strstr(c, "\"links\":[]"));
   CHECK_EQ(qh_num(r.body, "selfNs"), (long long)(70 * MS)); /* the root's */
   qh_free(&r);
   snprintf(path, sizeof path, "/api/traces/%s", hex);

@@ -26,6 +26,7 @@ export function spanDetail(span, tree, go) {
       h('tr', null, h('td', null, 'self time'), h('td', {class: 'self'}, fmtDur(span.selfNs))),
       h('tr', null, h('td', null, 'critical path'), h('td', null, span.critical ? `yes, ${fmtDur(span.criticalNs)} of its own time` : 'no')),
       h('tr', null, h('td', null, 'status'), h('td', {class: 'status'}, span.status)),
+      span.scopeName ? h('tr', null, h('td', null, 'scope'), h('td', {class: 'scope'}, span.scopeName + (span.scopeVersion ? ' ' + span.scopeVersion : ''))) : null,
       span.session ? h('tr', null, h('td', null, 'session'), h('td', null,
         h('a', {href: '#/session/' + encodeURIComponent(span.session)}, span.session))) : null)));
   if (span.status === 'error')
@@ -47,11 +48,13 @@ export function spanDetail(span, tree, go) {
       Object.keys(e.attributes || {}).length ? kvTable(e.attributes) : null));
   const links = span.links || [];
   box.appendChild(h('h3', null, `Links (${links.length})`));
-  if (!links.length) box.appendChild(h('div', {class: 'muted'}, span._linksPending ? 'loading…' : 'none'));
+  if (!links.length) box.appendChild(h('div', {class: 'muted'}, 'none'));
   for (const l of links)
     box.appendChild(h('div', {class: 'link'},
       h('a', {href: `#/trace/${encodeURIComponent(l.traceID)}?span=${encodeURIComponent(l.spanID)}`, class: 'mono'},
-        `trace ${l.traceID.slice(0, 16)}… span ${l.spanID}`)));
+        `trace ${l.traceID.slice(0, 16)}… span ${l.spanID}`),
+      l.traceState ? h('div', {class: 'muted'}, 'trace state ', l.traceState) : null,
+      Object.keys(l.attributes || {}).length ? kvTable(l.attributes) : null));
   return box;
 }
 
@@ -74,25 +77,6 @@ function facts(tree) {
       errors ? h('span', {class: 'badge err'}, `${errors} error${errors > 1 ? 's' : ''}`) : null,
       tree.missingParents ? h('span', {class: 'badge warn', title: 'spans whose parent span never arrived'}, `${tree.missingParents} missing parent${tree.missingParents > 1 ? 's' : ''}`) : null,
       tree.skewAdjusted ? h('span', {class: 'badge warn', title: 'spans shifted to correct clock skew between hosts'}, `${tree.skewAdjusted} skew-adjusted`) : null));
-}
-
-// Links are not in the tree response; for traces small enough, they are
-// read from the Jaeger-shaped trace (FOLLOWS_FROM references).
-async function fillLinks(tree, signal) {
-  if (tree.spans.some((s) => Array.isArray(s.links))) return false;
-  if (tree.spanCount > 5000) return false;
-  tree.spans.forEach((s) => (s._linksPending = true));
-  try {
-    const body = await api(paths.jaegerTrace(tree.traceID), null, {signal});
-    const t = body.data && body.data[0];
-    const by = new Map();
-    for (const sp of (t && t.spans) || [])
-      by.set(sp.spanID, (sp.references || []).filter((r) => r.refType === 'FOLLOWS_FROM').map((r) => ({traceID: r.traceID, spanID: r.spanID})));
-    for (const s of tree.spans) s.links = by.get(s.spanID) || [];
-  } finally {
-    tree.spans.forEach((s) => delete s._linksPending);
-  }
-  return true;
 }
 
 export function render(root, {arg, params, go}) {
@@ -171,9 +155,6 @@ export function render(root, {arg, params, go}) {
     crit.addEventListener('change', () => wf.setCritical(crit.checked));
     page.dataset.ready = '1';
     if (!p.span) wf.body.focus({preventScroll: true});
-    fillLinks(tree, ctl.signal).then((changed) => {
-      if (changed && wf.sel >= 0) showDetail(wf.spans[wf.sel]);
-    }).catch(() => {});
   }
   load();
   return {
