@@ -85,32 +85,30 @@ export function sparkline(values, {width = 120, height = 26} = {}) {
   return svg;
 }
 
-// Log-scale buckets of durations (ns): counts per bucket as bars.
-export function histogram(durations, {width = 520, height = 140, title = 'Latency histogram'} = {}) {
+// Latency buckets from /api/v1/stats ([{leNs, count}], ascending, counts
+// per bucket): one bar per bucket, side by side (the bounds are log-spaced).
+export function histogram(buckets, {width = 520, height = 140, title = 'Latency histogram'} = {}) {
   const L = 40, R = 8, T = 16, B = 30;
   const svg = s('svg', {class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title});
   svg.append(s('text', {x: L, y: 11}, title));
-  if (!durations.length) {
+  const nb = (buckets || []).length;
+  if (!nb || !buckets.some((b) => b.count)) {
     svg.append(s('text', {x: width / 2, y: height / 2, 'text-anchor': 'middle'}, 'no data'));
     return svg;
   }
-  const lo = Math.log10(Math.max(1, Math.min(...durations)));
-  const hi = Math.log10(Math.max(10, Math.max(...durations))) + 1e-9;
-  const nb = Math.min(24, Math.max(6, Math.ceil((hi - lo) * 6)));
-  const counts = new Array(nb).fill(0);
-  for (const d of durations) counts[Math.min(nb - 1, Math.floor(((Math.log10(Math.max(1, d)) - lo) / (hi - lo || 1)) * nb))]++;
-  const cMax = Math.max(...counts);
+  const cMax = Math.max(...buckets.map((b) => b.count));
   const bw = (width - L - R) / nb;
-  for (let b = 0; b < nb; b++) {
-    const hgt = (counts[b] / cMax) * (height - T - B);
-    const from = Math.pow(10, lo + ((hi - lo) * b) / nb), to = Math.pow(10, lo + ((hi - lo) * (b + 1)) / nb);
-    svg.append(s('rect', {class: 'bar', x: L + b * bw + 1, y: height - B - hgt, width: Math.max(1, bw - 2), height: hgt},
-      s('title', null, `${fmtDur(from)} – ${fmtDur(to)}: ${counts[b]}`)));
-  }
+  buckets.forEach((b, k) => {
+    const hgt = (b.count / cMax) * (height - T - B);
+    const from = k ? buckets[k - 1].leNs : 0;
+    svg.append(s('rect', {class: 'bar', x: L + k * bw + 1, y: height - B - hgt, width: Math.max(1, bw - 2), height: hgt, dataset: {le: String(b.leNs), count: String(b.count)}},
+      s('title', null, `${k ? fmtDur(from) : '0'} – ${fmtDur(b.leNs)}: ${b.count}`)));
+  });
   const g = s('g', {class: 'axis'});
   g.append(s('text', {x: L - 4, y: T + 8, 'text-anchor': 'end'}, String(cMax)), s('text', {x: L - 4, y: height - B, 'text-anchor': 'end'}, '0'));
-  for (const k of [0, 0.5, 1])
-    g.append(s('text', {x: L + k * (width - L - R), y: height - 12, 'text-anchor': k === 0 ? 'start' : k === 1 ? 'end' : 'middle'}, fmtDur(Math.pow(10, lo + (hi - lo) * k))));
+  // Bucket upper bounds under the first, middle and last bars' right edges.
+  for (const k of [0, Math.floor((nb - 1) / 2), nb - 1].filter((v, i, a) => a.indexOf(v) === i))
+    g.append(s('text', {x: L + (k + 1) * bw, y: height - 12, 'text-anchor': k === nb - 1 ? 'end' : 'middle'}, '≤ ' + fmtDur(buckets[k].leNs)));
   svg.append(g);
   return svg;
 }

@@ -1,13 +1,14 @@
 // Services view: for the chosen service and window, request rate, error
 // rate and latency percentiles in total and per operation (/api/v1/stats),
-// charts of each over time, and for an opened operation a latency
-// histogram of its most recent calls. URL: #/services?service=&lookback=&op=
+// charts of each over time, and for an opened operation the latency
+// histogram of all its calls in the window (from the same response).
+// URL: #/services?service=&lookback=&op=
 import {api, paths} from '../api.js';
 import {h, clear, fmtDur, fmtPct, fmtRate, fmtCount, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
 import {lineChart, sparkline, histogram} from '../charts.js';
 
-const WINDOWS = [['15m', '15 min', '30s'], ['1h', '1 hour', '1m'], ['6h', '6 hours', '10m'], ['24h', '1 day', '30m']];
-const SAMPLE_TRACES = 50;
+// Steps are whole minutes: the server answers those from per-minute rows.
+const WINDOWS = [['15m', '15 min', '1m'], ['1h', '1 hour', '1m'], ['6h', '6 hours', '10m'], ['24h', '1 day', '30m']];
 
 function stepOf(lookback) {
   const w = WINDOWS.find((x) => x[0] === lookback);
@@ -37,19 +38,6 @@ function cards(agg, seconds) {
     c('p50', fmtDur(agg.p50Ns), 'total-p50'),
     c('p90', fmtDur(agg.p90Ns), 'total-p90'),
     c('p99', fmtDur(agg.p99Ns), 'total-p99'));
-}
-
-// Durations of the operation's spans in the latest traces that hold it.
-async function sampleDurations(service, operation, lookback, signal) {
-  const body = await api(paths.jaegerTraces, {service, operation, lookback, limit: SAMPLE_TRACES}, {signal});
-  const out = [];
-  for (const t of body.data || []) {
-    for (const sp of t.spans || []) {
-      const proc = t.processes[sp.processID];
-      if (sp.operationName === operation && proc && proc.serviceName === service) out.push(sp.duration * 1000);
-    }
-  }
-  return {durations: out, traces: (body.data || []).length};
 }
 
 export function render(root, {params, go}) {
@@ -86,17 +74,11 @@ export function render(root, {params, go}) {
     }
   }
 
-  async function openOp(op, holder, body) {
+  function openOp(op, holder, body) {
     clear(holder).appendChild(charts(op, body));
-    const hist = h('div', {class: 'card', style: {marginTop: '10px'}}, loading('Sampling recent calls…'));
-    holder.appendChild(hist);
-    try {
-      const smp = await sampleDurations(p.service, op.operation, p.lookback || '1h', ctl.signal);
-      clear(hist).appendChild(histogram(smp.durations, {title: `Latency histogram of ${smp.durations.length} calls in the latest ${smp.traces} traces`}));
-      hist.appendChild(h('div', null, h('a', {href: `#/search?service=${encodeURIComponent(p.service)}&operation=${encodeURIComponent(op.operation)}&lookback=${p.lookback || '1h'}&run=1`}, 'Find these traces →')));
-    } catch (e) {
-      if (e.name !== 'AbortError') clear(hist).appendChild(errorBox(e));
-    }
+    holder.appendChild(h('div', {class: 'card', style: {marginTop: '10px'}},
+      histogram(op.histogram, {title: `Latency histogram of ${op.count} calls in this window`}),
+      h('div', null, h('a', {href: `#/search?service=${encodeURIComponent(p.service)}&operation=${encodeURIComponent(op.operation)}&lookback=${p.lookback || '1h'}&run=1`}, 'Find these traces →'))));
   }
 
   async function loadStats() {
@@ -116,7 +98,7 @@ export function render(root, {params, go}) {
       h('h1', {class: 'svc-name'}, p.service),
       h('div', {class: 'quick'}, WINDOWS.map(([v, label]) =>
         h('button', {type: 'button', class: 'ghost' + (v === lookback ? ' on' : ''), on: {click: () => go('services', '', {service: p.service, lookback: v})}}, label))),
-      h('span', {class: 'muted'}, `${body.scannedTraces} traces examined`)));
+      h('span', {class: 'muted'}, body.source === 'store' ? `from ${body.storeRows} per-minute rows` : `${body.scannedTraces} traces examined`)));
     if (!body.total || !body.total.count) {
       main.appendChild(emptyBox(`No spans from ${p.service} in this window.`, 'Pick a longer window.'));
       return;
