@@ -387,7 +387,7 @@ static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k
       break;
     }
     /* Gather this slot from every bucket that has it. */
-    size_t n = 0;
+    size_t n = 0, nsrc = 0;
     for (size_t i = 0; i < sc.n && !rc; i++) {
       if (!sc.its[i] || !rocksdb_iter_valid(sc.its[i])) continue;
       size_t kn2, vn;
@@ -416,6 +416,7 @@ static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k
       }
       for (long j = 0; j < got; j++) posts[n + (size_t)j].src = (uint32_t)i;
       n += (size_t)got;
+      nsrc++;
     }
     if (rc) break;
     /* Advance every iterator that sat on this key (bi last: key points into it). */
@@ -426,11 +427,18 @@ static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k
       if (key_cmp(k2, kn2, key, kn) == 0) scan_step(&sc, i);
     }
     scan_step(&sc, (size_t)bi);
-    if (n > 1) qsort(posts, n, sizeof(cs__post), out_desc ? post_desc : post_asc);
-    for (size_t i = 0; i < n; i++) {
+    /* One bucket's list is stored sorted already (walk it backwards when
+     * the output order is the opposite); lists of several buckets are
+     * sorted together. */
+    int backwards = 0;
+    if (nsrc > 1) qsort(posts, n, sizeof(cs__post), out_desc ? post_desc : post_asc);
+    else backwards = out_desc != key_nf;
+    for (size_t step = 0; step < n; step++) {
+      size_t i = backwards ? n - 1 - step : step;
+      const cs__post *prev = step ? &posts[backwards ? i + 1 : i - 1] : NULL;
       uint64_t t = posts[i].start_ns;
-      if (i && t == posts[i - 1].start_ns && !memcmp(posts[i].tid8, posts[i - 1].tid8, 8) &&
-          posts[i].src == posts[i - 1].src)
+      if (prev && t == prev->start_ns && !memcmp(posts[i].tid8, prev->tid8, 8) &&
+          posts[i].src == prev->src)
         continue;
       if (out_desc ? t > end : t < q->start_ns) continue;
       if (out_desc ? t < q->start_ns : t > end) {

@@ -2,6 +2,8 @@
  * a full compaction and prints spans/s, CPU seconds per million spans
  * (including RocksDB's background flushes and compactions during the
  * writes), bytes on disk per span and peak RSS; the median of several runs.
+ * Then the CPU time of reads on the compacted store: a whole trace, a
+ * summary, the newest 20 traces of a service.
  * --split sends each service's spans of a trace in a separate batch, as
  * independent services do in production (more chunks and summary operands
  * per trace). */
@@ -16,7 +18,59 @@
 
 typedef struct result {
   double spans_s, cpu_per_m, bytes_span, sst_bytes_span, compact_s;
+  double get_trace_us, get_summary_us, scan_us;
 } result;
+
+#define MAX_SAMPLES 4096
+
+static double now_s(void);
+
+/* This thread's CPU time: on a shared machine, wall-clock latencies of
+ * single reads mostly measure waiting for a core. */
+static double thread_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int count_cb(void *ud, const uint8_t id[16], uint64_t start) {
+  (void)id, (void)start;
+  return ++*(int *)ud >= 20; /* a search page: the newest 20 */
+}
+
+/* Read latencies after compaction: whole traces and summaries of sampled
+ * trace IDs, and "newest 20 traces of a service" scans. */
+static void measure_reads(cs_store *st, uint8_t (*ids)[16], size_t nids, result *out) {
+  cs_arena a;
+  cs_arena_init(&a, 1 << 16, 0);
+  double t0 = thread_cpu_s();
+  size_t bad = 0;
+  for (size_t i = 0; i < nids; i++) {
+    cs_span *sp;
+    size_t n;
+    if (cs_store_get_trace(st, ids[i], &a, &sp, &n) || n == 0) bad++;
+    cs_arena_reset(&a);
+  }
+  out->get_trace_us = (thread_cpu_s() - t0) / (double)nids * 1e6;
+  t0 = thread_cpu_s();
+  for (size_t i = 0; i < nids; i++) {
+    cs_trace_summary s;
+    if (cs_store_get_summary(st, ids[i], &a, &s)) bad++;
+    cs_arena_reset(&a);
+  }
+  out->get_summary_us = (thread_cpu_s() - t0) / (double)nids * 1e6;
+  t0 = thread_cpu_s();
+  int scans = 1000;
+  for (int i = 0; i < scans; i++) {
+    const char *svc = cs_workload_service(i % CS_WORKLOAD_SERVICES);
+    cs_index_query q = {.kind = CS_IDX_SERVICE, .service = {svc, (uint32_t)strlen(svc)}};
+    int got = 0;
+    if (cs_store_scan_index(st, &q, count_cb, &got) || got != 20) bad++;
+  }
+  out->scan_us = (thread_cpu_s() - t0) / scans * 1e6;
+  if (bad) fprintf(stderr, "store_bench: %zu reads failed or found nothing\n", bad);
+  cs_arena_release(&a);
+}
 
 static double now_s(void) {
   struct timespec ts;
@@ -77,6 +131,8 @@ static int run(const char *base, int r, size_t total, size_t batch, int split, r
   cs_span *sorted = malloc((batch + CS_WORKLOAD_MAX_TRACE_SPANS) * sizeof(cs_span));
   size_t done = 0;
   double wall = 0, cpu = 0;
+  static uint8_t ids[MAX_SAMPLES][16];
+  size_t nids = 0;
   while (done < total) {
     cs_arena_reset(&a);
     cs_span *spans;
@@ -97,12 +153,14 @@ static int run(const char *base, int r, size_t total, size_t batch, int split, r
     wall += now_s() - t0;
     cpu += cpu_s() - c0;
     done += n;
+    for (size_t i = 0; i < n && nids < MAX_SAMPLES; i += 997) memcpy(ids[nids++], spans[i].trace_id, 16);
   }
   double t0 = now_s();
   cs_store_compact(st);
   double compact = now_s() - t0;
   cs_store_stats stats;
   cs_store_get_stats(st, &stats);
+  measure_reads(st, ids, nids, out);
   cs_store_close(st);
   unsigned long long disk = dir_bytes(dir);
   out->spans_s = done / wall;
@@ -111,9 +169,10 @@ static int run(const char *base, int r, size_t total, size_t batch, int split, r
   out->sst_bytes_span = (double)stats.live_sst_bytes / done;
   out->compact_s = compact;
   printf("run %d: %zu spans in %.2f s: %.0f spans/s, %.2f CPU s per M spans, "
-         "%.1f B/span on disk (%.1f B/span in SSTs), compaction %.2f s\n",
+         "%.1f B/span on disk (%.1f B/span in SSTs), compaction %.2f s; read CPU: trace %.0f us, "
+         "summary %.0f us, newest 20 of a service %.0f us\n",
          r, done, wall, out->spans_s, out->cpu_per_m, out->bytes_span, out->sst_bytes_span,
-         compact);
+         compact, out->get_trace_us, out->get_summary_us, out->scan_us);
   fflush(stdout);
   free(sorted);
   cs_arena_release(&a);
@@ -148,7 +207,7 @@ int main(int argc, char **argv) {
   printf("store_bench: %zu spans per run, batches of %zu%s, %d runs\n", total, batch,
          split ? " split by service" : "", runs);
   result res[15];
-  double v[5][15];
+  double v[8][15];
   for (int r = 0; r < runs; r++) {
     if (run(dir, r, total, batch, split, &res[r])) {
       fprintf(stderr, "store_bench: run %d failed\n", r);
@@ -159,13 +218,18 @@ int main(int argc, char **argv) {
     v[2][r] = res[r].bytes_span;
     v[3][r] = res[r].sst_bytes_span;
     v[4][r] = res[r].compact_s;
+    v[5][r] = res[r].get_trace_us;
+    v[6][r] = res[r].get_summary_us;
+    v[7][r] = res[r].scan_us;
   }
-  for (int k = 0; k < 5; k++) qsort(v[k], runs, sizeof(double), cmp_double);
+  for (int k = 0; k < 8; k++) qsort(v[k], runs, sizeof(double), cmp_double);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   int m = runs / 2;
   printf("median: %.0f spans/s | %.2f CPU s per M spans | %.1f B/span on disk | "
-         "%.1f B/span in SSTs | compaction %.2f s | peak RSS %ld MB\n",
-         v[0][m], v[1][m], v[2][m], v[3][m], v[4][m], ru.ru_maxrss / 1024);
+         "%.1f B/span in SSTs | compaction %.2f s | peak RSS %ld MB | CPU per read: get_trace "
+         "%.0f us, get_summary %.0f us, newest-20 service scan %.0f us\n",
+         v[0][m], v[1][m], v[2][m], v[3][m], v[4][m], ru.ru_maxrss / 1024, v[5][m], v[6][m],
+         v[7][m]);
   return 0;
 }
