@@ -52,6 +52,11 @@ thread_cpu() { # before after pid
     { d = ($3 - b[$1]) / tck; if ($1 == pid) l += d; else if ($2 ~ /^rocksdb/) r += d; else w += d }
     END { printf "%.3f %.3f %.3f", l, w, r }' "$1" "$2"
 }
+# The kernel's count of datagrams dropped because a UDP socket's receive
+# buffer was full (whole machine; only our traffic matters during the run).
+udp_rcvbuf_errors() {
+  awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1 } else print $col["RcvbufErrors"] }' /proc/net/snmp
+}
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
 start_collector() {
@@ -69,7 +74,7 @@ start_collector() {
   [ -n "$tcp_port" ] && [ -n "$udp_port" ] || { cat "$tmp/log" >&2; echo "no ports in the collector log" >&2; exit 1; }
 }
 
-declare -a B_RATE B_BYTES B_CPU T_RATE T_CPU T_LGCPU T_LOOP T_WRITER T_ROCKS U_SENT U_LOSS U_DROP RSS BYTES
+declare -a B_RATE B_BYTES B_CPU T_RATE T_CPU T_LGCPU T_LOOP T_WRITER T_ROCKS U_KDROP U_SENT U_LOSS U_DROP RSS BYTES
 for run in $(seq "$RUNS"); do
   echo "== run $run/$RUNS" >&2
   # 1. Baseline: span key + 4 index keys per span straight into RocksDB.
@@ -105,11 +110,13 @@ for run in $(seq "$RUNS"); do
   T_CPU+=("$(awk -v a="$c0" -v b="$c1" -v t="$tck" -v n="$acked" 'BEGIN{printf "%.2f", (b-a)/t/n*1e6}')")
 
   # 3. Collector over UDP at a fixed rate: loss = sent - received.
+  k0=$(udp_rcvbuf_errors)
   out=$("$loadgen" --udp "127.0.0.1:$udp_port" --duration "$UDP_SECS" --rate "$UDP_RATE" \
     --udp-size "$UDP_SIZE" --seed $((run + 100)) $LOADGEN_ARGS | grep '^result')
   sent=$(field "$out" sent_spans)
   U_SENT+=("$(field "$out" spans_per_s)")
   sleep 1 # let the collector drain its socket and queue
+  U_KDROP+=("$(( $(udp_rcvbuf_errors) - k0 ))")
   RSS+=("$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$pid/status")")
   kill "$pid"
   wait "$pid" || true
@@ -160,6 +167,7 @@ row "CPU-bound ceiling on 2 idle cores" ">=300000" "${ceil[@]}"
 row "collector UDP: spans/s sent" "$UDP_RATE" "${U_SENT[@]}"
 row "collector UDP: loss %" "0" "${U_LOSS[@]}"
 row "collector UDP: datagrams dropped (own)" "0" "${U_DROP[@]}"
+row "  kernel: receive buffer full (datagrams)" "0" "${U_KDROP[@]}"
 row "collector peak RSS MB (VmHWM)" "<300" "${RSS[@]}"
 row "collector bytes/span after compaction" "<=60" "${BYTES[@]}"
 if [ -f "$tmp/perf.data" ]; then
