@@ -13,7 +13,30 @@ static void summaries(cs_json *j, const q_hit *hits, size_t n) {
   cs_json_end(j);
 }
 
-/* GET /api/v1/search?service=&operation=&attr=k:v&attrs={json}
+/* edge=A>B (split at the first '>'), or parent=A&child=B: traces where
+ * service A calls service B. -1 after replying 400. */
+static int arg_edge(qreq *x, q_search *s) {
+  cs_str edge, parent, child;
+  if (q_arg_str(x, "edge", 2049, &edge) || q_arg_str(x, "parent", 1024, &parent) ||
+      q_arg_str(x, "child", 1024, &child))
+    return -1;
+  if (edge.n) {
+    if (parent.n || child.n) return q_error(x, 400, "give either 'edge' or 'parent' and 'child'");
+    const char *gt = memchr(edge.p, '>', edge.n);
+    if (!gt) return q_error(x, 400, "bad edge: %.64s (want caller>callee)", edge.p);
+    parent = (cs_str){edge.p, (uint32_t)(gt - edge.p)};
+    child = (cs_str){gt + 1, (uint32_t)(edge.n - (size_t)(gt - edge.p) - 1)};
+    if (parent.n > 1024 || child.n > 1024) return q_error(x, 400, "bad edge: service names up to 1024 bytes");
+  }
+  if (!parent.n != !child.n) return q_error(x, 400, "an edge needs both a caller and a callee service");
+  if (parent.n && q_str_eq(parent, child))
+    return q_error(x, 400, "bad edge: caller and callee are the same service");
+  s->edge_parent = parent;
+  s->edge_child = child;
+  return 0;
+}
+
+/* GET /api/v1/search?service=&operation=&attr=k:v&attrs={json}&edge=A>B
  * &minDuration=&maxDuration=&start=&end=&lookback=&limit=&cursor= */
 void h_v1_search(qreq *x) {
   q_search s;
@@ -27,6 +50,7 @@ void h_v1_search(qreq *x) {
     q_error(x, 400, "parameter 'operation' needs 'service'");
     return;
   }
+  if (arg_edge(x, &s)) return;
   if (q_parse_conds(x, "attr", "attrs", &s.conds, &s.n_conds)) return;
   if (q_arg_duration(x, "minDuration", 0, &s.min_dur_ns) ||
       q_arg_duration(x, "maxDuration", 0, &s.max_dur_ns))

@@ -142,6 +142,7 @@ typedef struct q_search {
   cs_str service, operation, session;
   q_cond *conds;
   size_t n_conds;
+  cs_str edge_parent, edge_child; /* a span of child has a parent span of parent */
   uint64_t min_dur_ns, max_dur_ns; /* max 0 = unbounded */
   uint64_t start_ns, end_ns;
   uint32_t limit;

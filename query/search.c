@@ -19,6 +19,7 @@ typedef struct scan_ctx {
   int more, failed, ascending;
   int need_spans; /* some condition needs the trace's spans */
   int skip_service_check;
+  int edge_instrumented; /* the edge's callee sends spans of its own */
   cs_arena scratch; /* candidates are checked here; only hits go in x->a */
   uint32_t budget;  /* stop after examining this many (0 = no budget) */
   int budget_hit;
@@ -89,6 +90,50 @@ static int trace_matches(const q_search *s, const cs_span *sp, size_t n) {
   return 1;
 }
 
+/* Span IDs sorted for parent lookups. */
+typedef struct sid {
+  uint8_t id[8];
+  uint32_t i;
+} sid;
+
+static int sid_cmp(const void *a, const void *b) { return memcmp(a, b, 8); }
+
+static cs_str svc_of(const cs_span *s) { return s->resource ? s->resource->service : CS_STR_LIT(""); }
+
+/* Does service `from` call service `to` in this trace, as the dependency
+ * graph counts calls (deps.c): a span of `to` whose parent span is of
+ * `from`, or a client span of `from` with peer.service `to` and no child
+ * in another service (a call to an uninstrumented service)? */
+static int edge_matches(const q_search *s, const cs_span *sp, size_t n, cs_arena *a) {
+  sid *ids = cs_arena_alloc(a, sizeof(sid) * (n ? n : 1));
+  if (!ids) return 0;
+  for (size_t i = 0; i < n; i++) memcpy(ids[i].id, sp[i].span_id, 8), ids[i].i = (uint32_t)i;
+  qsort(ids, n, sizeof(sid), sid_cmp);
+  for (size_t i = 0; i < n; i++) {
+    if (cs_span_is_root(&sp[i]) || !q_str_eq(svc_of(&sp[i]), s->edge_child)) continue;
+    const sid *p = bsearch(sp[i].parent_id, ids, n, sizeof(sid), sid_cmp);
+    if (p && q_str_eq(svc_of(&sp[p->i]), s->edge_parent)) return 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const cs_span *c = &sp[i];
+    if (c->kind != CS_KIND_CLIENT || !q_str_eq(svc_of(c), s->edge_parent)) continue;
+    cs_str peer = {0};
+    for (uint32_t k = 0; k < c->n_attrs; k++)
+      if (c->attrs[k].type == CS_VAL_STR && q_str_eqc(c->attrs[k].key, "peer.service")) {
+        peer = c->attrs[k].v.s;
+        break;
+      }
+    if (!q_str_eq(peer, s->edge_child)) continue;
+    /* The peer case only counts when no child of this span is remote. */
+    int remote = 0;
+    for (size_t k = 0; k < n && !remote; k++)
+      remote = !cs_span_is_root(&sp[k]) && memcmp(sp[k].parent_id, c->span_id, 8) == 0 &&
+               !q_str_eq(svc_of(&sp[k]), s->edge_parent);
+    if (!remote) return 1;
+  }
+  return 0;
+}
+
 static int has_service(const cs_trace_summary *sum, cs_str svc) {
   for (uint32_t i = 0; i < sum->n_services; i++)
     if (q_str_eq(sum->services[i], svc)) return 1;
@@ -139,6 +184,10 @@ static int eval_candidate(scan_ctx *c, const uint8_t tid[16], uint64_t start_ns)
     if (h.sum.duration_ns < s->min_dur_ns) return 0;
     if (s->max_dur_ns && h.sum.duration_ns > s->max_dur_ns) return 0;
     if (s->service.n && !c->skip_service_check && !has_service(&h.sum, s->service)) return 0;
+    /* Summaries list the services that sent spans: the caller always did,
+     * the callee unless it is only a peer. */
+    if (s->edge_parent.n && !has_service(&h.sum, s->edge_parent)) return 0;
+    if (c->edge_instrumented && !has_service(&h.sum, s->edge_child)) return 0;
   }
   if (c->need_spans || s->load_spans) {
     int rc = cs_store_get_trace(x->q->st, tid, &c->scratch, &h.spans, &h.n_spans);
@@ -153,6 +202,7 @@ static int eval_candidate(scan_ctx *c, const uint8_t tid[16], uint64_t start_ns)
     } else if (!trace_matches(s, h.spans, h.n_spans)) {
       return 0;
     }
+    if (s->edge_child.n && !edge_matches(s, h.spans, h.n_spans, &c->scratch)) return 0;
     h.spans = NULL, h.n_spans = 0;
   }
   if (c->n == s->limit) {
@@ -183,6 +233,13 @@ int q_run_search(qreq *x, const q_search *s, q_hit **hits, size_t *n, int *more)
   /* The cursor bounds the scan too, so later pages do not rescan the
    * earlier ones (ties at the same time are skipped by before_cursor). */
   int cond_used = -1;
+  if (s->edge_child.n) {
+    cs_operation *ops;
+    size_t nops = 0;
+    int rc = cs_store_list_operations(x->q->st, s->edge_child, x->a, &ops, &nops);
+    if (rc) return q_error(x, 500, "storage error: %s", cs_store_strerror(rc));
+    c.edge_instrumented = nops > 0;
+  }
   if (s->session.n) {
     iq.kind = CS_IDX_SESSION;
     iq.session = s->session;
@@ -208,6 +265,11 @@ int q_run_search(qreq *x, const q_search *s, q_hit **hits, size_t *n, int *more)
       } else if (s->service.n) {
         iq.kind = CS_IDX_SERVICE;
         iq.service = s->service;
+      } else if (s->edge_child.n) {
+        /* The callee's traces, or the caller's when the callee is only
+         * known as a peer.service (it has no service index). */
+        iq.kind = CS_IDX_SERVICE;
+        iq.service = c.edge_instrumented ? s->edge_child : s->edge_parent;
       } else {
         iq.kind = CS_IDX_ALL;
       }
@@ -219,11 +281,13 @@ int q_run_search(qreq *x, const q_search *s, q_hit **hits, size_t *n, int *more)
     if (!c.ascending && (!iq.end_ns || s->after->start_ns < iq.end_ns))
       iq.end_ns = s->after->start_ns;
   }
-  c.skip_service_check = iq.kind == CS_IDX_SERVICE || iq.kind == CS_IDX_OPERATION;
+  c.skip_service_check = (iq.kind == CS_IDX_SERVICE && q_str_eq(iq.service, s->service)) ||
+                         iq.kind == CS_IDX_OPERATION;
   /* Conditions the index cannot answer need the spans: other attributes,
    * and an operation unless the operation index drove the scan. */
   c.need_spans = s->span_level || (s->operation.n && iq.kind != CS_IDX_OPERATION) ||
-                 s->n_conds > (cond_used >= 0 ? 1u : 0u) || (s->session.n && s->n_conds);
+                 s->n_conds > (cond_used >= 0 ? 1u : 0u) || (s->session.n && s->n_conds) ||
+                 s->edge_child.n;
 
   cs_arena_init(&c.scratch, 65536, x->q->o.limits.arena_mb << 20);
   /* A duration-only search reads every trace's summary in time order; a

@@ -649,6 +649,35 @@ static void dependencies_match_topology(void) {
   EXPECT_STATUS("/api/dependencies?lookback=99999999999", 400);
 }
 
+static long long edge_count(const char *q) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/v1/search?%s&lookback=24h&limit=1000", q);
+  qh_resp r;
+  get(path, &r);
+  CHECK_EQ(r.status, 200);
+  long long n = qh_num(r.body, "count");
+  qh_free(&r);
+  return n;
+}
+
+/* Traces where one service calls another, as the dependency graph counts
+ * calls: parent/child across services, and peer.service for a callee
+ * that sends no spans. */
+static void v1_search_by_edge(void) {
+  CHECK_EQ(edge_count("edge=frontend%3Epayment"), N);
+  CHECK_EQ(edge_count("parent=frontend&child=payment"), N);
+  CHECK_EQ(edge_count("edge=frontend>cart"), N + 5 + 1); /* + session and skew traces */
+  CHECK_EQ(edge_count("edge=cart>redis"), N);             /* redis is only a peer */
+  CHECK_EQ(edge_count("edge=payment>frontend"), 0);
+  CHECK_EQ(edge_count("edge=cart>payment"), 0);           /* both in the trace, no call */
+  CHECK_EQ(edge_count("edge=frontend>payment&attr=customer.tier:gold"), N / 3);
+  CHECK_EQ(edge_count("edge=frontend>payment&minDuration=350ms"), N / 4);
+  EXPECT_STATUS("/api/v1/search?edge=frontend", 400);
+  EXPECT_STATUS("/api/v1/search?edge=cart>cart", 400);
+  EXPECT_STATUS("/api/v1/search?parent=cart", 400);
+  EXPECT_STATUS("/api/v1/search?edge=a>b&child=b", 400);
+}
+
 static void bad_input_gets_clear_4xx(void) {
   EXPECT_STATUS("/api/nope", 404);
   EXPECT_STATUS("/api/v1/nope", 404);
@@ -888,6 +917,7 @@ int main(int argc, char **argv) {
   RUN(v1_tree_from_batches_matches_local_build);
   RUN(v1_stats_percentiles_match_exact);
   RUN(dependencies_match_topology);
+  RUN(v1_search_by_edge);
   RUN(bad_input_gets_clear_4xx);
   RUN(concurrent_heavy_queries_are_bounded);
   RUN(static_files_and_metrics);

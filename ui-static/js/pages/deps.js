@@ -83,7 +83,7 @@ export function render(root, {params, go}) {
     clear(panel).append(h('h2', {style: {marginTop: 0}}, `${e.parent} → ${e.child}`),
       h('table', {class: 'kv'}, h('tbody', null, kv('calls', fmtCount(e.callCount)), kv('errors', `${fmtCount(e.errorCount)} (${fmtPct(e.errorRate)})`),
         kv('p50', fmtDur(e.p50Ns)), kv('p90', fmtDur(e.p90Ns)), kv('p95', fmtDur(e.p95Ns)), kv('p99', fmtDur(e.p99Ns)), kv('max', fmtDur(e.maxNs)))),
-      h('p', null, h('a', {class: 'edge-search', href: `#/search?service=${encodeURIComponent(e.child)}&withService=${encodeURIComponent(e.parent)}&lookback=${p.lookback || '1h'}&run=1`},
+      h('p', null, h('a', {class: 'edge-search', href: `#/search?edge=${encodeURIComponent(e.parent + '>' + e.child)}&lookback=${p.lookback || '1h'}&run=1`},
         `Traces where ${e.parent} calls ${e.child} →`)),
       h('p', {class: 'muted'}, 'Latency is what the caller waited for (its client span when it has one).'));
   }

@@ -97,7 +97,7 @@ export function render(root, {params, go}) {
     const next = {
       service: svcSel.value, operation: opSel.value, session: session.value.trim(), attrs: attrs.value.trim(),
       minDuration: minD.value.trim(), maxDuration: maxD.value.trim(), limit: limit.value !== '20' ? limit.value : '',
-      start: fromLocalInput(start.value), end: fromLocalInput(end.value),
+      start: fromLocalInput(start.value), end: fromLocalInput(end.value), edge: p.edge || '',
     };
     if (!next.start && !next.end) next.lookback = lookback;
     next.run = '1';
@@ -136,18 +136,26 @@ export function render(root, {params, go}) {
     let conds;
     conds = parseAttrs(p.attrs);
     if (p.session) conds.push('session.id:' + p.session);
+    // edge=A>B: traces where service A calls B (the dependency graph's
+    // edge links); older links said service=B&withService=A.
+    const edge = p.edge || (p.withService && p.service ? `${p.withService}>${p.service}` : '');
     return {
-      service: p.service, operation: p.operation, attr: conds, minDuration: p.minDuration, maxDuration: p.maxDuration,
+      service: p.service, operation: p.operation, attr: conds, edge, minDuration: p.minDuration, maxDuration: p.maxDuration,
       start: p.start, end: p.end, lookback: p.start || p.end ? '' : p.lookback || '1h', limit: p.limit, ...extra,
     };
   }
 
   function draw(body) {
     clear(results);
-    const shown = p.withService ? traces.filter((t) => t.services.includes(p.withService)) : traces;
+    const shown = traces;
+    const edge = apiParams({}).edge;
     const head = h('div', {class: 'results-head'},
       h('h2', {style: {margin: 0}}, `${shown.length} trace${shown.length === 1 ? '' : 's'}`),
-      p.withService ? h('span', {class: 'chip'}, `calls from ${p.withService}`) : null,
+      edge ? h('span', {class: 'chip edge-chip'}, `calls ${edge.replace('>', ' → ')} `,
+        h('a', {href: '#', title: 'Remove this condition', on: {click: (ev) => {
+          ev.preventDefault();
+          go('search', '', {...p, edge: '', withService: ''});
+        }}}, '×')) : null,
       p.session ? h('a', {href: '#/session/' + encodeURIComponent(p.session)}, 'Open the session timeline →') : null,
       h('span', {class: 'muted'}, body ? `${body.scanned} examined` : ''),
       h('button', {type: 'button', class: 'ghost', id: 'compare-btn', disabled: picked.size !== 2,
@@ -212,7 +220,7 @@ export function render(root, {params, go}) {
   }
 
   setForm();
-  const searched = () => p.run || p.service || p.session || p.attrs;
+  const searched = () => p.run || p.service || p.session || p.attrs || p.edge;
   if (searched()) run();
   else results.appendChild(emptyBox('Pick conditions and press “Find traces”.', 'Tip: a session ID finds every trace of one user’s session.'));
   return {
