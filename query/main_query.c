@@ -66,6 +66,10 @@ int main(int argc, char **argv) {
 #ifdef CS_DEFAULT_UI_DIR
   if (access(CS_DEFAULT_UI_DIR, R_OK) == 0) qo.ui_dir = CS_DEFAULT_UI_DIR;
 #endif
+#ifdef CS_INSTALLED_UI_DIR
+  /* Installed daemons serve the UI installed beside them. */
+  if (!qo.ui_dir && access(CS_INSTALLED_UI_DIR, R_OK) == 0) qo.ui_dir = CS_INSTALLED_UI_DIR;
+#endif
   const char *data_dir = NULL, *sec_dir = NULL;
   const char *keys[MAX_INDEX_KEYS];
   size_t n_keys = 0;

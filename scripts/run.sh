@@ -39,22 +39,11 @@ EXAMPLES=(cs-frontend cs-orders cs-inventory cs-payments cs-examples-load)
 if [ "${CS_SKIP_BUILD:-}" != 1 ]; then
   echo "run: building Release into $BUILD"
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  # The all-in-one daemon when the tree has it, else the collector alone.
-  targets=$(cmake --build "$BUILD" --target help) # not piped: grep -q would SIGPIPE it
-  if grep -qE '^(\.\.\. )?callscope(: .*)?$' <<<"$targets"; then # Makefiles or Ninja
-    DAEMON_TARGET=callscope
-  else
-    DAEMON_TARGET=callscope-collector
-  fi
-  cmake --build "$BUILD" -j"$(nproc)" --target "$DAEMON_TARGET" "${EXAMPLES[@]}"
+  cmake --build "$BUILD" -j"$(nproc)" --target callscope callscope-collector callscope-query \
+    "${EXAMPLES[@]}"
 fi
-if [ "${DAEMON_TARGET:-callscope}" = callscope ] && [ -x "$BUILD/query/callscope" ]; then
-  DAEMON=("$BUILD/query/callscope" --query-port "$QPORT")
-  ALL_IN_ONE=1
-else
-  DAEMON=("$BUILD/collector/callscope-collector")
-  ALL_IN_ONE=0
-fi
+DAEMON=("$BUILD/query/callscope" --query-port "$QPORT")
+ALL_IN_ONE=1
 for b in "${EXAMPLES[@]}"; do
   [ -x "$BUILD/examples/$b" ] || { echo "run: $BUILD/examples/$b missing (build failed?)" >&2; exit 1; }
 done
