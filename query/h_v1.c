@@ -22,10 +22,8 @@ static int arg_edge(qreq *x, q_search *s) {
     return -1;
   if (edge.n) {
     if (parent.n || child.n) return q_error(x, 400, "give either 'edge' or 'parent' and 'child'");
-    const char *gt = memchr(edge.p, '>', edge.n);
-    if (!gt) return q_error(x, 400, "bad edge: %.64s (want caller>callee)", edge.p);
-    parent = (cs_str){edge.p, (uint32_t)(gt - edge.p)};
-    child = (cs_str){gt + 1, (uint32_t)(edge.n - (size_t)(gt - edge.p) - 1)};
+    if (cs_qp_edge(edge.p, edge.n, &parent, &child))
+      return q_error(x, 400, "bad edge: %.64s (want caller>callee, two different services)", edge.p);
     if (parent.n > 1024 || child.n > 1024) return q_error(x, 400, "bad edge: service names up to 1024 bytes");
   }
   if (!parent.n != !child.n) return q_error(x, 400, "an edge needs both a caller and a callee service");

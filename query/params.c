@@ -124,6 +124,17 @@ int cs_qp_tag(const char *s, size_t n, cs_str *key, cs_str *val) {
   return 0;
 }
 
+int cs_qp_edge(const char *s, size_t n, cs_str *parent, cs_str *child) {
+  const char *c = memchr(s, '>', n);
+  if (!c || c == s || c == s + n - 1) return -1;
+  parent->p = s;
+  parent->n = (uint32_t)(c - s);
+  child->p = c + 1;
+  child->n = (uint32_t)(n - (size_t)(c - s) - 1);
+  if (parent->n == child->n && memcmp(parent->p, child->p, child->n) == 0) return -1;
+  return 0;
+}
+
 void cs_cursor_encode(const cs_cursor *c, char out[CS_CURSOR_LEN + 1]) {
   static const char hex[] = "0123456789abcdef";
   out[0] = '1';

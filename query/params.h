@@ -31,6 +31,11 @@ int cs_qp_span_id(const char *s, size_t n, uint8_t out[8]);
  * non-empty. Returns 0 or -1. Views point into s. */
 int cs_qp_tag(const char *s, size_t n, cs_str *key, cs_str *val);
 
+/* Splits a dependency edge "caller>callee" at the first '>' (a service
+ * name with '>' in it can be given as parent=&child= instead). Both sides
+ * non-empty and different. Returns 0 or -1. Views point into s. */
+int cs_qp_edge(const char *s, size_t n, cs_str *parent, cs_str *child);
+
 /* The opaque page cursor of /api/v1/search: the newest-first position of
  * the last trace returned. Encoded as "1" + 16 hex digits of time + 32 of
  * trace ID. */

@@ -1,5 +1,5 @@
 /* Fuzz target for the query server's parsing of client input: durations,
- * integers, trace/span IDs, tag conditions, cursors, the flat `tags` JSON
+ * integers, trace/span IDs, tag conditions, dependency edges, cursors, the flat `tags` JSON
  * object, and the JSON writer's escaping of whatever comes back out. The
  * whole input goes to every parser; any crash, leak or UB is a finding. */
 #include <stdint.h>
@@ -22,6 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   (void)cs_qp_trace_id(s, size, tid);
   (void)cs_qp_span_id(s, size, sid);
   if (cs_qp_tag(s, size, &k, &val) == 0 && (k.n == 0 || k.n + val.n + 1 != size)) abort();
+  if (cs_qp_edge(s, size, &k, &val) == 0 &&
+      (k.n == 0 || val.n == 0 || k.n + val.n + 1 != size || memchr(k.p, '>', k.n)))
+    abort();
   if (cs_cursor_decode(s, size, &c) == 0) {
     char buf[CS_CURSOR_LEN + 1];
     cs_cursor_encode(&c, buf);

@@ -1,5 +1,5 @@
 /* Query-parameter parsing: Jaeger/Go durations, bounded integers, hex
- * trace and span IDs, tag conditions and the search cursor. */
+ * trace and span IDs, tag conditions, dependency edges and the cursor. */
 #include <string.h>
 
 #include "check.h"
@@ -71,6 +71,21 @@ static void params_splits_tags_at_first_colon(void) {
   CHECK_EQ(v.n, 0);
 }
 
+static void params_splits_edges_at_first_gt(void) {
+  cs_str a, b;
+  CHECK_EQ(cs_qp_edge("front>cart", 10, &a, &b), 0);
+  CHECK(a.n == 5 && memcmp(a.p, "front", 5) == 0);
+  CHECK(b.n == 4 && memcmp(b.p, "cart", 4) == 0);
+  CHECK_EQ(cs_qp_edge("a>b>c", 5, &a, &b), 0);
+  CHECK(a.n == 1 && b.n == 3);
+  CHECK_EQ(cs_qp_edge("cart", 4, &a, &b), -1);
+  CHECK_EQ(cs_qp_edge(">cart", 5, &a, &b), -1);
+  CHECK_EQ(cs_qp_edge("cart>", 5, &a, &b), -1);
+  CHECK_EQ(cs_qp_edge("cart>cart", 9, &a, &b), -1);
+  CHECK_EQ(cs_qp_edge("a>bc", 3, &a, &b), 0); /* the length is honoured */
+  CHECK(b.n == 1);
+}
+
 static void params_cursor_round_trips(void) {
   cs_cursor c = {0x1234567890abcdefull, {0}}, d;
   for (int i = 0; i < 16; i++) c.trace_id[i] = (uint8_t)(i * 17);
@@ -91,6 +106,7 @@ int main(void) {
   RUN(params_parses_bounded_integers);
   RUN(params_parses_hex_ids);
   RUN(params_splits_tags_at_first_colon);
+  RUN(params_splits_edges_at_first_gt);
   RUN(params_cursor_round_trips);
   return CHECK_DONE();
 }
