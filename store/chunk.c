@@ -1,6 +1,9 @@
 /* Chunk encoder and decoder (chunk.h). The encoder interns every string of
  * the chunk in a dictionary written once at the front, so names, keys and
- * repeated values cost one small varint per use. */
+ * repeated values cost one small varint per use; strings of the global
+ * dictionary (gdict.h) are referred to by their global ID instead. A string
+ * reference ("sid") is (index << 1) for the chunk's dictionary and
+ * (id << 1 | 1) for the global one. */
 #include "chunk.h"
 
 #include "store.h"
@@ -10,8 +13,9 @@ enum { X_STATE = 1, X_MSG = 2, X_DROPPED = 4, X_EVENTS = 8, X_LINKS = 16 };
 
 typedef struct dict_slot {
   uint32_t gen;
-  uint32_t idx;
+  uint32_t idx; /* sid (dictionary) or span position (span IDs) */
   uint64_t h;
+  cs_str s;     /* dictionary only */
 } dict_slot;
 
 typedef struct origin {
@@ -21,7 +25,8 @@ typedef struct origin {
 
 struct cs__chunk_enc {
   dict_slot *slots;     /* open addressing, power-of-two size */
-  size_t nslots;
+  size_t nslots, nused;
+  cs__gdict *gd;        /* NULL: chunk-local strings only */
   uint32_t gen;         /* bumped per chunk so slots need no clearing */
   cs_str *strs;         /* dictionary in index order; [0] is "" */
   size_t nstrs, capstrs;
@@ -33,7 +38,11 @@ struct cs__chunk_enc {
   int err;
 };
 
-cs__chunk_enc *cs__chunk_enc_new(void) { return calloc(1, sizeof(cs__chunk_enc)); }
+cs__chunk_enc *cs__chunk_enc_new(cs__gdict *gd) {
+  cs__chunk_enc *e = calloc(1, sizeof(cs__chunk_enc));
+  if (e) e->gd = gd;
+  return e;
+}
 
 void cs__chunk_enc_free(cs__chunk_enc *e) {
   if (!e) return;
@@ -65,29 +74,38 @@ static int dict_grow(cs__chunk_enc *e) {
 
 static uint32_t intern(cs__chunk_enc *e, cs_str s) {
   if (s.n == 0) return 0;
-  if ((e->nstrs + 1) * 2 > e->nslots && dict_grow(e)) {
+  if ((e->nused + 1) * 2 > e->nslots && dict_grow(e)) {
     e->err = CS_STORE_ENOMEM;
     return 0;
   }
   uint64_t h = cs__hash(s.p, s.n, 0);
   size_t j = h & (e->nslots - 1);
   while (e->slots[j].gen == e->gen) {
-    if (e->slots[j].h == h && cs__str_eq(e->strs[e->slots[j].idx], s)) return e->slots[j].idx;
+    if (e->slots[j].h == h && cs__str_eq(e->slots[j].s, s)) return e->slots[j].idx;
     j = (j + 1) & (e->nslots - 1);
   }
-  if (e->nstrs == e->capstrs) {
-    size_t nc = e->capstrs ? e->capstrs * 2 : 256;
-    cs_str *ns = realloc(e->strs, nc * sizeof(*ns));
-    if (!ns) {
-      e->err = CS_STORE_ENOMEM;
-      return 0;
+  /* First use in this chunk: global, or a new entry of the chunk's own. */
+  uint32_t sid;
+  long gid = e->gd ? cs__gdict_find(e->gd, s, h) : -1;
+  if (gid >= 0) {
+    sid = (uint32_t)gid << 1 | 1;
+  } else {
+    if (e->nstrs == e->capstrs) {
+      size_t nc = e->capstrs ? e->capstrs * 2 : 256;
+      cs_str *ns = realloc(e->strs, nc * sizeof(*ns));
+      if (!ns) {
+        e->err = CS_STORE_ENOMEM;
+        return 0;
+      }
+      e->strs = ns;
+      e->capstrs = nc;
     }
-    e->strs = ns;
-    e->capstrs = nc;
+    e->strs[e->nstrs] = s;
+    sid = (uint32_t)e->nstrs++ << 1;
   }
-  e->strs[e->nstrs] = s;
-  e->slots[j] = (dict_slot){e->gen, (uint32_t)e->nstrs, h};
-  return (uint32_t)e->nstrs++;
+  e->slots[j] = (dict_slot){e->gen, sid, h, s};
+  e->nused++;
+  return sid;
 }
 
 static void put_sid(cs__chunk_enc *e, cs_str s) { cs__buf_varint(&e->body, intern(e, s)); }
@@ -141,7 +159,7 @@ static int ids_prepare(cs__chunk_enc *e, const cs_span *const *spans, size_t n) 
     uint64_t h = cs__hash(spans[i]->span_id, 8, 0);
     size_t j = h & (e->nids - 1);
     while (e->ids[j].gen == e->gen) j = (j + 1) & (e->nids - 1);
-    e->ids[j] = (dict_slot){e->gen, (uint32_t)i, h};
+    e->ids[j] = (dict_slot){e->gen, (uint32_t)i, h, {NULL, 0}};
   }
   return 0;
 }
@@ -190,6 +208,7 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
   next_gen(e);
   e->err = 0;
   e->nstrs = 0;
+  e->nused = 0;
   e->nres = 0;
   e->body.n = 0;
   e->body.oom = 0;
@@ -300,17 +319,23 @@ typedef struct dec {
   cs_str *strs;
   uint64_t nstrs;
   cs_arena *a;
+  const cs__strsrc *gs;
   int rc;
 } dec;
 
-static cs_str get_sid(dec *d) {
-  uint64_t i = cs__rd_varint(&d->r);
-  if (i >= d->nstrs) {
-    d->r.err = 1;
-    return d->strs[0];
+static cs_str sid_str(dec *d, uint64_t sid) {
+  if (sid & 1) {
+    cs_str out;
+    if (sid >> 1 <= UINT32_MAX && d->gs && d->gs->get(d->gs->ud, (uint32_t)(sid >> 1), &out) == 0)
+      return out;
+  } else if ((sid >> 1) < d->nstrs) {
+    return d->strs[sid >> 1];
   }
-  return d->strs[i];
+  d->r.err = 1;
+  return d->strs[0];
 }
+
+static cs_str get_sid(dec *d) { return sid_str(d, cs__rd_varint(&d->r)); }
 
 static void *dalloc(dec *d, size_t n) {
   if (!n) return NULL;
@@ -332,11 +357,7 @@ static cs_attr *get_attrs(dec *d, uint32_t *nout) {
   for (uint64_t i = 0; i < n && !d->r.err; i++) {
     uint64_t kt = cs__rd_varint(&d->r);
     at[i].type = (uint8_t)(kt & 7);
-    if ((kt >> 3) >= d->nstrs) {
-      d->r.err = 1;
-      break;
-    }
-    at[i].key = d->strs[kt >> 3];
+    at[i].key = sid_str(d, kt >> 3);
     switch (at[i].type) {
     case CS_VAL_STR:
     case CS_VAL_BYTES:
@@ -369,9 +390,9 @@ static uint32_t get_u32(dec *d) {
   return (uint32_t)v;
 }
 
-int cs__chunk_decode(const void *v, size_t n, cs_arena *a, cs_span *out, size_t cap,
-                     size_t *count) {
-  dec d = {cs__rd_make(v, n), NULL, 0, a, 0};
+int cs__chunk_decode(const void *v, size_t n, cs_arena *a, const cs__strsrc *gs, cs_span *out,
+                     size_t cap, size_t *count) {
+  dec d = {cs__rd_make(v, n), NULL, 0, a, gs, 0};
   *count = 0;
   if (cs__rd_u8(&d.r) != CS__CHUNK_VERSION) return CS_STORE_ECORRUPT;
   uint64_t ns = cs__rd_varint(&d.r);

@@ -9,6 +9,7 @@
 
 #include "chunk.h"
 #include "codec.h"
+#include "gdict.h"
 #include "store.h"
 
 /* Chunk and summary keys share this prefix: type, version, trace ID. */
@@ -52,6 +53,8 @@ struct cs_store {
   uint64_t retention_s;
   cs_str *index_keys;
   size_t n_index_keys;
+
+  cs__gdict *gd; /* global string dictionary: readers and the writer */
 
   /* Writer-thread state. */
   rocksdb_writebatch_t *batch;

@@ -24,6 +24,7 @@ enum cs__key_type {
   /* In the default column family, never expired. */
   CS__K_SVCNAME = 0x30,  /* service */
   CS__K_OPNAME = 0x31,   /* service, operation, span kind */
+  CS__K_GDICT = 0x32,    /* ID (4 bytes) -> string of the global dictionary (gdict.h) */
 };
 
 typedef struct cs__key {

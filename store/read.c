@@ -44,6 +44,11 @@ static int cmp_span_id(const void *a, const void *b) {
   return memcmp(x->span_id, y->span_id, 8);
 }
 
+static int global_str(void *ud, uint32_t id, cs_str *out) {
+  cs_store *st = ud;
+  return cs__gdict_get(st->gd, st->db, st->def, st->ro_total, id, out);
+}
+
 int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs_span **spans,
                        size_t *n) {
   *spans = NULL;
@@ -102,9 +107,10 @@ int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs
     out = cs_arena_alloc(a, total * sizeof(cs_span));
     if (!out) rc = CS_STORE_ELIMIT;
   }
+  cs__strsrc gs = {global_str, st};
   for (size_t i = 0; i < vv.len && !rc; i++) {
     size_t c = 0;
-    rc = cs__chunk_decode(vv.v[i], vv.n[i], a, out + got, total - got, &c);
+    rc = cs__chunk_decode(vv.v[i], vv.n[i], a, &gs, out + got, total - got, &c);
     got += c;
   }
   free(vv.v);

@@ -239,11 +239,17 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
   st->ro_total = rocksdb_readoptions_create();
   rocksdb_readoptions_set_total_order_seek(st->ro_total, 1);
   st->batch = rocksdb_writebatch_create();
-  st->enc = cs__chunk_enc_new();
+  st->gd = cs__gdict_new();
+  if (!st->gd) goto fail;
+  st->enc = cs__chunk_enc_new(st->gd);
   if (!st->enc || cs__writer_init(st)) goto fail;
 
   rc = open_db(st, err, errlen);
   if (rc) goto fail;
+  if (cs__gdict_load(st->gd, st->db, st->def, st->ro_total)) {
+    rc = CS_STORE_ENOMEM;
+    goto fail;
+  }
   *out = st;
   return 0;
 fail:
@@ -267,6 +273,7 @@ void cs_store_close(cs_store *st) {
   if (st->batch) rocksdb_writebatch_destroy(st->batch);
   cs__chunk_enc_free(st->enc);
   cs__writer_release(st);
+  cs__gdict_free(st->gd);
   for (size_t i = 0; i < st->n_index_keys && st->index_keys; i++)
     free((void *)st->index_keys[i].p);
   free(st->index_keys);

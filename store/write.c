@@ -619,6 +619,7 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
   if (!rc) rc = w->err;
   if (!rc) rc = write_postings(st);
   if (!rc) rc = cs__statagg_flush(w->stats, st->batch);
+  if (!rc) cs__gdict_put_pending(st->gd, st->batch, st->def);
   if (!rc) {
     char *e = NULL;
     rocksdb_write(st->db, st->wo, st->batch, &e);
@@ -630,6 +631,7 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
   }
   cs__rdunlock(st);
   rocksdb_writebatch_clear(st->batch);
+  cs__gdict_commit(st->gd, rc == 0);
   if (rc) return rc;
 
   for (size_t i = 0; i < ng; i++) {

@@ -54,7 +54,7 @@ static cs__buf encode(void) {
   cs_link ln;
   make(sp, &ev, &ln);
   const cs_span *ptr[3] = {&sp[1], &sp[0], &sp[2]}; /* child before its parent */
-  cs__chunk_enc *e = cs__chunk_enc_new();
+  cs__chunk_enc *e = cs__chunk_enc_new(NULL);
   cs__buf out = {0};
   CHECK_EQ(cs__chunk_encode(e, ptr, 3, &out), 0);
   cs__chunk_enc_free(e);
@@ -68,7 +68,7 @@ static void chunk_round_trips_every_field(void) {
   CHECK_EQ(cs__chunk_count(b.p, b.n), 3);
   cs_span out[3];
   size_t n = 0;
-  CHECK_EQ(cs__chunk_decode(b.p, b.n, &a, out, 3, &n), 0);
+  CHECK_EQ(cs__chunk_decode(b.p, b.n, &a, NULL, out, 3, &n), 0);
   CHECK_EQ(n, 3);
   cs_span want[3];
   cs_event ev;
@@ -130,7 +130,7 @@ static void chunk_truncated_or_mutated_is_rejected_safely(void) {
     uint8_t *p = malloc(cut ? cut : 1);
     memcpy(p, b.p, cut);
     long c = cs__chunk_count(p, cut);
-    if (c >= 0) CHECK_EQ(cs__chunk_decode(p, cut, &a, out, 3, &n), CS_STORE_ECORRUPT);
+    if (c >= 0) CHECK_EQ(cs__chunk_decode(p, cut, &a, NULL, out, 3, &n), CS_STORE_ECORRUPT);
     free(p);
     cs_arena_reset(&a);
   }
@@ -144,7 +144,7 @@ static void chunk_truncated_or_mutated_is_rejected_safely(void) {
     }
     long c = cs__chunk_count(p, b.n);
     if (c >= 0 && c <= 3) {
-      int rc = cs__chunk_decode(p, b.n, &a, out, 3, &n);
+      int rc = cs__chunk_decode(p, b.n, &a, NULL, out, 3, &n);
       CHECK(rc == 0 || rc == CS_STORE_ECORRUPT);
       if (rc == 0)
         for (size_t i = 0; i < n; i++) CHECK(out[i].resource != NULL);
@@ -156,8 +156,53 @@ static void chunk_truncated_or_mutated_is_rejected_safely(void) {
   cs__buf_free(&b);
 }
 
+static int from_gdict(void *ud, uint32_t id, cs_str *out) {
+  /* Every ID is published in memory here: no database needed. */
+  return cs__gdict_get(ud, NULL, NULL, NULL, id, out);
+}
+
+/* Strings seen in enough chunks become global references; such a chunk
+ * decodes with the dictionary and is corrupt without it. */
+static void chunk_refers_to_global_strings(void) {
+  cs__gdict *gd = cs__gdict_new();
+  cs__chunk_enc *e = cs__chunk_enc_new(gd);
+  cs_span sp[3];
+  cs_event ev;
+  cs_link ln;
+  make(sp, &ev, &ln);
+  const cs_span *ptr[3] = {&sp[0], &sp[1], &sp[2]};
+  cs__buf first = {0}, last = {0};
+  for (int i = 0; i <= CS__GDICT_PROMOTE; i++) {
+    cs__buf *b = i == 0 ? &first : &last;
+    b->n = 0;
+    CHECK_EQ(cs__chunk_encode(e, ptr, 3, b), 0);
+    cs__gdict_commit(gd, 1);
+  }
+  CHECK(gd->next_id > 5);
+  CHECK(last.n + 20 < first.n); /* names and keys left the chunk */
+  cs_arena a;
+  cs_arena_init(&a, 0, 0);
+  cs_span out[3];
+  size_t n;
+  cs__strsrc gs = {from_gdict, gd};
+  CHECK_EQ(cs__chunk_decode(last.p, last.n, &a, &gs, out, 3, &n), 0);
+  CHECK_EQ(n, 3);
+  CHECK_STRN(out[0].name.p, out[0].name.n, "root");
+  CHECK_STRN(out[0].attrs[0].key.p, out[0].attrs[0].key.n, "s");
+  CHECK_STRN(out[0].attrs[0].v.s.p, out[0].attrs[0].v.s.n, "value");
+  CHECK_STRN(out[0].resource->service.p, out[0].resource->service.n, "svc");
+  CHECK_STRN(out[1].events[0].name.p, out[1].events[0].name.n, "ev");
+  CHECK_EQ(cs__chunk_decode(last.p, last.n, &a, NULL, out, 3, &n), CS_STORE_ECORRUPT);
+  cs_arena_release(&a);
+  cs__buf_free(&first);
+  cs__buf_free(&last);
+  cs__chunk_enc_free(e);
+  cs__gdict_free(gd);
+}
+
 int main(void) {
   RUN(chunk_round_trips_every_field);
   RUN(chunk_truncated_or_mutated_is_rejected_safely);
+  RUN(chunk_refers_to_global_strings);
   return CHECK_DONE();
 }

@@ -490,6 +490,68 @@ static void store_write_survives_kill_9(void) {
   fx_rmrf(dir);
 }
 
+/* Writes `batches` batches of 5 single-span traces named `name`, trace IDs
+ * from *next on. */
+static void write_named(cs_store *st, uint64_t *next, const char *name, int batches) {
+  for (int b = 0; b < batches; b++) {
+    cs_span sp[5];
+    for (int i = 0; i < 5; i++, (*next)++)
+      sp[i] = fx_span(*next, 1, 0, name, &fx_res_frontend, T0 + *next * 1000, 10);
+    CHECK_EQ(cs_store_write(st, sp, 5), 0);
+  }
+}
+
+static int name_is(cs_store *st, cs_arena *a, uint64_t t, const char *name) {
+  uint8_t id[16];
+  fx_id(id, 16, t);
+  cs_span *sp;
+  size_t n = 0;
+  int rc = cs_store_get_trace(st, id, a, &sp, &n);
+  return rc == 0 && n == 1 && sp[0].name.n == strlen(name) &&
+         memcmp(sp[0].name.p, name, sp[0].name.n) == 0 &&
+         cs__str_eq(sp[0].resource->service, CS_STR_LIT("frontend"));
+}
+
+/* Frequent strings move to the global dictionary: chunks written before and
+ * after a restart keep their names (IDs are never reassigned), and a
+ * secondary resolves IDs created after it opened. */
+static void store_global_strings_survive_restart_and_reach_secondary(void) {
+  char dir[64], sdir[64];
+  CHECK(fx_tmpdir(dir, sizeof(dir)) != NULL);
+  CHECK(fx_tmpdir(sdir, sizeof(sdir)) != NULL);
+  cs_store *st = open_store(dir, 0);
+  uint64_t next = 1;
+  write_named(st, &next, "GET /a", 4); /* traces 1..20 */
+  cs_store_opts o = {.dir = dir, .secondary = 1, .secondary_dir = sdir};
+  cs_store *sec = NULL;
+  char err[256] = "";
+  CHECK_EQ(cs_store_open(&o, &sec, err, sizeof(err)), 0);
+  write_named(st, &next, "late name", 4); /* 21..40 */
+  cs_store_close(st);
+  st = open_store(dir, 0);
+  write_named(st, &next, "after restart", 4); /* 41..60 */
+  write_named(st, &next, "GET /a", 2);        /* 61..70 */
+  cs_arena a;
+  cs_arena_init(&a, 0, 0);
+  CHECK(name_is(st, &a, 1, "GET /a"));
+  CHECK(name_is(st, &a, 20, "GET /a"));
+  CHECK(name_is(st, &a, 21, "late name"));
+  CHECK(name_is(st, &a, 40, "late name"));
+  CHECK(name_is(st, &a, 45, "after restart"));
+  CHECK(name_is(st, &a, 70, "GET /a"));
+  if (sec) {
+    CHECK_EQ(cs_store_catch_up(sec), 0);
+    CHECK(name_is(sec, &a, 5, "GET /a"));
+    CHECK(name_is(sec, &a, 39, "late name"));
+    CHECK(name_is(sec, &a, 59, "after restart"));
+    cs_store_close(sec);
+  }
+  cs_store_close(st);
+  cs_arena_release(&a);
+  fx_rmrf(dir);
+  fx_rmrf(sdir);
+}
+
 /* One writer and three readers at once: every trace the writer finished
  * before a reader looks is complete (4 spans, summary of 4) and scans run
  * while buckets are being created. */
@@ -569,5 +631,6 @@ int main(void) {
   RUN(store_corrupt_value_returns_ecorrupt);
   RUN(store_write_survives_kill_9);
   RUN(store_one_writer_many_readers);
+  RUN(store_global_strings_survive_restart_and_reach_secondary);
   return CHECK_DONE();
 }
