@@ -144,6 +144,21 @@ async function check(ports, sc) {
   eq(dt['otel.status_description'], { type: 'string', value: 'deadlock detected' }, 'status message');
   eq(dt.error, { type: 'bool', value: true }, 'error tag');
 
+  // Callscope's own tree shape keeps what Jaeger's drops: link attributes,
+  // scope versions, the session.
+  const tree = await getJSON(ports.query, `/api/v1/traces/${sc.traceId}/tree`);
+  eq(tree.status, 200, 'tree status');
+  const tn = {};
+  for (const x of tree.body.spans) tn[x.spanID] = x;
+  eq(tree.body.roots, [root], 'one root');
+  eq(tn[server].links, [{ traceID: sc.other.traceId, spanID: sc.other.spanId, attributes: { 'link.reason': 'batch' } }],
+    'link with its attributes');
+  eq([tn[server].scopeName, tn[server].scopeVersion], ['shop-backend', '0.2.0'], 'scope');
+  eq([tn[root].scopeName, tn[root].scopeVersion], ['shop-frontend', '0.1.0'], 'frontend scope');
+  eq(tn[server].session, 'sess-otel-42', 'session on the tree span');
+  eq(tn[db].statusMessage, 'deadlock detected', 'status message in the tree');
+  eq(tn[server].events.map((e) => e.name), ['card.checked', 'retry'], 'event names in order');
+
   const sess = await getJSON(ports.query, '/api/v1/sessions/sess-otel-42');
   eq(sess.status, 200, 'session search status');
   eq(sess.body.traces.map((x) => x.traceID), [sc.traceId], 'session search finds the trace');
