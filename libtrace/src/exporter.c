@@ -28,6 +28,9 @@ void __cst_exporter_wake(cst_tracer *t) {
 static void frame_begin(struct __cst_exporter *ex, uint8_t type) {
   cst_tracer *t = ex->t;
   __cst_buf *b = &ex->batch;
+  /* Callers finish an open batch first; should one ever not, its spans
+   * are counted as lost rather than vanishing. */
+  __cst_inc(&t->dropped_export, ex->batch_n);
   b->len = 0;
   b->err = 0;
   static const uint8_t zero[CS_FRAME_HDR_LEN];
@@ -143,6 +146,10 @@ static void export_metrics(struct __cst_exporter *ex) {
   cst_tracer *t = ex->t;
   if (!ex->udp)
     drop_stale_metrics(ex);
+  /* Metrics frames are built in the same buffer as span batches: send the
+   * open traces batch first, or its spans would be overwritten. */
+  if (ex->batch_n)
+    frame_finish(ex);
   cst_stats st;
   cst_tracer_stats(t, &st);
   uint64_t now = __cst_now();

@@ -161,8 +161,11 @@ static void on_ack(struct __cst_exporter *ex, const cs_frame_hdr *h, const uint8
   ex->failures = 0; /* the collector is demonstrably healthy */
   __cst_inc(&t->frames_acked, 1);
   if (f->type == CS_FRAME_TRACES) {
-    __cst_inc(&t->spans_exported, ack.accepted < f->n ? ack.accepted : f->n);
-    __cst_inc(&t->spans_rejected, ack.rejected);
+    /* Spans the ack does not call accepted count as rejected, even if the
+     * collector's rejected count is short: none goes uncounted. */
+    uint32_t ok = ack.accepted < f->n ? (uint32_t)ack.accepted : f->n;
+    __cst_inc(&t->spans_exported, ok);
+    __cst_inc(&t->spans_rejected, f->n - ok);
   }
   __cst_frame_free(f);
 }
