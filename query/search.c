@@ -217,6 +217,12 @@ static int eval_candidate(scan_ctx *c, const uint8_t tid[16], uint64_t start_ns)
   return 0;
 }
 
+static int first_entry(void *ud, const uint8_t tid[16], uint64_t start_ns) {
+  (void)tid, (void)start_ns;
+  *(int *)ud = 1;
+  return 1;
+}
+
 int q_run_search(qreq *x, const q_search *s, q_hit **hits, size_t *n, int *more) {
   scan_ctx c;
   memset(&c, 0, sizeof c);
@@ -234,11 +240,15 @@ int q_run_search(qreq *x, const q_search *s, q_hit **hits, size_t *n, int *more)
    * earlier ones (ties at the same time are skipped by before_cursor). */
   int cond_used = -1;
   if (s->edge_child.n) {
-    cs_operation *ops;
-    size_t nops = 0;
-    int rc = cs_store_list_operations(x->q->st, s->edge_child, x->a, &ops, &nops);
-    if (rc) return q_error(x, 500, "storage error: %s", cs_store_strerror(rc));
-    c.edge_instrumented = nops > 0;
+    /* Does the callee send spans of its own (has traces in the window)? */
+    cs_index_query cq;
+    memset(&cq, 0, sizeof cq);
+    cq.kind = CS_IDX_SERVICE;
+    cq.service = s->edge_child;
+    cq.start_ns = s->start_ns;
+    cq.end_ns = s->end_ns;
+    int rc = cs_store_scan_index(x->q->st, &cq, first_entry, &c.edge_instrumented);
+    if (rc && rc != CS_STORE_ENOTFOUND) return q_error(x, 500, "storage error: %s", cs_store_strerror(rc));
   }
   if (s->session.n) {
     iq.kind = CS_IDX_SESSION;

@@ -33,14 +33,15 @@ typedef struct sctx {
   q_strmap ops; /* operation names, interned once */
   srow *rows;
   size_t n, cap, pairs;
+  uint64_t seen; /* rows read, kept or not (for the deadline check) */
   int fail; /* 1 = over the caps, 2 = out of memory, 3 = deadline */
 } sctx;
 
 static int on_row(void *ud, const cs_stats_row *r) {
   sctx *c = ud;
+  if ((c->seen++ & 1023) == 0 && q_expired(c->x)) return c->fail = 3;
   if (c->operation.n && !q_str_eq(r->operation, c->operation)) return 0;
   if (c->kind >= 0 && r->kind != c->kind) return 0;
-  if ((c->n & 1023) == 1023 && q_expired(c->x)) return c->fail = 3;
   if (c->n >= MAX_ROWS || c->pairs + r->n_buckets > MAX_PAIRS) return c->fail = 1;
   int32_t g = q_strmap_intern(&c->ops, r->operation.p, r->operation.n);
   if (g < 0) return c->fail = 1;

@@ -850,6 +850,10 @@ static void secondary_sees_new_spans_within_a_second(int fd, uint64_t *seq) {
   CHECK_EQ(r.status, 503);
   CHECK(strstr(r.body, "timed out") != NULL);
   qh_free(&r);
+  /* Reading statistics rows checks the deadline too. */
+  CHECK_EQ(qh_get(port, "/api/v1/stats?service=payment&lookback=24h", &r), 0);
+  CHECK_EQ(r.status, 503);
+  qh_free(&r);
   CHECK_EQ(qh_get(port, "/api/services", &r), 0);
   CHECK_EQ(r.status, 200);
   qh_free(&r);
