@@ -1,8 +1,8 @@
 // The OpenTelemetry JavaScript SDK, unmodified, exporting to callscope:
 // "frontend" through the OTLP/HTTP protobuf exporter, "backend" through
-// the OTLP/HTTP JSON exporter, one trace across both with attributes of
-// every type, events, links, an error status and a session ID carried in
-// baggage. The query API must give all of it back exactly.
+// the OTLP/HTTP JSON exporter with gzip, one trace across both with
+// attributes of every type, events, links, an error status and a session
+// ID carried in baggage. The query API must give all of it back exactly.
 // Usage: node otel_traces.mjs /path/to/callscope
 import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -38,7 +38,8 @@ const T0 = Date.now() - 60000;
 
 async function scenario(ports) {
   const front = provider('frontend', new ProtoExporter({ url: `http://127.0.0.1:${ports.otlp}/v1/traces` }));
-  const back = provider('backend', new JsonExporter({ url: `http://127.0.0.1:${ports.otlp}/v1/traces` }));
+  // The JSON exporter gzips its bodies, as many deployments configure it.
+  const back = provider('backend', new JsonExporter({ url: `http://127.0.0.1:${ports.otlp}/v1/traces`, compression: 'gzip' }));
   const ft = front.getTracer('shop-frontend', '0.1.0');
   const bt = back.getTracer('shop-backend', '0.2.0');
 
