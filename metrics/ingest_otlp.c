@@ -339,8 +339,10 @@ static int ingest_metric(cs_metrics *reg, const res_labels *r, const Metric *m) 
     return 0;
   }
   /* callscope_* belongs to Callscope's own series (RED, self-health): a
-   * service must not be able to overwrite or shadow them. */
-  if (!strncmp(fname, "callscope_", 10)) {
+   * service must not be able to overwrite or shadow them. The one family a
+   * service sends itself is libtrace's health (callscope.trace.*: spans
+   * exported, dropped, queue depth), per service and instance. */
+  if (!strncmp(fname, "callscope_", 10) && strncmp(fname, "callscope_trace_", 16)) {
     reject(reg, REJ_RESERVED, np);
     return 0;
   }

@@ -472,7 +472,7 @@ static int64_t stripes_sum(const stripe64 *s) {
   return (int64_t)v;
 }
 
-#define N_HEALTH 12
+#define N_HEALTH 13
 
 static void health_pb(__cst_buf *b, const cst_tracer *t, const cst_stats *st, size_t i,
                       uint64_t now) {
@@ -480,7 +480,8 @@ static void health_pb(__cst_buf *b, const cst_tracer *t, const cst_stats *st, si
                                       {"reason", "too_large"},
                                       {"reason", "threads"},
                                       {"reason", "export"},
-                                      {"reason", "limits"}};
+                                      {"reason", "limits"},
+                                      {"reason", "rejected"}};
   uint64_t s0 = t->start_ns;
   switch (i) {
   case 0:
@@ -526,6 +527,11 @@ static void health_pb(__cst_buf *b, const cst_tracer *t, const cst_stats *st, si
   case 10:
     gauge_pb(b, "callscope.trace.unacked.bytes", "TCP bytes waiting for acknowledgement", "By",
              NULL, 0, now, (double)st->unacked_bytes);
+    break;
+  case 11:
+    /* Acknowledged but not accepted by the collector (validation). */
+    sum_pb(b, "callscope.trace.spans.dropped", "spans dropped", "{span}", &reasons[5], 1, s0, now,
+           (int64_t)st->spans_rejected, 1);
     break;
   default:
     sum_pb(b, "callscope.trace.reconnects", "TCP reconnections", "1", NULL, 0, s0, now,

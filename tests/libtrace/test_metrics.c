@@ -99,6 +99,9 @@ static void instruments_export_cumulative_values(void) {
   CHECK_EQ(m.ival, 1);
   CHECK(fc_find_metric(&fc, "callscope.trace.spans.dropped", "reason=queue_full", &m));
   CHECK_EQ(m.ival, 0);
+  CHECK(fc_find_metric(&fc, "callscope.trace.spans.dropped", "reason=rejected", &m));
+  CHECK_EQ(m.ival, 0);
+  CHECK(fc_find_metric(&fc, "callscope.trace.reconnects", NULL, &m));
   CHECK(fc_find_metric(&fc, "callscope.trace.queue.bytes", NULL, &m));
   cst_counter_free(req);
   cst_gauge_free(temp);

@@ -316,7 +316,49 @@ static void otlp_oversized_label_set_rejected_alone(void) {
   cs_metrics_free(reg);
 }
 
+/* libtrace sends its own health as callscope.trace.* from every service:
+ * that one family is accepted (per service and instance); the rest of
+ * callscope_*, such as the collector's series, stays reserved. */
+static void otlp_libtrace_health_accepted_rest_reserved(void) {
+  cs_metrics *reg = cs_metrics_new(NULL);
+  ot b = {0};
+  ot_req *r = ot_request(&b, "orders", "pod-2", NULL);
+  ot_metric *ex = ot_metric_add(&b, r, "callscope.trace.spans.exported", "{span}",
+                                "spans sent (UDP) or acknowledged (TCP)");
+  ot_make_sum(&b, ex, 1, OT_CUMULATIVE);
+  ot_point(&b, ex, 581, 1, 0);
+  ot_metric *dr = ot_metric_add(&b, r, "callscope.trace.spans.dropped", "{span}", "spans dropped");
+  ot_make_sum(&b, dr, 1, OT_CUMULATIVE);
+  ot_point(&b, dr, 3, 1, 1, ot_kv_str(&b, "reason", "queue_full"));
+  ot_metric *q = ot_metric_add(&b, r, "callscope.trace.queue.bytes", "By", "ring bytes in use");
+  ot_make_gauge(&b, q);
+  ot_point(&b, q, 4096, 1, 0);
+  /* Spoofs of Callscope's own series: still refused. */
+  ot_metric *col = ot_metric_add(&b, r, "callscope.collector.spans_received", "", "x");
+  ot_make_sum(&b, col, 1, OT_CUMULATIVE);
+  ot_point(&b, col, 1e9, 1, 0);
+  ot_metric *col2 = ot_metric_add(&b, r, "callscope_collector_spans_dropped", "", "x");
+  ot_make_sum(&b, col2, 1, OT_CUMULATIVE);
+  ot_point(&b, col2, 1, 1, 0);
+  ot_metric *near = ot_metric_add(&b, r, "callscope.tracer.x", "", "x");
+  ot_make_gauge(&b, near);
+  ot_point(&b, near, 1, 1, 0);
+  CHECK_EQ(cs_metrics_ingest_otlp(reg, r), 0);
+  char *out = render(reg, 0);
+  CHECK_LINE(out, "# TYPE callscope_trace_spans_exported_total counter");
+  CHECK_LINE(out, "callscope_trace_spans_exported_total{instance=\"pod-2\",service=\"orders\"} 581");
+  CHECK_LINE(out, "callscope_trace_spans_dropped_total{instance=\"pod-2\",reason=\"queue_full\",service=\"orders\"} 3");
+  CHECK_LINE(out, "callscope_trace_queue_bytes{instance=\"pod-2\",service=\"orders\"} 4096");
+  CHECK(!strstr(out, "callscope_collector"));
+  CHECK(!strstr(out, "callscope_tracer"));
+  CHECK_LINE(out, "callscope_metrics_points_rejected_total{reason=\"reserved_name\"} 3");
+  free(out);
+  ot_free(&b);
+  cs_metrics_free(reg);
+}
+
 int main(void) {
+  RUN(otlp_libtrace_health_accepted_rest_reserved);
   RUN(otlp_sum_monotonic_is_counter_else_gauge);
   RUN(otlp_delta_sum_accumulates_and_skips_replays);
   RUN(otlp_histogram_cumulative_buckets);
