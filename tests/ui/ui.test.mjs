@@ -241,6 +241,34 @@ test('trace view: a selected span shows attributes, events, status, skew and sel
   await page.screenshot({path: path.join(ART, 'readme', 'trace-view.png')});
 });
 
+// Hue (degrees) of a computed CSS colour "rgb(r, g, b)".
+function hueOf(css) {
+  const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => Number(v) / 255);
+  const mx = Math.max(r, g, b), d = mx - Math.min(r, g, b);
+  if (!d) return null;
+  const hh = mx === r ? ((g - b) / d) % 6 : mx === g ? (b - r) / d + 2 : (r - g) / d + 4;
+  return (hh * 60 + 360) % 360;
+}
+
+test('trace view: services never look red; errors are marked by more than colour', async () => {
+  await open(`#/trace/${ids.aliceCheckout}`);
+  const bars = await page.locator('.wf-row').evaluateAll((els) => els.map((r) => ({
+    svc: r.querySelector('.svc').textContent, bar: getComputedStyle(r.querySelector('.wf-bar')).backgroundColor,
+    dot: getComputedStyle(r.querySelector('.dot')).backgroundColor, err: r.querySelector('.wf-bar').classList.contains('err'),
+    mark: !!r.querySelector('.mark.err'), durMark: r.querySelector('.wf-dur').textContent.startsWith('⚠'),
+  })));
+  const colourOf = new Map();
+  for (const b of bars) {
+    const hue = hueOf(b.dot);
+    assert.ok(hue !== null && hue > 35 && hue < 300, `${b.svc}'s colour ${b.dot} is red-like (hue ${hue})`);
+    if (!b.err) assert.equal(b.bar, b.dot, `${b.svc}: a bar without error has its service colour`);
+    else assert.ok(b.mark && b.durMark, `${b.svc}: an error has the ⚠ mark in its label and beside its bar`);
+    colourOf.set(b.svc, b.dot);
+  }
+  assert.equal(bars.filter((b) => b.err).length, 2);
+  assert.equal(new Set(colourOf.values()).size, colourOf.size, `each service its own colour: ${JSON.stringify([...colourOf])}`);
+});
+
 test('trace view: the minimap zooms into a time range, kept in the URL', async () => {
   await open(`#/trace/${ids.aliceCheckout}`);
   const box = await page.locator('.wf-mini').boundingBox();
@@ -289,7 +317,10 @@ test('trace view: missing parents are marked and links open the linked trace', a
   const link = page.locator('.detail .link a');
   await link.waitFor();
   await link.click();
-  await page.waitForFunction((id) => location.hash.includes(id) && document.querySelector('.page-trace[data-ready]'), ids.aliceCheckout);
+  // The old trace's page stays until the router swaps views: wait for the
+  // linked span to be the selection, not just for the hash to change.
+  await page.waitForFunction((id) => location.hash.includes(id) &&
+    (document.querySelector('.page-trace[data-ready] .wf-row.sel .op') || {}).textContent === 'POST /checkout', ids.aliceCheckout);
   assert.equal(await page.locator('.wf-row.sel .op').innerText(), 'POST /checkout');
   assert.equal(await page.locator('.wf-row.sel .svc').innerText(), 'checkout');
 });

@@ -1,7 +1,8 @@
 // The shell: hash routing (#/page/arg?params), navigation, the theme switch
 // and the "open by ID" box. Each view module exports
 // render(root, ctx) -> optional {update(params), destroy()}.
-import {h, clear, errorBox} from './dom.js';
+import {h, clear, errorBox, registerServices} from './dom.js';
+import {api, paths} from './api.js';
 
 const pages = {
   search: () => import('./pages/search.js'),
@@ -112,7 +113,23 @@ function initJump() {
   });
 }
 
+// Service colours are assigned over the sorted service list, so every
+// page agrees on them; a slow or failing server only delays the first page
+// by at most a second (colours then follow the order services are drawn).
+async function initColours() {
+  const ctl = new AbortController();
+  const t = setTimeout(() => ctl.abort(), 1000);
+  try {
+    const body = await api(paths.services, null, {signal: ctl.signal});
+    registerServices((body.services || []).map((x) => x.name));
+  } catch (e) {
+    // the pages show the error themselves when they need the list
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 window.addEventListener('hashchange', route);
 initTheme();
 initJump();
-route();
+initColours().then(() => seq || route());

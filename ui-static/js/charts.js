@@ -32,7 +32,8 @@ export function scatter(points, {width = 900, height = 180} = {}) {
   }
   svg.append(axis);
   for (const p of points) {
-    const c = s('circle', {cx: X(p.x), cy: Y(p.y), r: p.r || 5, fill: p.err ? 'var(--err)' : 'var(--accent)', 'fill-opacity': 0.65, tabindex: 0, role: 'link'},
+    // Traces with errors: red and ringed, so they differ by shape too.
+    const c = s('circle', {cx: X(p.x), cy: Y(p.y), r: p.r || 5, class: p.err ? 'err' : undefined, fill: p.err ? 'var(--err)' : 'var(--accent)', 'fill-opacity': 0.65, tabindex: 0, role: 'link'},
       s('title', null, p.title));
     if (p.onClick) {
       c.addEventListener('click', p.onClick);

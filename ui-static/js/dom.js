@@ -85,17 +85,52 @@ export function fmtRate(perSec) {
 
 export function fmtCount(n) { return Number(n).toLocaleString('en-US'); }
 
-// A stable colour per service name, readable on both themes.
+// Service colours. Red means "error" everywhere in the UI, so no service
+// gets a red, pink or red-orange: the palette is seven hues from amber
+// round to violet (OKLCH hues 75-300, equal lightness so none stands out),
+// then the same hues darker. A name's hash picks its preferred hue; a hue
+// already taken by another service moves it to the next free one, so the
+// few services of one trace get different colours. app.js registers the
+// sorted service list before the first page, which makes the assignment
+// the same on every page and after every reload (for the same services).
+const PALETTE = [
+  '#c38824', '#939e33', '#52ab69', '#00aea7', '#14a3d5', '#6e92e5', '#a281d9', // L 0.67, C 0.13
+  '#8d5e00', '#677014', '#317a45', '#007c77', '#00739c', '#4966a8', '#73599e', // L 0.52, C 0.11
+];
+const HUES = 7;
 const colourCache = new Map();
+const taken = new Set();
+
+function nameHash(name) {
+  let x = 2166136261;
+  for (let i = 0; i < name.length; i++) x = Math.imul(x ^ name.charCodeAt(i), 16777619);
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  return x >>> 0;
+}
+
 export function serviceColour(name) {
   let c = colourCache.get(name);
   if (c) return c;
-  let hsh = 2166136261;
-  for (let i = 0; i < name.length; i++) hsh = Math.imul(hsh ^ name.charCodeAt(i), 16777619);
-  const hue = ((hsh >>> 0) % 360);
-  c = `hsl(${hue} 62% 52%)`;
+  const pref = nameHash(name) % HUES;
+  let slot = pref;
+  for (let k = 0; k < PALETTE.length; k++) {
+    const cand = (k < HUES ? 0 : HUES) + ((pref + k) % HUES);
+    if (!taken.has(cand)) {
+      slot = cand;
+      break;
+    }
+  }
+  taken.add(slot);
+  c = PALETTE[slot];
   colourCache.set(name, c);
   return c;
+}
+
+// Assigns colours to a whole service list in name order (see above).
+export function registerServices(names) {
+  for (const n of [...names].sort()) serviceColour(n);
 }
 
 export function loading(text = 'Loading…') {

@@ -203,7 +203,7 @@ export class Waterfall {
     const l = this.x(s.offsetNs);
     const r = this.x(s.offsetNs + s.durationNs);
     if (r >= 0 && l <= 100) {
-      const bar = h('div', {class: 'wf-bar' + (err ? ' err' : '') + (s.critical ? ' crit' : ''),
+      const bar = h('div', {class: 'wf-bar' + (err ? ' err' : '') + (s.critical ? ' crit' : ''), title: err ? 'error' + (s.statusMessage ? ': ' + s.statusMessage : '') : undefined,
         style: {left: Math.max(l, 0) + '%', width: Math.max(Math.min(r, 100) - Math.max(l, 0), 0.05) + '%',
           background: err ? 'var(--err)' : serviceColour(s.service)}});
       track.appendChild(bar);
@@ -211,7 +211,8 @@ export class Waterfall {
         const ex = this.x((e.timeUs - this.tree.startTimeUs) * 1000);
         if (ex >= 0 && ex <= 100) track.appendChild(h('div', {class: 'wf-ev', title: e.name, style: {left: ex + '%'}}));
       }
-      const dur = h('span', {class: 'wf-dur'}, fmtDur(s.durationNs));
+      // Errors carry a mark beside the bar too, not only the red hatching.
+      const dur = h('span', {class: 'wf-dur' + (err ? ' err' : '')}, err ? '⚠ ' + fmtDur(s.durationNs) : fmtDur(s.durationNs));
       // Beside the bar when there is room, else inside its right end.
       if (r < 85) dur.style.left = `calc(${Math.max(r, 0)}% + 4px)`;
       else if (l > 15) dur.style.right = `calc(${100 - l}% + 4px)`;
