@@ -218,6 +218,9 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
   rocksdb_options_set_max_background_jobs(st->opts, 2);
   rocksdb_options_set_level_compaction_dynamic_level_bytes(st->opts, 1);
   rocksdb_options_set_max_open_files(st->opts, st->secondary ? -1 : 512);
+  /* RocksDB's own info log lives in the data directory: keep it small. */
+  rocksdb_options_set_max_log_file_size(st->opts, 8 << 20);
+  rocksdb_options_set_keep_log_file_num(st->opts, 3);
   /* LZ4 where data is young and rewritten soon, ZSTD level 3 with a 32 KB
    * dictionary at the bottom, where most bytes end up. The dictionary
    * (worth 9 B/span) is sampled data, not a trained one: training cost 15%
