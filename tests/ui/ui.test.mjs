@@ -412,6 +412,23 @@ test('trace comparison: slower, appeared and disappeared spans', async () => {
   assert.equal(await page.locator('.c-removed').innerText(), '2');
   assert.equal(await page.locator('tr.added').getAttribute('data-op'), 'apply coupon');
   assert.ok((await page.locator('tr.slower').count()) >= 1);
+  // "Biggest changes in self time": the label follows the self-time number.
+  const changes = await page.locator('.top-changes li').evaluateAll((els) => els.map((e) => ({...e.dataset, text: e.textContent})));
+  assert.ok(changes.length >= 3);
+  for (const c of changes) {
+    const sign = /self time/.test(c.text) && /(\+|−)[\d.]+ \S+ self time/.exec(c.text)[1];
+    const want = c.label === 'appeared' || c.label === 'disappeared' ? c.label : sign === '+' ? 'slower' : 'faster';
+    assert.equal(c.label, want, c.text);
+    assert.ok(c.text.includes(`(${want})`), c.text);
+  }
+  // A span whose callee got faster while its own work got slower: its
+  // total shrank, its self time grew, and the self-time list says slower.
+  const mixed = await page.evaluate(async () => {
+    const {selfChanges} = await import('./js/pages/compare.js');
+    const sp = (durationNs, selfNs) => ({service: 'frontend', operation: 'POST /orders', durationNs, selfNs});
+    return selfChanges([{a: sp(10e6, 1e6), b: sp(8e6, 3.02e6)}]).map((c) => [c.d, c.label, c.total]);
+  });
+  assert.deepEqual(mixed, [[2.02e6, 'slower', -2e6]]);
   await shot('compare');
   // From a trace: "Compare with…" offers recent traces of the same operation.
   await open(`#/trace/${ids.aliceCheckout}`);

@@ -59,6 +59,25 @@ function classify(r) {
   return 'same';
 }
 
+// The biggest changes in self time (time in a span not covered by its
+// children). The label follows the self-time change it sits next to, not
+// the span's total duration, which can move the other way (a span whose
+// callee got faster while its own work got slower). Spans in both traces
+// whose self time moved by less than 50 µs and 5% are left out.
+export function selfChanges(rows, n = 5) {
+  const out = [];
+  for (const r of rows) {
+    const d = (r.b ? r.b.selfNs : 0) - (r.a ? r.a.selfNs : 0);
+    if (r.a && r.b && Math.abs(d) < Math.max(50e3, r.a.selfNs * 0.05)) continue;
+    if (!d && r.a && r.b) continue;
+    const label = !r.a ? 'appeared' : !r.b ? 'disappeared' : d > 0 ? 'slower' : 'faster';
+    out.push({r, d, label, total: r.a && r.b ? r.b.durationNs - r.a.durationNs : null});
+  }
+  return out.sort((x, y) => Math.abs(y.d) - Math.abs(x.d)).slice(0, n);
+}
+
+const signed = (d) => (d >= 0 ? '+' : '−') + fmtDur(Math.abs(d));
+
 // With only A known: recent traces of the same root operation to pick B from.
 async function candidates(out, p, go, signal) {
   clear(out).appendChild(loading(`Finding recent traces of ${p.service}: ${p.operation}…`));
@@ -132,13 +151,14 @@ export function render(root, {params, go}) {
       h('div', {class: 'card stat'}, h('div', {class: 'v c-added'}, String(count('added'))), h('div', {class: 'k'}, 'appeared in B')),
       h('div', {class: 'card stat'}, h('div', {class: 'v c-removed'}, String(count('removed'))), h('div', {class: 'k'}, 'disappeared from B'))));
     // Where the time went: the biggest changes in self time.
-    const selfDelta = (r) => (r.b ? r.b.selfNs : 0) - (r.a ? r.a.selfNs : 0);
-    const top = rows.filter((r) => r.cls !== 'same').sort((x, y) => Math.abs(selfDelta(y)) - Math.abs(selfDelta(x))).slice(0, 5);
+    const top = selfChanges(rows);
     if (top.length) {
       out.appendChild(h('h2', null, 'Biggest changes in self time'));
-      out.appendChild(h('ol', {class: 'top-changes'}, top.map((r) => {
-        const s = r.b || r.a, d = selfDelta(r);
-        return h('li', null, h('b', null, `${s.service}: ${s.operation}`), ` ${d >= 0 ? '+' : '−'}${fmtDur(Math.abs(d))} `, h('span', {class: 'muted'}, r.cls === 'same' ? '' : `(${r.cls})`));
+      out.appendChild(h('ol', {class: 'top-changes'}, top.map(({r, d, label, total}) => {
+        const s = r.b || r.a;
+        return h('li', {dataset: {delta: String(d), label}}, h('b', null, `${s.service}: ${s.operation}`), ` ${signed(d)} self time `,
+          h('span', {class: 'change ' + label}, `(${label})`),
+          total !== null && Math.sign(total) !== Math.sign(d) ? h('span', {class: 'muted'}, ` · total ${signed(total)}`) : null);
       })));
     }
     const onlyChanges = p.all !== '1';
@@ -160,7 +180,7 @@ export function render(root, {params, go}) {
         h('td', {class: 'num'}, r.b ? fmtDur(r.b.durationNs) : '—'),
         h('td', {class: 'num delta'}, d === null ? '' : (d >= 0 ? '+' : '−') + fmtDur(Math.abs(d))),
         h('td', {style: {width: '140px'}}, d === null ? null : h('div', {style: {height: '8px', width: (Math.abs(d) / maxAbs) * 100 + '%',
-          background: d > 0 ? 'var(--err)' : 'var(--ok)', borderRadius: '2px'}})),
+          background: d > 0 ? 'var(--warn)' : 'var(--ok)', borderRadius: '2px'}})),
         h('td', null, label)));
     }
     out.appendChild(h('table', {class: 'grid cmp-table'}, h('thead', null, h('tr', null, h('th', null, 'Span'), h('th', {class: 'num'}, 'A'), h('th', {class: 'num'}, 'B'),
