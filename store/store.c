@@ -229,6 +229,9 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
   rocksdb_options_set_bottommost_compression(st->opts, rocksdb_zstd_compression);
   rocksdb_options_set_bottommost_compression_options(st->opts, -14, 3, 0, 32 << 10, 1);
   rocksdb_options_set_bottommost_compression_options_zstd_max_train_bytes(st->opts, 0, 1);
+  /* RocksDB buffers an output file's data to sample the dictionary from;
+   * unbounded, that is up to a whole file (64 MB) of memory. */
+  rocksdb_options_set_bottommost_compression_options_max_dict_buffer_bytes(st->opts, 4 << 20, 1);
   st->merge_op = cs__merge_operator();
   rocksdb_options_set_merge_operator(st->opts, st->merge_op);
   st->prefix = rocksdb_slicetransform_create(NULL, px_destroy, px_transform, px_in_domain,
