@@ -22,7 +22,8 @@ static void put_raw(rw *w, const void *d, size_t n) {
     return;
   }
   w->p -= n;
-  if (n) memcpy(w->p, d, n);
+  if (n)
+    memcpy(w->p, d, n);
 }
 
 static void put_varint(rw *w, uint64_t v) {
@@ -36,7 +37,9 @@ static void put_varint(rw *w, uint64_t v) {
   put_raw(w, tmp, n);
 }
 
-static void put_tag(rw *w, uint32_t field, int wt) { put_varint(w, (uint64_t)field << 3 | (uint32_t)wt); }
+static void put_tag(rw *w, uint32_t field, int wt) {
+  put_varint(w, (uint64_t)field << 3 | (uint32_t)wt);
+}
 
 /* Closes a length-delimited field whose body spans [w->p, end). */
 static void close_len(rw *w, const uint8_t *end, uint32_t field) {
@@ -47,42 +50,50 @@ static void close_len(rw *w, const uint8_t *end, uint32_t field) {
 static void put_len_field(rw *w, uint32_t field, const void *d, size_t n) {
   uint8_t *end = w->p;
   put_raw(w, d, n);
-  if (!w->full) close_len(w, end, field);
+  if (!w->full)
+    close_len(w, end, field);
 }
 
 /* proto3 scalars: default values are not written. */
 static void put_str(rw *w, uint32_t field, cs_str s) {
-  if (s.n) put_len_field(w, field, s.p, s.n);
+  if (s.n)
+    put_len_field(w, field, s.p, s.n);
 }
 
 static void put_uint(rw *w, uint32_t field, uint64_t v) {
-  if (!v) return;
+  if (!v)
+    return;
   put_varint(w, v);
   put_tag(w, field, WT_VARINT);
 }
 
 static void put_fixed64_always(rw *w, uint32_t field, uint64_t v) {
   uint8_t b[8];
-  for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    b[i] = (uint8_t)(v >> (8 * i));
   put_raw(w, b, 8);
   put_tag(w, field, WT_I64);
 }
 
 static void put_fixed64(rw *w, uint32_t field, uint64_t v) {
-  if (v) put_fixed64_always(w, field, v);
+  if (v)
+    put_fixed64_always(w, field, v);
 }
 
 static void put_fixed32(rw *w, uint32_t field, uint32_t v) {
-  if (!v) return;
+  if (!v)
+    return;
   uint8_t b[4];
-  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 4; i++)
+    b[i] = (uint8_t)(v >> (8 * i));
   put_raw(w, b, 4);
   put_tag(w, field, WT_I32);
 }
 
 static int all_zero(const uint8_t *b, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (b[i]) return 0;
+    if (b[i])
+      return 0;
   return 1;
 }
 
@@ -104,9 +115,7 @@ static void put_anyvalue(rw *w, const cs_attr *a) {
     put_fixed64_always(w, 4, bits);
     break;
   }
-  case CS_VAL_BYTES:
-    put_len_field(w, 7, a->v.s.p, a->v.s.n);
-    break;
+  case CS_VAL_BYTES: put_len_field(w, 7, a->v.s.p, a->v.s.n); break;
   default: /* STR, and ARRAY / KVLIST as their JSON text */
     put_len_field(w, 1, a->v.s.p, a->v.s.n);
     break;
@@ -123,7 +132,8 @@ static void put_kv(rw *w, uint32_t field, const cs_attr *a) {
 }
 
 static void put_attrs(rw *w, uint32_t field, const cs_attr *attrs, uint32_t n) {
-  for (uint32_t i = n; i-- > 0 && !w->full;) put_kv(w, field, &attrs[i]);
+  for (uint32_t i = n; i-- > 0 && !w->full;)
+    put_kv(w, field, &attrs[i]);
 }
 
 static void put_event(rw *w, const cs_event *e) {
@@ -156,16 +166,19 @@ static void put_span(rw *w, const cs_span *s) {
     close_len(w, send, 15);
   }
   put_uint(w, 14, s->dropped_links);
-  for (uint32_t i = s->n_links; i-- > 0 && !w->full;) put_link(w, &s->links[i]);
+  for (uint32_t i = s->n_links; i-- > 0 && !w->full;)
+    put_link(w, &s->links[i]);
   put_uint(w, 12, s->dropped_events);
-  for (uint32_t i = s->n_events; i-- > 0 && !w->full;) put_event(w, &s->events[i]);
+  for (uint32_t i = s->n_events; i-- > 0 && !w->full;)
+    put_event(w, &s->events[i]);
   put_uint(w, 10, s->dropped_attrs);
   put_attrs(w, 9, s->attrs, s->n_attrs);
   put_fixed64(w, 8, s->end_ns);
   put_fixed64(w, 7, s->start_ns);
   put_uint(w, 6, s->kind);
   put_str(w, 5, s->name);
-  if (!all_zero(s->parent_id, 8)) put_len_field(w, 4, s->parent_id, 8);
+  if (!all_zero(s->parent_id, 8))
+    put_len_field(w, 4, s->parent_id, 8);
   put_str(w, 3, s->trace_state);
   put_len_field(w, 2, s->span_id, 8);
   put_len_field(w, 1, s->trace_id, 16);
@@ -215,20 +228,26 @@ static void put_segment(rw *w, const cs_span *spans, size_t from, size_t to) {
   size_t ng = 0, nr = 0;
   for (size_t j = from; j < to; j++) {
     size_t k = 0;
-    while (k < ng && !same_group(&g[k], &spans[j])) k++;
-    if (k < ng) continue;
+    while (k < ng && !same_group(&g[k], &spans[j]))
+      k++;
+    if (k < ng)
+      continue;
     g[ng++] = (group){spans[j].resource, spans[j].scope_name, spans[j].scope_version};
     size_t r = 0;
-    while (r < nr && res[r] != spans[j].resource) r++;
-    if (r == nr) res[nr++] = spans[j].resource;
+    while (r < nr && res[r] != spans[j].resource)
+      r++;
+    if (r == nr)
+      res[nr++] = spans[j].resource;
   }
   for (size_t r = nr; r-- > 0 && !w->full;) {
     uint8_t *rend = w->p;
     for (size_t k = ng; k-- > 0 && !w->full;) {
-      if (g[k].res != res[r]) continue;
+      if (g[k].res != res[r])
+        continue;
       uint8_t *send = w->p;
       for (size_t j = to; j-- > from && !w->full;)
-        if (same_group(&g[k], &spans[j])) put_span(w, &spans[j]);
+        if (same_group(&g[k], &spans[j]))
+          put_span(w, &spans[j]);
       if (g[k].scope_name.n || g[k].scope_version.n) {
         uint8_t *scend = w->p;
         put_str(w, 2, g[k].scope_version);
@@ -254,9 +273,11 @@ int cs_otlp_encode_traces_tail(const cs_span *spans, size_t n, uint8_t *buf, siz
     while (from > 0) {
       const cs_span *s = &spans[from - 1];
       size_t k = 0;
-      while (k < ng && !same_group(&g[k], s)) k++;
+      while (k < ng && !same_group(&g[k], s))
+        k++;
       if (k == ng) {
-        if (ng == GROUP_MAX) break;
+        if (ng == GROUP_MAX)
+          break;
         g[ng++] = (group){s->resource, s->scope_name, s->scope_version};
       }
       from--;
@@ -264,13 +285,15 @@ int cs_otlp_encode_traces_tail(const cs_span *spans, size_t n, uint8_t *buf, siz
     put_segment(&w, spans, from, to);
     to = from;
   }
-  if (w.full) return CS_OTLP_ENOSPC;
+  if (w.full)
+    return CS_OTLP_ENOSPC;
   *len = (size_t)(buf + cap - w.p);
   return 0;
 }
 
 int cs_otlp_encode_traces(const cs_span *spans, size_t n, uint8_t *buf, size_t cap, size_t *len) {
   int rc = cs_otlp_encode_traces_tail(spans, n, buf, cap, len);
-  if (rc == 0) memmove(buf, buf + cap - *len, *len);
+  if (rc == 0)
+    memmove(buf, buf + cap - *len, *len);
   return rc;
 }

@@ -33,8 +33,8 @@ static const char *const error_msgs[4] = {"connection reset by peer", "deadline 
                                           "card declined", "lock wait timeout"};
 
 /* --- POST /api/checkout: 19 or 22 spans --- */
-static const tnode co_cart[] = {
-    {N_DB, SVC_ORDERS, 0, 0, 0, "SELECT cart_items", "postgresql", "cart_items", "SELECT", 0, 0, 0}};
+static const tnode co_cart[] = {{N_DB, SVC_ORDERS, 0, 0, 0, "SELECT cart_items", "postgresql",
+                                 "cart_items", "SELECT", 0, 0, 0}};
 static const tnode co_reserve[] = {
     {N_DB, SVC_INVENTORY, 0, 0, 0, "UPDATE stock", "postgresql", "stock", "UPDATE", 0, 0, 0}};
 static const tnode co_pay[] = {
@@ -105,13 +105,12 @@ static const tnode gp_root_kids[] = {
      0}};
 
 /* Roots, picked with weights 30 / 50 / 20 percent. */
-static const tnode roots[3] = {
-    {N_SERVER, SVC_FRONTEND, 0, 0, 0, "POST /api/checkout", "POST", "/api/checkout", 0,
-     KIDS(co_root_kids), 120000},
-    {N_SERVER, SVC_FRONTEND, 0, 0, 0, "GET /api/orders/{id}", "GET", "/api/orders/{id}", 0,
-     KIDS(go_root_kids), 35000},
-    {N_SERVER, SVC_FRONTEND, 0, 0, 0, "GET /api/products/{id}", "GET", "/api/products/{id}", 0,
-     KIDS(gp_root_kids), 20000}};
+static const tnode roots[3] = {{N_SERVER, SVC_FRONTEND, 0, 0, 0, "POST /api/checkout", "POST",
+                                "/api/checkout", 0, KIDS(co_root_kids), 120000},
+                               {N_SERVER, SVC_FRONTEND, 0, 0, 0, "GET /api/orders/{id}", "GET",
+                                "/api/orders/{id}", 0, KIDS(go_root_kids), 35000},
+                               {N_SERVER, SVC_FRONTEND, 0, 0, 0, "GET /api/products/{id}", "GET",
+                                "/api/products/{id}", 0, KIDS(gp_root_kids), 20000}};
 
 /* splitmix64: tiny, fast and good enough for synthetic data. */
 static uint64_t rnd(cs_workload *w) {
@@ -126,15 +125,19 @@ static uint64_t rnd_range(cs_workload *w, uint64_t lo, uint64_t hi) {
   return lo + rnd(w) % (hi - lo + 1);
 }
 
-static cs_str str(const char *s) { return (cs_str){s, (uint32_t)strlen(s)}; }
+static cs_str str(const char *s) {
+  return (cs_str){s, (uint32_t)strlen(s)};
+}
 
 static void put_id(cs_workload *w, uint8_t *dst, size_t n) {
   for (;;) {
     uint64_t hi = rnd(w), lo = rnd(w);
     memcpy(dst, &hi, 8);
-    if (n == 16) memcpy(dst + 8, &lo, 8);
+    if (n == 16)
+      memcpy(dst + 8, &lo, 8);
     for (size_t i = 0; i < n; i++)
-      if (dst[i]) return;
+      if (dst[i])
+        return;
   }
 }
 
@@ -156,7 +159,8 @@ void cs_workload_init(cs_workload *w, uint64_t seed, uint64_t start_ns) {
       memcpy(h, services[s], n);
       h[n++] = '-';
       uint64_t x = rnd(w);
-      for (int k = 0; k < 8; k++) h[n++] = hex[(x >> (4 * k)) & 15];
+      for (int k = 0; k < 8; k++)
+        h[n++] = hex[(x >> (4 * k)) & 15];
       h[n] = '\0';
       cs_attr *ra = w->res_attrs[r];
       ra[0] = (cs_attr){.key = CS_STR_LIT("service.name"), .type = CS_VAL_STR};
@@ -174,7 +178,8 @@ void cs_workload_init(cs_workload *w, uint64_t seed, uint64_t start_ns) {
     char *p = w->sessions[i];
     memcpy(p, "sess-", 5);
     uint64_t x = rnd(w);
-    for (int k = 0; k < 16; k++) p[5 + k] = hex[(x >> (4 * k)) & 15];
+    for (int k = 0; k < 16; k++)
+      p[5 + k] = hex[(x >> (4 * k)) & 15];
     p[21] = '\0';
     /* Most users are on the free tier, as in any real product. */
     uint64_t t = rnd(w) % 10;
@@ -208,7 +213,9 @@ static void set_int(cs_attr *a, const char *key, int64_t v) {
 
 /* Payments spells the session key its own way, as real fleets do; the
  * collector has to normalise it. */
-static const char *session_key(int svc) { return svc == SVC_PAYMENTS ? "sessionId" : "session.id"; }
+static const char *session_key(int svc) {
+  return svc == SVC_PAYMENTS ? "sessionId" : "session.id";
+}
 
 /* Fills the 6 attributes of a span for its node class. */
 static void make_attrs(gen *g, cs_span *sp, const tnode *n, int svc, int server_side, int err) {
@@ -269,17 +276,19 @@ static void make_attrs(gen *g, cs_span *sp, const tnode *n, int svc, int server_
 /* Appends one span; returns its index or -1 when the trace is full. */
 static int add_span(gen *g, const tnode *n, int svc, int server_side, int parent, uint64_t s,
                     uint64_t e) {
-  if (g->n >= g->cap) return -1;
+  if (g->n >= g->cap)
+    return -1;
   cs_workload *w = g->w;
   int idx = (int)g->n++;
   cs_span *sp = &g->spans[idx];
   memset(sp, 0, sizeof *sp);
   memcpy(sp->trace_id, g->trace_id, 16);
   put_id(w, sp->span_id, 8);
-  if (parent >= 0) memcpy(sp->parent_id, g->spans[parent].span_id, 8);
+  if (parent >= 0)
+    memcpy(sp->parent_id, g->spans[parent].span_id, 8);
   sp->name = str(n->name);
-  static const uint8_t kinds[] = {[N_SERVER] = CS_KIND_SERVER,   [N_CALL] = CS_KIND_CLIENT,
-                                  [N_DB] = CS_KIND_CLIENT,       [N_HTTP_OUT] = CS_KIND_CLIENT,
+  static const uint8_t kinds[] = {[N_SERVER] = CS_KIND_SERVER,     [N_CALL] = CS_KIND_CLIENT,
+                                  [N_DB] = CS_KIND_CLIENT,         [N_HTTP_OUT] = CS_KIND_CLIENT,
                                   [N_INTERNAL] = CS_KIND_INTERNAL, [N_PRODUCER] = CS_KIND_PRODUCER};
   sp->kind = server_side ? CS_KIND_SERVER : kinds[n->cls];
   sp->flags = 0x01; /* sampled */
@@ -317,14 +326,16 @@ static void fill(gen *g, const tnode *kids, int n_kids, int parent, uint64_t s, 
       wsum += weight[m++];
     }
   }
-  if (m == 0) return;
+  if (m == 0)
+    return;
   uint64_t len = e - s;
   uint64_t busy = len * rnd_range(g->w, 70, 90) / 100;
   uint64_t gap = (len - busy) / (uint64_t)(m + 1);
   uint64_t t = s + gap;
   for (int i = 0; i < m; i++) {
     uint64_t d = busy * weight[i] / wsum;
-    if (d == 0) d = 1;
+    if (d == 0)
+      d = 1;
     emit(g, list[i], parent, t, t + d);
     t += d + gap;
   }
@@ -332,14 +343,17 @@ static void fill(gen *g, const tnode *kids, int n_kids, int parent, uint64_t s, 
 
 static void emit(gen *g, const tnode *n, int parent, uint64_t s, uint64_t e) {
   int idx = add_span(g, n, n->svc, 0, parent, s, e);
-  if (idx < 0) return;
+  if (idx < 0)
+    return;
   if (n->cls == N_CALL) {
     /* The callee's server span sits inside the client span, minus network
      * time on each side. */
     uint64_t net = (e - s) * rnd_range(g->w, 2, 8) / 100;
-    if (net * 2 >= e - s) net = 0;
+    if (net * 2 >= e - s)
+      net = 0;
     idx = add_span(g, n, n->callee, 1, idx, s + net, e - net);
-    if (idx < 0) return;
+    if (idx < 0)
+      return;
     s += net;
     e -= net;
   }
@@ -359,7 +373,8 @@ static size_t gen_trace(cs_workload *w, cs_span *spans, cs_attr *attrs) {
   /* Durations: 0.5x to 1.5x the endpoint's typical time, with a 1% tail
    * of slow requests 3x to 10x longer. */
   uint64_t dur = (uint64_t)root->base_us * 1000 * rnd_range(w, 50, 150) / 100;
-  if (rnd(w) % 100 == 0) dur *= rnd_range(w, 3, 10);
+  if (rnd(w) % 100 == 0)
+    dur *= rnd_range(w, 3, 10);
   uint64_t start = w->now_ns;
   w->now_ns += rnd_range(w, 0, 2 * w->gap_ns);
   emit(&g, root, -1, start, start + dur);
@@ -372,7 +387,8 @@ size_t cs_workload_next_trace(cs_workload *w, cs_arena *a, cs_span **out) {
   cs_span *spans = cs_arena_alloc(a, sizeof(cs_span) * CS_WORKLOAD_MAX_TRACE_SPANS);
   cs_attr *attrs =
       cs_arena_alloc(a, sizeof(cs_attr) * CS_WORKLOAD_ATTRS * CS_WORKLOAD_MAX_TRACE_SPANS);
-  if (!spans || !attrs) return 0;
+  if (!spans || !attrs)
+    return 0;
   *out = spans;
   return gen_trace(w, spans, attrs);
 }
@@ -381,9 +397,11 @@ size_t cs_workload_batch(cs_workload *w, cs_arena *a, size_t n_spans, cs_span **
   size_t cap = n_spans + CS_WORKLOAD_MAX_TRACE_SPANS;
   cs_span *spans = cs_arena_alloc(a, sizeof(cs_span) * cap);
   cs_attr *attrs = cs_arena_alloc(a, sizeof(cs_attr) * CS_WORKLOAD_ATTRS * cap);
-  if (!spans || !attrs) return 0;
+  if (!spans || !attrs)
+    return 0;
   size_t n = 0;
-  while (n < n_spans || n == 0) n += gen_trace(w, spans + n, attrs + n * CS_WORKLOAD_ATTRS);
+  while (n < n_spans || n == 0)
+    n += gen_trace(w, spans + n, attrs + n * CS_WORKLOAD_ATTRS);
   *out = spans;
   return n;
 }

@@ -12,17 +12,17 @@
 #include "span.h"
 
 #define CS_WORKLOAD_SERVICES 5
-#define CS_WORKLOAD_INSTANCES 2      /* hosts per service: 10 resources */
-#define CS_WORKLOAD_SESSIONS 400     /* distinct session IDs */
-#define CS_WORKLOAD_ATTRS 6          /* attributes on every span */
+#define CS_WORKLOAD_INSTANCES 2  /* hosts per service: 10 resources */
+#define CS_WORKLOAD_SESSIONS 400 /* distinct session IDs */
+#define CS_WORKLOAD_ATTRS 6      /* attributes on every span */
 #define CS_WORKLOAD_MAX_TRACE_SPANS 40
 #define CS_WORKLOAD_FIXED_START_NS 1767225600000000000ull /* 2026-01-01 UTC */
 
 typedef struct cs_workload {
   uint64_t rng;
-  uint64_t now_ns;      /* start time of the next trace */
-  uint64_t gap_ns;      /* mean gap between trace starts */
-  uint64_t traces;      /* generated so far */
+  uint64_t now_ns; /* start time of the next trace */
+  uint64_t gap_ns; /* mean gap between trace starts */
+  uint64_t traces; /* generated so far */
   uint64_t spans;
   uint64_t errors;
   cs_resource resources[CS_WORKLOAD_SERVICES * CS_WORKLOAD_INSTANCES];

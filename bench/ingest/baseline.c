@@ -26,7 +26,8 @@ typedef struct buf {
 static void put(buf *b, const void *d, size_t n) {
   if (b->n + n > b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 4096;
-    while (cap < b->n + n) cap *= 2;
+    while (cap < b->n + n)
+      cap *= 2;
     uint8_t *p = realloc(b->p, cap);
     if (!p) {
       fprintf(stderr, "baseline: out of memory\n");
@@ -41,11 +42,14 @@ static void put(buf *b, const void *d, size_t n) {
 
 static void put_u64be(buf *b, uint64_t v) {
   uint8_t x[8];
-  for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (56 - 8 * i));
+  for (int i = 0; i < 8; i++)
+    x[i] = (uint8_t)(v >> (56 - 8 * i));
   put(b, x, 8);
 }
 
-static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u32(buf *b, uint32_t v) {
+  put(b, &v, 4);
+}
 
 static void put_str(buf *b, cs_str s) {
   put_u32(b, s.n);
@@ -76,8 +80,10 @@ static void serialize(buf *b, const cs_span *s) {
     const cs_attr *a = &s->attrs[i];
     put_str(b, a->key);
     put(b, &a->type, 1);
-    if (a->type == CS_VAL_STR || a->type == CS_VAL_BYTES) put_str(b, a->v.s);
-    else put(b, &a->v, 8);
+    if (a->type == CS_VAL_STR || a->type == CS_VAL_BYTES)
+      put_str(b, a->v.s);
+    else
+      put(b, &a->v, 8);
   }
 }
 
@@ -87,7 +93,8 @@ static void index_key(buf *b, char tag, cs_str f1, cs_str f2, uint64_t order, co
   b->n = 0;
   put(b, &tag, 1);
   put_str(b, f1);
-  if (f2.p) put_str(b, f2);
+  if (f2.p)
+    put_str(b, f2);
   put_u64be(b, order);
   put(b, s->trace_id, 16);
   put(b, s->span_id, 8);
@@ -96,18 +103,22 @@ static void index_key(buf *b, char tag, cs_str f1, cs_str f2, uint64_t order, co
 static uint64_t dir_bytes(const char *dir, uint64_t *sst) {
   uint64_t total = 0;
   DIR *d = opendir(dir);
-  if (!d) return 0;
+  if (!d)
+    return 0;
   struct dirent *e;
   char path[4096];
   while ((e = readdir(d))) {
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
     /* Info logs are not data. */
-    if (strncmp(e->d_name, "LOG", 3) == 0) continue;
+    if (strncmp(e->d_name, "LOG", 3) == 0)
+      continue;
     total += (uint64_t)st.st_size;
     size_t l = strlen(e->d_name);
-    if (l > 4 && strcmp(e->d_name + l - 4, ".sst") == 0) *sst += (uint64_t)st.st_size;
+    if (l > 4 && strcmp(e->d_name + l - 4, ".sst") == 0)
+      *sst += (uint64_t)st.st_size;
   }
   closedir(d);
   return total;
@@ -129,9 +140,11 @@ static double cpu_s(void) {
 static int parse_u64(const char *s, uint64_t *out) {
   char *end;
   errno = 0;
-  if (!s || *s < '0' || *s > '9') return -1;
+  if (!s || *s < '0' || *s > '9')
+    return -1;
   unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end) return -1;
+  if (errno || *end)
+    return -1;
   *out = v;
   return 0;
 }
@@ -142,14 +155,17 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = 0;
-    if (!strcmp(argv[i], "--dir")) dir = v;
-    else if (!strcmp(argv[i], "--spans")) bad = parse_u64(v, &spans) || spans == 0;
-    else if (!strcmp(argv[i], "--seed")) bad = parse_u64(v, &seed);
-    else if (!strcmp(argv[i], "--batch")) bad = parse_u64(v, &batch) || batch == 0 || batch > 1000000;
+    if (!strcmp(argv[i], "--dir"))
+      dir = v;
+    else if (!strcmp(argv[i], "--spans"))
+      bad = parse_u64(v, &spans) || spans == 0;
+    else if (!strcmp(argv[i], "--seed"))
+      bad = parse_u64(v, &seed);
+    else if (!strcmp(argv[i], "--batch"))
+      bad = parse_u64(v, &batch) || batch == 0 || batch > 1000000;
     else {
-      fprintf(stderr,
-              "usage: cs-ingest-baseline --dir DIR [--spans N (300000)] [--batch N (1000)] "
-              "[--seed N]\nDIR must not exist or be empty; it is left behind.\n");
+      fprintf(stderr, "usage: cs-ingest-baseline --dir DIR [--spans N (300000)] [--batch N (1000)] "
+                      "[--seed N]\nDIR must not exist or be empty; it is left behind.\n");
       return !strcmp(argv[i], "--help") ? 0 : 2;
     }
     if (bad || !v) {

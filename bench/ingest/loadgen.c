@@ -16,33 +16,34 @@
 #include "wire.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: cs-loadgen (--tcp HOST:PORT | --udp HOST:PORT | --dry-run) [options]\n"
-          "  --conns N          connections (threads), default 1\n"
-          "  --duration SECS    stop after SECS seconds (default 10 unless --spans)\n"
-          "  --spans N          stop after N spans in all\n"
-          "  --rate N           spans/s over all connections, 0 = as fast as possible\n"
-          "                     (default 0 for TCP, 100000 for UDP)\n"
-          "  --batch N          spans per TCP frame, default 1000\n"
-          "  --window N         unacknowledged TCP frames per connection, default 8\n"
-          "  --udp-size BYTES   largest datagram, default 32768, max 65507\n"
-          "  --seed N           workload seed, default 1\n"
-          "  --start-ns NS      first trace start time, default now\n"
-          "  --trace-gap-us N   simulated microseconds between traces, default 100\n"
-          "  --drain SECS       wait this long for the last ACKs, default 30\n"
-          "  --connect-timeout SECS  keep retrying to connect, default 10\n"
-          "  --ack-timeout SECS reconnect and resend when an ACK is this late, default 30\n"
-          "  --per-service      each frame holds one service's spans (as when every\n"
-          "                     service exports its own), not whole traces\n"
-          "  --progress         print a line per second on stderr\n");
+  fprintf(f, "usage: cs-loadgen (--tcp HOST:PORT | --udp HOST:PORT | --dry-run) [options]\n"
+             "  --conns N          connections (threads), default 1\n"
+             "  --duration SECS    stop after SECS seconds (default 10 unless --spans)\n"
+             "  --spans N          stop after N spans in all\n"
+             "  --rate N           spans/s over all connections, 0 = as fast as possible\n"
+             "                     (default 0 for TCP, 100000 for UDP)\n"
+             "  --batch N          spans per TCP frame, default 1000\n"
+             "  --window N         unacknowledged TCP frames per connection, default 8\n"
+             "  --udp-size BYTES   largest datagram, default 32768, max 65507\n"
+             "  --seed N           workload seed, default 1\n"
+             "  --start-ns NS      first trace start time, default now\n"
+             "  --trace-gap-us N   simulated microseconds between traces, default 100\n"
+             "  --drain SECS       wait this long for the last ACKs, default 30\n"
+             "  --connect-timeout SECS  keep retrying to connect, default 10\n"
+             "  --ack-timeout SECS reconnect and resend when an ACK is this late, default 30\n"
+             "  --per-service      each frame holds one service's spans (as when every\n"
+             "                     service exports its own), not whole traces\n"
+             "  --progress         print a line per second on stderr\n");
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
   char *end;
   errno = 0;
-  if (!s || *s == '-' || *s == '\0') return -1;
+  if (!s || *s == '-' || *s == '\0')
+    return -1;
   unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end || v > max) return -1;
+  if (errno || *end || v > max)
+    return -1;
   *out = v;
   return 0;
 }
@@ -50,21 +51,25 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
 static int parse_secs(const char *s, double *out) {
   char *end;
   errno = 0;
-  if (!s) return -1;
+  if (!s)
+    return -1;
   double v = strtod(s, &end);
-  if (errno || *end || end == s || !(v >= 0) || v > 1e7) return -1;
+  if (errno || *end || end == s || !(v >= 0) || v > 1e7)
+    return -1;
   *out = v;
   return 0;
 }
 
 static int parse_addr(const char *s, lg_config *cfg) {
   const char *colon = s ? strrchr(s, ':') : NULL;
-  if (!colon || colon == s || (size_t)(colon - s) >= 256) return -1;
+  if (!colon || colon == s || (size_t)(colon - s) >= 256)
+    return -1;
   char host[256];
   memcpy(host, s, (size_t)(colon - s));
   host[colon - s] = '\0';
   struct addrinfo hints = {.ai_family = AF_UNSPEC}, *res = NULL;
-  if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) return -1;
+  if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+    return -1;
   memcpy(&cfg->addr, res->ai_addr, res->ai_addrlen);
   cfg->addrlen = res->ai_addrlen;
   freeaddrinfo(res);
@@ -84,8 +89,7 @@ static double cpu_seconds(void) {
 }
 
 typedef struct totals {
-  uint64_t sent, frames, bytes, acked, acked_frames, accepted, rejected, reconnects, errors,
-      resent;
+  uint64_t sent, frames, bytes, acked, acked_frames, accepted, rejected, reconnects, errors, resent;
   int failed;
 } totals;
 
@@ -109,8 +113,14 @@ static totals sum(const lg_thread *th, int n) {
 }
 
 int main(int argc, char **argv) {
-  lg_config cfg = {.conns = 1, .batch = 1000, .window = 8, .udp_size = 32768, .seed = 1,
-                   .drain_s = 30, .connect_s = 10, .ack_timeout_s = 30};
+  lg_config cfg = {.conns = 1,
+                   .batch = 1000,
+                   .window = 8,
+                   .udp_size = 32768,
+                   .seed = 1,
+                   .drain_s = 30,
+                   .connect_s = 10,
+                   .ack_timeout_s = 30};
   int rate_set = 0, progress = 0;
   uint64_t v;
   for (int i = 1; i < argc; i++) {
@@ -178,8 +188,10 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (!rate_set && cfg.mode == LG_UDP) cfg.rate = 100000;
-  if (!cfg.total_spans && cfg.duration_s == 0) cfg.duration_s = 10;
+  if (!rate_set && cfg.mode == LG_UDP)
+    cfg.rate = 100000;
+  if (!cfg.total_spans && cfg.duration_s == 0)
+    cfg.duration_s = 10;
   /* A TCP batch must fit one frame; ~300 bytes per span leaves room. */
   if (cfg.mode != LG_UDP && (uint64_t)cfg.batch * 2048 > CS_FRAME_MAX_DEFAULT) {
     fprintf(stderr, "loadgen: --batch %u too large for a %u-byte frame\n", cfg.batch,
@@ -195,9 +207,11 @@ int main(int argc, char **argv) {
   lg_thread *th = calloc((size_t)cfg.conns, sizeof *th);
   pthread_t *tid = calloc((size_t)cfg.conns, sizeof *tid);
   char *joined = calloc((size_t)cfg.conns, 1);
-  if (!th || !tid || !joined) return 1;
-  void *(*run)(void *) = cfg.mode == LG_TCP ? lg_run_tcp : cfg.mode == LG_UDP ? lg_run_udp
-                                                                             : lg_run_dry;
+  if (!th || !tid || !joined)
+    return 1;
+  void *(*run)(void *) = cfg.mode == LG_TCP   ? lg_run_tcp
+                         : cfg.mode == LG_UDP ? lg_run_udp
+                                              : lg_run_dry;
   double t0 = lg_now(), cpu0 = cpu_seconds();
   int started = 0;
   for (int i = 0; i < cfg.conns; i++) {
@@ -218,7 +232,8 @@ int main(int argc, char **argv) {
     }
     started = i + 1;
   }
-  for (int i = started; i < cfg.conns; i++) joined[i] = 1;
+  for (int i = started; i < cfg.conns; i++)
+    joined[i] = 1;
   /* The main thread keeps time: it raises the stop flag when the duration
    * is over and, with --progress, prints a line per second. */
   uint64_t last_sent = 0;
@@ -227,12 +242,15 @@ int main(int argc, char **argv) {
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
     double now = lg_now();
-    if (stop_at && now >= stop_at) atomic_store(&lg_stop, 1);
+    if (stop_at && now >= stop_at)
+      atomic_store(&lg_stop, 1);
     totals t = sum(th, started);
     int all_done = 1;
     for (int i = 0; i < started; i++) {
-      if (!joined[i] && pthread_tryjoin_np(tid[i], NULL) == 0) joined[i] = 1;
-      if (!joined[i]) all_done = 0;
+      if (!joined[i] && pthread_tryjoin_np(tid[i], NULL) == 0)
+        joined[i] = 1;
+      if (!joined[i])
+        all_done = 0;
     }
     if (progress && now - last_t >= 1.0) {
       fprintf(stderr, "loadgen: %.0fs sent %llu (%.0f/s) acked %llu\n", now - t0,
@@ -241,7 +259,8 @@ int main(int argc, char **argv) {
       last_sent = t.sent;
       last_t = now;
     }
-    if (all_done) break;
+    if (all_done)
+      break;
   }
   double secs = lg_now() - t0, cpu = cpu_seconds() - cpu0;
   totals t = sum(th, started);
@@ -264,7 +283,9 @@ int main(int argc, char **argv) {
   free(th);
   free(tid);
   free(joined);
-  if (t.failed) return 1;
-  if (cfg.mode == LG_TCP && t.acked < t.sent) return 3; /* some frames never acknowledged */
+  if (t.failed)
+    return 1;
+  if (cfg.mode == LG_TCP && t.acked < t.sent)
+    return 3; /* some frames never acknowledged */
   return 0;
 }

@@ -16,23 +16,23 @@
 #include "workload.h"
 
 typedef struct lg_config {
-  int mode;                       /* LG_TCP, LG_UDP, LG_DRY */
+  int mode; /* LG_TCP, LG_UDP, LG_DRY */
   struct sockaddr_storage addr;
   socklen_t addrlen;
   int conns;
-  double duration_s;              /* stop generating after this long (0 = no limit) */
-  uint64_t total_spans;           /* or after this many spans (0 = no limit) */
-  uint64_t rate;                  /* spans/s over all connections, 0 = unlimited */
-  uint32_t batch;                 /* spans per TCP frame */
-  uint32_t window;                /* unacknowledged TCP frames per connection */
-  uint32_t udp_size;              /* max datagram size, header included */
+  double duration_s;    /* stop generating after this long (0 = no limit) */
+  uint64_t total_spans; /* or after this many spans (0 = no limit) */
+  uint64_t rate;        /* spans/s over all connections, 0 = unlimited */
+  uint32_t batch;       /* spans per TCP frame */
+  uint32_t window;      /* unacknowledged TCP frames per connection */
+  uint32_t udp_size;    /* max datagram size, header included */
   uint64_t seed;
-  uint64_t start_ns;              /* first trace start, 0 = now */
-  uint64_t gap_ns;                /* simulated time between traces */
-  double drain_s;                 /* how long to wait for the last ACKs */
-  double connect_s;               /* how long to keep retrying a connection */
-  double ack_timeout_s;           /* reconnect and resend when an ACK is this late */
-  int per_service;                /* frames hold one service's spans, not whole traces */
+  uint64_t start_ns;    /* first trace start, 0 = now */
+  uint64_t gap_ns;      /* simulated time between traces */
+  double drain_s;       /* how long to wait for the last ACKs */
+  double connect_s;     /* how long to keep retrying a connection */
+  double ack_timeout_s; /* reconnect and resend when an ACK is this late */
+  int per_service;      /* frames hold one service's spans, not whole traces */
 } lg_config;
 
 enum { LG_TCP = 1, LG_UDP = 2, LG_DRY = 3 };
@@ -43,14 +43,14 @@ typedef struct lg_stats {
   _Atomic uint64_t acked_spans, acked_frames; /* spans of frames whose ACK came back */
   _Atomic uint64_t accepted, rejected;        /* as reported in the ACK payloads */
   _Atomic uint64_t reconnects, send_errors, resent_frames;
-  int failed;                                 /* gave up (message printed) */
+  int failed; /* gave up (message printed) */
 } lg_stats;
 
 typedef struct lg_thread {
   const lg_config *cfg;
   int index;
-  uint64_t quota;   /* spans this thread sends, 0 = unlimited */
-  uint64_t rate;    /* this thread's share of cfg->rate */
+  uint64_t quota; /* spans this thread sends, 0 = unlimited */
+  uint64_t rate;  /* this thread's share of cfg->rate */
   lg_stats st;
 } lg_thread;
 

@@ -19,12 +19,15 @@ double lg_now(void) {
 }
 
 void lg_pace(uint64_t rate, double t0, uint64_t sent, uint64_t more) {
-  if (!rate) return;
+  if (!rate)
+    return;
   for (;;) {
     double due = t0 + (double)(sent + more) / (double)rate; /* when these may go */
     double wait = due - lg_now();
-    if (wait <= 0 || atomic_load(&lg_stop)) return;
-    if (wait > 0.05) wait = 0.05; /* stay responsive to stop */
+    if (wait <= 0 || atomic_load(&lg_stop))
+      return;
+    if (wait > 0.05)
+      wait = 0.05; /* stay responsive to stop */
     struct timespec ts = {0, (long)(wait * 1e9)};
     nanosleep(&ts, NULL);
   }
@@ -40,11 +43,13 @@ int lg_producer_init(lg_producer *p, const lg_config *cfg, int index, uint32_t m
                      size_t max_frame) {
   memset(p, 0, sizeof *p);
   p->w = calloc(1, sizeof *p->w);
-  if (!p->w) return -1;
+  if (!p->w)
+    return -1;
   /* Each connection gets its own seed: trace IDs never collide. */
   uint64_t seed = cfg->seed * 1000003u + (uint64_t)index * 7919u + 1;
   cs_workload_init(p->w, seed, cfg->start_ns ? cfg->start_ns : realtime_ns());
-  if (cfg->gap_ns) p->w->gap_ns = cfg->gap_ns;
+  if (cfg->gap_ns)
+    p->w->gap_ns = cfg->gap_ns;
   cs_arena_init(&p->arena, 1 << 20, (size_t)256 << 20);
   p->max_spans = max_spans ? max_spans : 1;
   p->max_frame = max_frame;
@@ -66,11 +71,15 @@ static int service_of(const lg_producer *p, const cs_span *s) {
  * spans form one run. */
 static int sort_by_service(lg_producer *p) {
   cs_span *out = cs_arena_alloc(&p->arena, sizeof(cs_span) * p->n);
-  if (!out) return -1;
+  if (!out)
+    return -1;
   size_t start[CS_WORKLOAD_SERVICES + 1] = {0};
-  for (size_t i = 0; i < p->n; i++) start[service_of(p, &p->spans[i]) + 1]++;
-  for (int k = 0; k < CS_WORKLOAD_SERVICES; k++) start[k + 1] += start[k];
-  for (size_t i = 0; i < p->n; i++) out[start[service_of(p, &p->spans[i])]++] = p->spans[i];
+  for (size_t i = 0; i < p->n; i++)
+    start[service_of(p, &p->spans[i]) + 1]++;
+  for (int k = 0; k < CS_WORKLOAD_SERVICES; k++)
+    start[k + 1] += start[k];
+  for (size_t i = 0; i < p->n; i++)
+    out[start[service_of(p, &p->spans[i])]++] = p->spans[i];
   p->spans = out;
   return 0;
 }
@@ -82,7 +91,8 @@ int lg_producer_next(lg_producer *p, uint8_t *buf, size_t cap, uint64_t seq, siz
     size_t want = p->per_service ? (size_t)p->max_spans * CS_WORKLOAD_SERVICES : p->max_spans;
     p->n = cs_workload_batch(p->w, &p->arena, want, &p->spans);
     p->pos = 0;
-    if (!p->n || (p->per_service && sort_by_service(p) != 0)) return -1;
+    if (!p->n || (p->per_service && sort_by_service(p) != 0))
+      return -1;
   }
   /* A batch holds whole traces, max_spans up to max_spans + 39: send it as
    * one frame rather than leave a small remainder frame behind. */
@@ -90,9 +100,11 @@ int lg_producer_next(lg_producer *p, uint8_t *buf, size_t cap, uint64_t seq, siz
   if (p->per_service) {
     int svc = service_of(p, &p->spans[p->pos]);
     take = 1;
-    while (p->pos + take < p->n && service_of(p, &p->spans[p->pos + take]) == svc) take++;
+    while (p->pos + take < p->n && service_of(p, &p->spans[p->pos + take]) == svc)
+      take++;
   }
-  if (take >= (size_t)p->max_spans + CS_WORKLOAD_MAX_TRACE_SPANS) take = p->max_spans;
+  if (take >= (size_t)p->max_spans + CS_WORKLOAD_MAX_TRACE_SPANS)
+    take = p->max_spans;
   size_t limit = p->max_frame < cap ? p->max_frame : cap;
   for (;;) {
     size_t plen = 0;
@@ -109,7 +121,8 @@ int lg_producer_next(lg_producer *p, uint8_t *buf, size_t cap, uint64_t seq, siz
       p->pos += take;
       return 0;
     }
-    if (take == 1) return -1;
+    if (take == 1)
+      return -1;
     take /= 2; /* too big for one frame: halve until it fits */
   }
 }

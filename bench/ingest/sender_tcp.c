@@ -42,20 +42,24 @@ static int tcp_connect(const lg_config *cfg) {
   double until = lg_now() + cfg->connect_s;
   for (;;) {
     int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0)
+      return -1;
     if (connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) == 0) {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       return fd;
     }
     close(fd);
-    if (lg_now() > until) return -1;
+    if (lg_now() > until)
+      return -1;
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
 }
 
-static slot *slot_of(tcp_conn *c, uint64_t seq) { return &c->slots[seq % c->window]; }
+static slot *slot_of(tcp_conn *c, uint64_t seq) {
+  return &c->slots[seq % c->window];
+}
 
 /* Handles the bytes read so far: every complete ACK frees its slot. */
 static int consume_acks(tcp_conn *c) {
@@ -63,22 +67,26 @@ static int consume_acks(tcp_conn *c) {
   while (c->rlen - off >= CS_FRAME_HDR_LEN) {
     cs_frame_hdr h;
     int rc = cs_frame_parse_header(c->rbuf + off, c->rlen - off, 1024, &h);
-    if (rc == CS_WIRE_NEED_MORE) break;
+    if (rc == CS_WIRE_NEED_MORE)
+      break;
     if (rc != CS_WIRE_OK) {
       fprintf(stderr, "loadgen: bad frame from collector: %s\n", cs_wire_strerror(rc));
       return -1;
     }
-    if (c->rlen - off < CS_FRAME_HDR_LEN + h.len) break;
+    if (c->rlen - off < CS_FRAME_HDR_LEN + h.len)
+      break;
     const uint8_t *payload = c->rbuf + off + CS_FRAME_HDR_LEN;
     off += CS_FRAME_HDR_LEN + h.len;
-    if (h.type != CS_FRAME_ACK) continue;
+    if (h.type != CS_FRAME_ACK)
+      continue;
     cs_ack ack;
     if (cs_frame_parse_ack(payload, h.len, &ack) != CS_WIRE_OK) {
       fprintf(stderr, "loadgen: malformed ack for seq %llu\n", (unsigned long long)h.seq);
       return -1;
     }
     slot *s = slot_of(c, h.seq);
-    if (!s->used || s->seq != h.seq) continue; /* duplicate or stale */
+    if (!s->used || s->seq != h.seq)
+      continue; /* duplicate or stale */
     s->used = 0;
     c->inflight--;
     lg_stats *st = &c->t->st;
@@ -96,7 +104,8 @@ static int consume_acks(tcp_conn *c) {
 static uint64_t oldest_unacked(tcp_conn *c) {
   uint64_t seq = c->next_seq > c->window ? c->next_seq - c->window : 0;
   for (; seq < c->next_seq; seq++)
-    if (slot_of(c, seq)->used && slot_of(c, seq)->seq == seq) return seq;
+    if (slot_of(c, seq)->used && slot_of(c, seq)->seq == seq)
+      return seq;
   return c->next_seq;
 }
 
@@ -104,14 +113,16 @@ static int reconnect(tcp_conn *c) {
   lg_stats *st = &c->t->st;
   close(c->fd);
   c->fd = tcp_connect(c->t->cfg);
-  if (c->fd < 0) return -1;
+  if (c->fd < 0)
+    return -1;
   atomic_fetch_add(&st->reconnects, 1);
   c->rlen = 0;
   c->send_off = 0;
   uint64_t first = oldest_unacked(c);
   atomic_fetch_add(&st->resent_frames, c->send_seq - first);
   c->send_seq = first;
-  for (uint64_t q = first; q < c->next_seq; q++) slot_of(c, q)->sent_at = 0;
+  for (uint64_t q = first; q < c->next_seq; q++)
+    slot_of(c, q)->sent_at = 0;
   return 0;
 }
 
@@ -124,10 +135,11 @@ static int flush_some(tcp_conn *c) {
       c->send_off = 0;
       continue;
     }
-    ssize_t n = send(c->fd, s->buf + c->send_off, s->len - c->send_off,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n =
+        send(c->fd, s->buf + c->send_off, s->len - c->send_off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return 0;
       return -1;
     }
     c->send_off += (size_t)n;
@@ -147,7 +159,8 @@ void *lg_run_tcp(void *arg) {
   tcp_conn c = {.t = t, .fd = -1, .window = cfg->window};
   lg_producer p;
   size_t cap = (size_t)cfg->batch * 2048 + 65536;
-  if (cap > CS_FRAME_MAX_DEFAULT + CS_FRAME_HDR_LEN) cap = CS_FRAME_MAX_DEFAULT + CS_FRAME_HDR_LEN;
+  if (cap > CS_FRAME_MAX_DEFAULT + CS_FRAME_HDR_LEN)
+    cap = CS_FRAME_MAX_DEFAULT + CS_FRAME_HDR_LEN;
   c.slots = calloc(c.window, sizeof *c.slots);
   if (!c.slots || lg_producer_init(&p, cfg, t->index, cfg->batch, cap) != 0) {
     fprintf(stderr, "loadgen: out of memory\n");
@@ -156,7 +169,8 @@ void *lg_run_tcp(void *arg) {
     return NULL;
   }
   for (uint32_t i = 0; i < c.window; i++)
-    if (!(c.slots[i].buf = malloc(cap))) t->st.failed = 1;
+    if (!(c.slots[i].buf = malloc(cap)))
+      t->st.failed = 1;
   c.fd = t->st.failed ? -1 : tcp_connect(cfg);
   if (c.fd < 0 && !t->st.failed) {
     fprintf(stderr, "loadgen: cannot connect: %s\n", strerror(errno));
@@ -174,8 +188,10 @@ void *lg_run_tcp(void *arg) {
         break;
       }
       slot *s = slot_of(&c, c.next_seq);
-      if (s->used) break;
-      if (t->rate && lg_now() < t0 + (double)sent / (double)t->rate) break;
+      if (s->used)
+        break;
+      if (t->rate && lg_now() < t0 + (double)sent / (double)t->rate)
+        break;
       if (lg_producer_next(&p, s->buf, cap, c.next_seq, &s->len, &s->nspans) != 0) {
         fprintf(stderr, "loadgen: a span does not fit in a frame\n");
         t->st.failed = 1;
@@ -188,11 +204,14 @@ void *lg_run_tcp(void *arg) {
       atomic_fetch_add(&st->sent_frames, 1);
       atomic_fetch_add(&st->sent_bytes, s->len);
     }
-    if (!generating && (c.inflight == 0 || lg_now() > drain_until)) break;
+    if (!generating && (c.inflight == 0 || lg_now() > drain_until))
+      break;
     int rc = flush_some(&c);
     struct pollfd pfd = {c.fd, POLLIN, 0};
-    if (c.send_seq < c.next_seq) pfd.events |= POLLOUT;
-    if (rc == 0) rc = poll(&pfd, 1, 20) < 0 && errno != EINTR ? -1 : 0;
+    if (c.send_seq < c.next_seq)
+      pfd.events |= POLLOUT;
+    if (rc == 0)
+      rc = poll(&pfd, 1, 20) < 0 && errno != EINTR ? -1 : 0;
     if (rc == 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP))) {
       ssize_t n = recv(c.fd, c.rbuf + c.rlen, sizeof c.rbuf - c.rlen, MSG_DONTWAIT);
       if (n > 0) {
@@ -223,8 +242,10 @@ void *lg_run_tcp(void *arg) {
   if (c.inflight)
     fprintf(stderr, "loadgen: connection %d: %llu frames never acknowledged\n", t->index,
             (unsigned long long)c.inflight);
-  if (c.fd >= 0) close(c.fd);
-  for (uint32_t i = 0; i < c.window; i++) free(c.slots[i].buf);
+  if (c.fd >= 0)
+    close(c.fd);
+  for (uint32_t i = 0; i < c.window; i++)
+    free(c.slots[i].buf);
   free(c.slots);
   lg_producer_release(&p);
   return NULL;

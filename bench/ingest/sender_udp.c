@@ -15,7 +15,8 @@
  * still come out too big are halved by the producer. */
 static uint32_t spans_per_datagram(const lg_config *cfg, int index) {
   lg_producer p;
-  if (lg_producer_init(&p, cfg, index, CS_WORKLOAD_MAX_TRACE_SPANS, 1 << 20) != 0) return 1;
+  if (lg_producer_init(&p, cfg, index, CS_WORKLOAD_MAX_TRACE_SPANS, 1 << 20) != 0)
+    return 1;
   static _Thread_local uint8_t buf[1 << 20];
   size_t len = 0;
   uint32_t n = 0;
@@ -25,7 +26,8 @@ static uint32_t spans_per_datagram(const lg_config *cfg, int index) {
     double fit = (double)(cfg->udp_size - CS_FRAME_HDR_LEN - 64) / per_span;
     per = fit < 1 ? 1 : (uint32_t)fit;
     /* Batches overshoot by up to one trace: leave room for it. */
-    if (per > 2 * CS_WORKLOAD_MAX_TRACE_SPANS) per -= CS_WORKLOAD_MAX_TRACE_SPANS;
+    if (per > 2 * CS_WORKLOAD_MAX_TRACE_SPANS)
+      per -= CS_WORKLOAD_MAX_TRACE_SPANS;
   }
   lg_producer_release(&p);
   return per;
@@ -43,7 +45,8 @@ void *lg_run_udp(void *arg) {
     fprintf(stderr, "loadgen: udp set-up failed: %s\n", strerror(errno));
     t->st.failed = 1;
     free(buf);
-    if (fd >= 0) close(fd);
+    if (fd >= 0)
+      close(fd);
     return NULL;
   }
   int sndbuf = 4 << 20;
@@ -56,7 +59,8 @@ void *lg_run_udp(void *arg) {
   uint64_t seq = 0;
   while (!t->st.failed && !atomic_load(&lg_stop)) {
     uint64_t sent = atomic_load(&st->sent_spans);
-    if (t->quota && sent >= t->quota) break;
+    if (t->quota && sent >= t->quota)
+      break;
     size_t len = 0;
     uint32_t n = 0;
     if (lg_producer_next(&p, buf, cfg->udp_size, seq++, &len, &n) != 0) {
@@ -77,8 +81,10 @@ void *lg_run_udp(void *arg) {
       atomic_fetch_add(&st->send_errors, 1);
       /* ECONNREFUSED: an ICMP port unreachable from a previous datagram;
        * that datagram is lost, this one was not sent: try again once. */
-      if (errno != EINTR && errno != ECONNREFUSED && errno != ENOBUFS) break;
-      if (atomic_load(&lg_stop)) break;
+      if (errno != EINTR && errno != ECONNREFUSED && errno != ENOBUFS)
+        break;
+      if (atomic_load(&lg_stop))
+        break;
     }
   }
   lg_producer_release(&p);
@@ -101,7 +107,8 @@ void *lg_run_dry(void *arg) {
   }
   uint64_t seq = 0;
   while (!atomic_load(&lg_stop)) {
-    if (t->quota && atomic_load(&st->sent_spans) >= t->quota) break;
+    if (t->quota && atomic_load(&st->sent_spans) >= t->quota)
+      break;
     size_t len = 0;
     uint32_t n = 0;
     if (lg_producer_next(&p, buf, cap, seq++, &len, &n) != 0) {

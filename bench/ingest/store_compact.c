@@ -15,18 +15,23 @@ static uint64_t tree_bytes(const char *dir, int depth) {
   uint64_t total = 0;
   DIR *d = opendir(dir);
   if (!d || depth > 4) {
-    if (d) closedir(d);
+    if (d)
+      closedir(d);
     return 0;
   }
   struct dirent *e;
   char path[4096];
   while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
     struct stat st;
     int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) total += tree_bytes(path, depth + 1);
-    else if (S_ISREG(st.st_mode) && strncmp(e->d_name, "LOG", 3) != 0) total += (uint64_t)st.st_size;
+    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) != 0)
+      continue;
+    if (S_ISDIR(st.st_mode))
+      total += tree_bytes(path, depth + 1);
+    else if (S_ISREG(st.st_mode) && strncmp(e->d_name, "LOG", 3) != 0)
+      total += (uint64_t)st.st_size;
   }
   closedir(d);
   return total;

@@ -17,7 +17,8 @@
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Req;
 #define REQ_UNPACK opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack
-#define REQ_FREE opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked
+#define REQ_FREE                                                                                   \
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked
 
 static const char *loadgen;
 
@@ -25,14 +26,15 @@ typedef struct fake {
   int lfd, ufd;
   int port;
   atomic_ullong spans, frames, bad;
-  atomic_ullong mixed; /* frames with spans of more than one service */
+  atomic_ullong mixed;   /* frames with spans of more than one service */
   atomic_int drop_after; /* close a connection after this many frames, once */
   atomic_int stop;
 } fake;
 
 /* service.name of a ResourceSpans, or "". */
 static const char *service_of(const Opentelemetry__Proto__Trace__V1__ResourceSpans *rs) {
-  if (!rs->resource) return "";
+  if (!rs->resource)
+    return "";
   for (size_t i = 0; i < rs->resource->n_attributes; i++) {
     const Opentelemetry__Proto__Common__V1__KeyValue *kv = rs->resource->attributes[i];
     if (strcmp(kv->key, "service.name") == 0 && kv->value && kv->value->value_case == 1)
@@ -45,7 +47,8 @@ static const char *service_of(const Opentelemetry__Proto__Trace__V1__ResourceSpa
  * they belong to more than one service. */
 static long count_spans(const uint8_t *p, size_t n, int *mixed) {
   Req *req = REQ_UNPACK(NULL, n, p);
-  if (!req) return -1;
+  if (!req)
+    return -1;
   long c = 0;
   *mixed = 0;
   for (size_t r = 0; r < req->n_resource_spans; r++) {
@@ -67,7 +70,8 @@ static int read_full(int fd, uint8_t *b, size_t n) {
   size_t got = 0;
   while (got < n) {
     ssize_t r = recv(fd, b + got, n - got, 0);
-    if (r <= 0) return -1;
+    if (r <= 0)
+      return -1;
     got += (size_t)r;
   }
   return 0;
@@ -82,7 +86,8 @@ static void *serve_conn(void *arg) {
   for (;;) {
     uint8_t hdr[CS_FRAME_HDR_LEN];
     cs_frame_hdr h;
-    if (read_full(fd, hdr, sizeof hdr) != 0) break;
+    if (read_full(fd, hdr, sizeof hdr) != 0)
+      break;
     if (cs_frame_parse_header(hdr, sizeof hdr, CS_FRAME_MAX_DEFAULT, &h) != CS_WIRE_OK ||
         h.type != CS_FRAME_TRACES || read_full(fd, buf, h.len) != 0) {
       atomic_fetch_add(&f->bad, 1);
@@ -90,7 +95,8 @@ static void *serve_conn(void *arg) {
     }
     int mixed = 0;
     long n = count_spans(buf, h.len, &mixed);
-    if (mixed) atomic_fetch_add(&f->mixed, 1);
+    if (mixed)
+      atomic_fetch_add(&f->mixed, 1);
     if (n < 0) {
       atomic_fetch_add(&f->bad, 1);
       break;
@@ -105,7 +111,8 @@ static void *serve_conn(void *arg) {
     uint8_t ack[CS_FRAME_HDR_LEN + CS_ACK_LEN];
     cs_ack a = {(uint32_t)n, 0};
     size_t alen = cs_frame_write_ack(ack, h.seq, &a);
-    if (send(fd, ack, alen, MSG_NOSIGNAL) != (ssize_t)alen) break;
+    if (send(fd, ack, alen, MSG_NOSIGNAL) != (ssize_t)alen)
+      break;
   }
   free(buf);
   close(fd);
@@ -116,12 +123,14 @@ static void *accept_loop(void *arg) {
   fake *f = arg;
   while (!atomic_load(&f->stop)) {
     int fd = accept(f->lfd, NULL, NULL);
-    if (fd < 0) break;
+    if (fd < 0)
+      break;
     conn_arg *ca = malloc(sizeof *ca);
     ca->f = f;
     ca->fd = fd;
     pthread_t t;
-    if (pthread_create(&t, NULL, serve_conn, ca) == 0) pthread_detach(t);
+    if (pthread_create(&t, NULL, serve_conn, ca) == 0)
+      pthread_detach(t);
   }
   return NULL;
 }
@@ -131,7 +140,8 @@ static void *udp_loop(void *arg) {
   static uint8_t buf[65536];
   while (!atomic_load(&f->stop)) {
     ssize_t n = recv(f->ufd, buf, sizeof buf, 0);
-    if (n <= 0) continue; /* timeout: check stop */
+    if (n <= 0)
+      continue; /* timeout: check stop */
     cs_frame_hdr h;
     const uint8_t *payload;
     long c = -1;
@@ -155,7 +165,8 @@ static int fake_start(fake *f, pthread_t *ta, pthread_t *tu) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof sa;
     f->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    if (bind(f->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(f->lfd, 16) != 0) return -1;
+    if (bind(f->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(f->lfd, 16) != 0)
+      return -1;
     getsockname(f->lfd, (struct sockaddr *)&sa, &sl);
     f->ufd = socket(AF_INET, SOCK_DGRAM, 0);
     if (bind(f->ufd, (struct sockaddr *)&sa, sizeof sa) == 0) {
@@ -165,7 +176,8 @@ static int fake_start(fake *f, pthread_t *ta, pthread_t *tu) {
     close(f->lfd);
     close(f->ufd);
   }
-  if (!f->port) return -1;
+  if (!f->port)
+    return -1;
   int rcv = 8 << 20;
   setsockopt(f->ufd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
   struct timeval tv = {0, 100000};
@@ -201,9 +213,11 @@ static result run(const char *args) {
   /* timeout(1): a hung load generator fails the test instead of stalling it. */
   snprintf(cmd, sizeof cmd, "timeout 60 %s %s", loadgen, args);
   FILE *p = popen(cmd, "r");
-  if (!p) return r;
+  if (!p)
+    return r;
   while (fgets(line, sizeof line, p)) {
-    if (strncmp(line, "result ", 7) != 0) continue;
+    if (strncmp(line, "result ", 7) != 0)
+      continue;
     r.sent = field(line, " sent_spans=");
     r.acked = field(line, " acked_spans=");
     r.accepted = field(line, " accepted=");
@@ -239,8 +253,7 @@ static void loadgen_per_service_frames_hold_one_service(void) {
   pthread_t ta, tu;
   CHECK_EQ(fake_start(&f, &ta, &tu), 0);
   char args[256];
-  snprintf(args, sizeof args, "--tcp 127.0.0.1:%d --spans 10000 --batch 300 --per-service",
-           f.port);
+  snprintf(args, sizeof args, "--tcp 127.0.0.1:%d --spans 10000 --batch 300 --per-service", f.port);
   result r = run(args);
   CHECK_EQ(r.status, 0);
   CHECK_EQ(r.acked, r.sent);
@@ -256,7 +269,8 @@ static void loadgen_tcp_resends_after_a_dropped_connection(void) {
   CHECK_EQ(fake_start(&f, &ta, &tu), 0);
   atomic_store(&f.drop_after, 3);
   char args[256];
-  snprintf(args, sizeof args, "--tcp 127.0.0.1:%d --spans 5000 --batch 200 --window 4 --drain 3", f.port);
+  snprintf(args, sizeof args, "--tcp 127.0.0.1:%d --spans 5000 --batch 200 --window 4 --drain 3",
+           f.port);
   result r = run(args);
   CHECK_EQ(r.status, 0);
   CHECK(r.reconnects >= 1 && r.reconnects != (unsigned long long)-1);

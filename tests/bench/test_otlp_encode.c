@@ -11,8 +11,10 @@ typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Re
 typedef Opentelemetry__Proto__Trace__V1__Span PbSpan;
 typedef Opentelemetry__Proto__Common__V1__KeyValue PbKV;
 #define REQ_UNPACK opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack
-#define REQ_FREE opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked
-#define REQ_SIZE opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size
+#define REQ_FREE                                                                                   \
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked
+#define REQ_SIZE                                                                                   \
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size
 #define REQ_PACK opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack
 #define VC(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
 
@@ -24,7 +26,8 @@ static int str_is(const char *z, cs_str s) {
 static void check_attr(const PbKV *kv, const cs_attr *a) {
   CHECK(str_is(kv->key, a->key));
   CHECK(kv->value != NULL);
-  if (!kv->value) return;
+  if (!kv->value)
+    return;
   switch (a->type) {
   case CS_VAL_STR:
     CHECK_EQ(kv->value->value_case, VC(STRING_VALUE));
@@ -64,7 +67,8 @@ static void check_span(const PbSpan *p, const cs_span *s) {
   CHECK_EQ(p->end_time_unix_nano, s->end_ns);
   CHECK_EQ(p->flags, s->flags);
   CHECK_EQ(p->status ? p->status->code : 0, s->status_code);
-  if (s->status_msg.n) CHECK(p->status && str_is(p->status->message, s->status_msg));
+  if (s->status_msg.n)
+    CHECK(p->status && str_is(p->status->message, s->status_msg));
   CHECK_EQ(p->n_attributes, s->n_attrs);
   for (size_t i = 0; i < p->n_attributes && i < s->n_attrs; i++)
     check_attr(p->attributes[i], &s->attrs[i]);
@@ -72,7 +76,8 @@ static void check_span(const PbSpan *p, const cs_span *s) {
 
 static const cs_span *find(const cs_span *s, size_t n, const uint8_t *id) {
   for (size_t i = 0; i < n; i++)
-    if (memcmp(s[i].span_id, id, 8) == 0) return &s[i];
+    if (memcmp(s[i].span_id, id, 8) == 0)
+      return &s[i];
   return NULL;
 }
 
@@ -105,9 +110,11 @@ static void otlp_encode_roundtrips_workload_through_protobuf_c(void) {
           const PbSpan *p = ss->spans[j];
           const cs_span *s = p->span_id.len == 8 ? find(spans, n, p->span_id.data) : NULL;
           CHECK(s != NULL);
-          if (!s) continue;
+          if (!s)
+            continue;
           check_span(p, s);
-          if (!res) res = s->resource;
+          if (!res)
+            res = s->resource;
           CHECK(res == s->resource); /* grouped by resource */
           seen++;
         }
@@ -209,7 +216,8 @@ static void otlp_encode_handles_every_field(void) {
   CHECK_EQ(cs_otlp_encode_traces(spans, NRES + 1, buf, sizeof buf, &len), 0);
   Req *req = REQ_UNPACK(NULL, len, buf);
   CHECK(req != NULL);
-  if (!req) return;
+  if (!req)
+    return;
   /* 64 resources in the first segment, the other 6 and res[0] again. */
   CHECK_EQ(req->n_resource_spans, NRES + 1);
   const Opentelemetry__Proto__Trace__V1__ResourceSpans *rs0 = req->resource_spans[0];

@@ -5,7 +5,9 @@
 #include "check.h"
 #include "workload.h"
 
-static int same_str(cs_str a, cs_str b) { return a.n == b.n && memcmp(a.p, b.p, a.n) == 0; }
+static int same_str(cs_str a, cs_str b) {
+  return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
+}
 
 static void workload_is_deterministic(void) {
   cs_workload *w1 = malloc(sizeof *w1), *w2 = malloc(sizeof *w2);
@@ -42,7 +44,8 @@ static void workload_is_deterministic(void) {
 
 static const cs_span *find_span(const cs_span *s, size_t n, const uint8_t id[8]) {
   for (size_t i = 0; i < n; i++)
-    if (memcmp(s[i].span_id, id, 8) == 0) return &s[i];
+    if (memcmp(s[i].span_id, id, 8) == 0)
+      return &s[i];
   return NULL;
 }
 
@@ -59,8 +62,10 @@ static void workload_traces_have_documented_shape(void) {
   for (int t = 0; t < traces; t++) {
     cs_span *s;
     size_t n = cs_workload_next_trace(w, &a, &s);
-    if (n < min_n) min_n = n;
-    if (n > max_n) max_n = n;
+    if (n < min_n)
+      min_n = n;
+    if (n > max_n)
+      max_n = n;
     total += n;
     CHECK(cs_span_is_root(&s[0]));
     for (size_t i = 0; i < n; i++) {
@@ -70,19 +75,23 @@ static void workload_traces_have_documented_shape(void) {
       CHECK(s[i].session_id.n > 0);
       CHECK(s[i].end_ns > s[i].start_ns);
       CHECK(s[i].resource != NULL);
-      if (s[i].status_code == CS_STATUS_ERROR) errors++;
-      if (s[i].kind < 6) kinds[s[i].kind]++;
+      if (s[i].status_code == CS_STATUS_ERROR)
+        errors++;
+      if (s[i].kind < 6)
+        kinds[s[i].kind]++;
       for (int k = 0; k < CS_WORKLOAD_SERVICES; k++)
         if (s[i].resource && strcmp(s[i].resource->service.p, cs_workload_service(k)) == 0)
           svc_seen[k]++;
-      if (i == 0) continue;
+      if (i == 0)
+        continue;
       CHECK(!cs_span_is_root(&s[i]));
       const cs_span *p = find_span(s, n, s[i].parent_id);
       if (!p) {
         bad_parent++;
         continue;
       }
-      if (s[i].start_ns < p->start_ns || s[i].end_ns > p->end_ns) bad_nesting++;
+      if (s[i].start_ns < p->start_ns || s[i].end_ns > p->end_ns)
+        bad_nesting++;
     }
     for (int k = 0; k < CS_WORKLOAD_SESSIONS; k++) {
       if (!session_seen[k] && memcmp(w->sessions[k], s[0].session_id.p, 21) == 0) {
@@ -90,7 +99,8 @@ static void workload_traces_have_documented_shape(void) {
         distinct_sessions++;
       }
     }
-    if (t % 100 == 99) cs_arena_reset(&a);
+    if (t % 100 == 99)
+      cs_arena_reset(&a);
   }
   double avg = (double)total / traces, err_rate = (double)errors / (double)total;
   fprintf(stderr, "  %zu spans, %.2f per trace (%zu..%zu), %.2f%% errors, %zu sessions\n", total,
@@ -101,7 +111,8 @@ static void workload_traces_have_documented_shape(void) {
   CHECK_EQ(bad_parent, 0);
   CHECK_EQ(bad_nesting, 0);
   CHECK(kinds[CS_KIND_SERVER] > 0 && kinds[CS_KIND_CLIENT] > 0 && kinds[CS_KIND_INTERNAL] > 0);
-  for (int k = 0; k < CS_WORKLOAD_SERVICES; k++) CHECK(svc_seen[k] > 0);
+  for (int k = 0; k < CS_WORKLOAD_SERVICES; k++)
+    CHECK(svc_seen[k] > 0);
   CHECK(distinct_sessions > 300);
   CHECK_EQ(w->spans, total);
   cs_arena_release(&a);
@@ -119,7 +130,8 @@ static void workload_batch_holds_whole_traces(void) {
   CHECK_EQ(w->spans, n);
   /* The last span's trace starts inside the batch: traces are not split. */
   size_t roots = 0;
-  for (size_t i = 0; i < n; i++) roots += cs_span_is_root(&s[i]);
+  for (size_t i = 0; i < n; i++)
+    roots += cs_span_is_root(&s[i]);
   CHECK_EQ(roots, w->traces);
   CHECK(cs_span_is_root(&s[0]));
   cs_arena_release(&a);
