@@ -536,6 +536,35 @@ test('API errors and empty results are shown, not a blank page', async () => {
   await pg.close();
 });
 
+test('the top bar box opens traces by full ID and anything else as a session', async () => {
+  // A separate page: the 404 of the trace lookup logs a network error.
+  const pg = await ctx.newPage();
+  await pg.goto(base + '#/search');
+  const jump = async (text) => {
+    await pg.fill('#jump-id', text);
+    await pg.press('#jump-id', 'Enter');
+  };
+  await jump('12345'); // hex digits, but not a trace ID's length
+  await pg.waitForSelector('.page-session .sess-row');
+  assert.equal(new URL(pg.url()).hash, '#/session/12345');
+  assert.equal(await pg.locator('.sess-row').count(), 1);
+  await jump(ids.aliceCheckout);
+  await pg.waitForSelector('.page-trace[data-ready]');
+  assert.equal(await pg.locator('h1').innerText(), 'frontend: POST /checkout');
+  // 32 hex digits but no such trace: the session of that name.
+  await jump('0123456789abcdef0123456789abcdef');
+  await pg.waitForSelector('.page-session .sess-row');
+  assert.match(pg.url(), /#\/session\/0123456789abcdef0123456789abcdef\?notrace=1$/);
+  assert.match(await pg.locator('.notrace').innerText(), /No trace has the ID/);
+  assert.equal(await pg.locator('.sess-row').getAttribute('data-trace'), ids.orphan);
+  assert.equal(await pg.locator('.error-box').count(), 0);
+  // Back skips the failed trace lookup.
+  await pg.goBack();
+  await pg.waitForSelector('.page-trace[data-ready]');
+  assert.match(pg.url(), new RegExp('#/trace/' + ids.aliceCheckout));
+  await pg.close();
+});
+
 test('dark and light themes follow the system', async () => {
   await page.emulateMedia({colorScheme: 'dark'});
   await open(`#/trace/${ids.aliceCheckout}`);

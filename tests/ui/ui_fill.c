@@ -241,12 +241,25 @@ static void build(void) {
   m->n_links = 1;
   add(tid, sid_of(m), &r_mail, "render template", CS_KIND_INTERNAL, base_ns + 241ull * 1000 * MS + 2 * MS, 5 * MS);
   note("mail", tid);
-  /* A trace whose middle span never arrived. */
+  /* A trace whose middle span never arrived; its session ID looks like a
+   * trace ID (the top bar's box falls back to the session). */
   mk_tid(tid, 0x0a7a);
+  size_t orphan_first = n_spans;
   cs_span *o = add(tid, 0, &r_frontend, "GET /lost", CS_KIND_SERVER, base_ns + 300ull * 1000 * MS, 50 * MS);
   add(tid, 0xdead0001, &r_checkout, "orphaned work", CS_KIND_INTERNAL, base_ns + 300ull * 1000 * MS + 10 * MS, 20 * MS);
   (void)o;
+  session(orphan_first, "0123456789abcdef0123456789abcdef");
   note("orphan", tid);
+  /* A trace whose root span never arrived: every span has a parent that is
+   * missing. Its session ID "12345" is all hex digits. */
+  mk_tid(tid, 0x0b0b);
+  size_t rootless_first = n_spans;
+  uint64_t rt = base_ns + 340ull * 1000 * MS;
+  cs_span *lw = add(tid, 0xdead0002, &r_checkout, "late work", CS_KIND_SERVER, rt, 40 * MS);
+  add(tid, sid_of(lw), &r_inventory, "GET /stock", CS_KIND_SERVER, rt + 5 * MS, 10 * MS);
+  add(tid, 0xdead0003, &r_payments, "late cleanup", CS_KIND_INTERNAL, rt + 20 * MS, 30 * MS);
+  session(rootless_first, "12345");
+  note("rootless", tid);
   /* Hostile text everywhere a span carries text. */
   mk_tid(tid, 0x755);
   size_t first = n_spans;

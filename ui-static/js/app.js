@@ -52,6 +52,13 @@ export function go(page, arg, params, {replace = false} = {}) {
 
 let current = null; // {page, arg, inst}
 let seq = 0;
+let jumpedTo = ''; // the trace ID just typed into the top bar's box
+
+// Replaces the current history entry and shows it (a page's redirect).
+function redirect(page, arg, params) {
+  history.replaceState(null, '', makeHash(page, arg, params));
+  route();
+}
 
 async function route() {
   const r = parseHash();
@@ -78,7 +85,9 @@ async function route() {
     return;
   }
   if (my !== seq) return;
-  const inst = mod.render(root, {arg: r.arg, params: r.params, go}) || null;
+  const jumped = r.page === 'trace' && r.arg === jumpedTo;
+  jumpedTo = '';
+  const inst = mod.render(root, {arg: r.arg, params: r.params, go, redirect, jumped}) || null;
   current = {page: r.page, arg: r.arg, inst};
   document.title = `Callscope · ${r.page}${r.arg ? ' ' + r.arg.slice(0, 16) : ''}`;
 }
@@ -108,8 +117,15 @@ function initJump() {
     e.preventDefault();
     const v = document.getElementById('jump-id').value.trim();
     if (!v) return;
-    if (/^[0-9a-fA-F]{1,32}$/.test(v)) go('trace', v.toLowerCase(), {});
-    else go('session', v, {});
+    // Only a full-length ID (32 hex digits, or Zipkin's 16) is taken for a
+    // trace; anything else (a session "12345" is also hex) is a session.
+    // The trace page falls back to the session when no such trace exists.
+    if (/^([0-9a-fA-F]{16}|[0-9a-fA-F]{32})$/.test(v)) {
+      jumpedTo = v.toLowerCase();
+      go('trace', jumpedTo, {});
+    } else {
+      go('session', v, {});
+    }
   });
 }
 

@@ -62,6 +62,8 @@ export function render(root, {arg, params, go}) {
     clear(page);
     const traces = body.traces || [];
     page.appendChild(h('h1', null, 'Session ', h('span', {class: 'mono session-id'}, id)));
+    if (params.get('notrace'))
+      page.appendChild(h('div', {class: 'muted notrace'}, `No trace has the ID ${id}, so it is shown as a session ID.`));
     if (!traces.length) {
       page.appendChild(emptyBox('No traces carry this session ID.', 'Session IDs are matched exactly (session.id, sessionId, session_id… all count).'));
       return;

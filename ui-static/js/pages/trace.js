@@ -79,7 +79,7 @@ function facts(tree) {
       tree.skewAdjusted ? h('span', {class: 'badge warn', title: 'spans shifted to correct clock skew between hosts'}, `${tree.skewAdjusted} skew-adjusted`) : null));
 }
 
-export function render(root, {arg, params, go}) {
+export function render(root, {arg, params, go, redirect, jumped}) {
   const id = arg;
   const page = h('div', {class: 'page-trace'});
   root.appendChild(page);
@@ -105,6 +105,12 @@ export function render(root, {arg, params, go}) {
       tree = await api(paths.tree(id), null, {signal: ctl.signal});
     } catch (e) {
       if (e.name === 'AbortError') return;
+      // Typed into the top bar and no such trace: it may be a session ID
+      // that happens to look like a trace ID.
+      if (e.status === 404 && jumped && redirect) {
+        redirect('session', id, {notrace: '1'});
+        return;
+      }
       clear(page).appendChild(errorBox(e, load));
       return;
     }
