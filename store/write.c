@@ -23,7 +23,8 @@
 typedef struct tcache_ent {
   uint8_t id[16];
   uint64_t start, end, bucket_s;
-  int used;
+  uint32_t cids[4]; /* recent chunk IDs, to spot a resent batch */
+  uint8_t used, ncid, cpos; /* ncid: valid cids (up to 4); cpos: next slot */
 } tcache_ent;
 
 typedef struct group {
@@ -32,6 +33,8 @@ typedef struct group {
   uint64_t start, end;   /* merged extent as far as the writer knows */
   uint64_t bucket_s;
   int hit, start_changed, end_changed, skip;
+  int resent;            /* the same chunk was written recently */
+  uint32_t cid;
 } group;
 
 /* Open-addressing set of 64-bit hashes; gen tags make clearing O(1). */
@@ -225,9 +228,9 @@ static int group_by_trace(cs__writer *w, const cs_span *spans, size_t n) {
 }
 
 static tcache_ent *tcache_slot(cs__writer *w, const uint8_t id[16]) {
-  uint64_t h;
-  memcpy(&h, id + 8, 8); /* trace IDs are random: their bytes are a hash */
-  h ^= h >> 29;
+  /* Hashed rather than taken from the ID's bytes: not every client makes
+   * random trace IDs. */
+  uint64_t h = cs__hash(id, 16, 0);
   return &w->tc[h & (((size_t)1 << TCACHE_BITS) - 1)];
 }
 
@@ -429,6 +432,16 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
   uint64_t cid = 0;
   for (size_t i = 0; i < g->n; i++) cid += cs__hash(sp[i]->span_id, 8, 0) | 1;
   cid ^= g->n * 0x9E3779B97F4A7C15ULL;
+  g->cid = (uint32_t)cid;
+  /* Everything below is idempotent except the latency statistics, which
+   * a resent batch would count twice: skip them for a chunk the writer
+   * wrote recently (a resend after a restart still counts twice). */
+  g->resent = 0;
+  if (g->hit) {
+    const tcache_ent *ce = tcache_slot(w, tid);
+    for (uint8_t i = 0; i < ce->ncid; i++)
+      if (ce->cids[i] == g->cid) g->resent = 1;
+  }
 
   w->val.n = 0;
   int rc = cs__chunk_encode(st->enc, sp, g->n, &w->val);
@@ -452,7 +465,7 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
     const cs_span *s = sp[i];
     cs_str svc = svc_of(s);
     if (s->status_code == CS_STATUS_ERROR) sum.n_errors++;
-    if (cs__statagg_add(w->stats, cf, s, svc)) w->err = CS_STORE_ENOMEM;
+    if (!g->resent && cs__statagg_add(w->stats, cf, s, svc)) w->err = CS_STORE_ENOMEM;
     if (cs_span_is_root(s) && (!sum.has_root || s->start_ns < sum.root_start)) {
       sum.has_root = 1;
       sum.root_start = s->start_ns;
@@ -638,11 +651,17 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
     group *g = &w->g[i];
     if (g->skip) continue;
     tcache_ent *ce = tcache_slot(w, w->order[g->first]->trace_id);
+    if (!g->hit) ce->ncid = ce->cpos = 0;
     memcpy(ce->id, w->order[g->first]->trace_id, 16);
     ce->start = g->start;
     ce->end = g->end;
     ce->bucket_s = g->bucket_s;
     ce->used = 1;
+    if (!g->resent) {
+      ce->cids[ce->cpos] = g->cid;
+      ce->cpos = (uint8_t)((ce->cpos + 1) % 4);
+      if (ce->ncid < 4) ce->ncid++;
+    }
   }
   if (w->names.n + w->npending > 65536) hset_clear(&w->names); /* bound memory */
   for (size_t i = 0; i < w->npending; i++) hset_add(&w->names, w->pending[i]);

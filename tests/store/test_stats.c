@@ -112,6 +112,12 @@ static void stats_rows_add_up_and_filter(void) {
   CHECK_EQ(cs_store_scan_stats(st, CS_STR_LIT("back"), 0, 0, collect, &a), 0);
   CHECK_EQ(a.rows, 0);
 
+  /* A resent batch does not count twice. */
+  CHECK_EQ(cs_store_write(st, sp, N / 2), 0);
+  memset(&a, 0, sizeof(a));
+  CHECK_EQ(cs_store_scan_stats(st, CS_STR_LIT("frontend"), T0, T0 + 59 * SEC, collect, &a), 0);
+  CHECK_EQ(a.count, N);
+
   /* Still one row, same numbers, after compaction folded the operands. */
   CHECK_EQ(cs_store_compact(st), 0);
   memset(&a, 0, sizeof(a));
