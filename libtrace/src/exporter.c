@@ -198,10 +198,15 @@ static void *run(void *arg) {
     int flushing = want_flush > handled_flush || stopping;
     if (ex->batch_n && (flushing || now - ex->batch_t0 >= t->cfg.batch_timeout_ms))
       frame_finish(ex);
-    if (now >= ex->next_metrics || want_flush > handled_flush || (stopping && !final_metrics)) {
+    /* The last export at shutdown waits until every span is delivered (or
+     * the deadline is near), so its spans.exported is the final total;
+     * sent with the last spans, before their acks, it undercounted. */
+    int final_due = stopping && !final_metrics &&
+                    ((all_delivered(ex) && rings_empty(t)) || now + 50 >= stop_deadline);
+    if (now >= ex->next_metrics || want_flush > handled_flush || final_due) {
       export_metrics(ex);
       ex->next_metrics = now + t->cfg.metrics_interval_ms;
-      final_metrics = stopping;
+      final_metrics |= final_due;
     }
     if (want_flush > handled_flush)
       handled_flush = want_flush;
@@ -222,7 +227,7 @@ static void *run(void *arg) {
       pthread_cond_broadcast(&ex->cv);
     }
     pthread_mutex_unlock(&ex->mu);
-    if (stopping && (delivered || __cst_mono_ms() >= stop_deadline))
+    if (stopping && ((delivered && final_metrics) || __cst_mono_ms() >= stop_deadline))
       break;
 
     /* Sleep until something happens or a deadline passes. */

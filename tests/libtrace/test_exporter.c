@@ -453,7 +453,34 @@ static void interleaved_metrics_lose_no_span_udp(void) {
   interleaved_metrics_lose_no_span(1);
 }
 
+/* The last metrics export at shutdown waits until the spans are
+ * acknowledged, so the final callscope.trace.spans.exported the collector
+ * keeps is the true total (it used to be sent with the last spans, before
+ * their acks, and a short-lived process reported 0). */
+static void slow_metrics(cst_config *c) {
+  c->metrics_interval_ms = 60000; /* only the final export */
+}
+
+static void final_health_metrics_count_every_exported_span(void) {
+  fake_collector fc = {0};
+  fc.delay_ack_ms = 50;
+  CHECK_EQ(fc_start(&fc, 0, 0), 0);
+  char ep[64];
+  cst_tracer *t = mk(fc_endpoint(&fc, ep, sizeof ep), slow_metrics);
+  spans(t, "fin", 30);
+  cst_tracer_free(t); /* no explicit flush */
+  CHECK(fc_wait(&fc, 30, 2000));
+  usleep(100 * 1000);
+  fc_metric m;
+  CHECK(fc_find_metric(&fc, "callscope.trace.spans.exported", NULL, &m));
+  CHECK_EQ(m.ival, 30);
+  CHECK(fc_find_metric(&fc, "callscope.trace.spans.started", NULL, &m));
+  CHECK_EQ(m.ival, 30);
+  fc_free(&fc);
+}
+
 int main(void) {
+  RUN(final_health_metrics_count_every_exported_span);
   RUN(interleaved_metrics_lose_no_span_tcp);
   RUN(interleaved_metrics_lose_no_span_udp);
   RUN(tcp_batches_are_acknowledged);
