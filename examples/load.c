@@ -16,10 +16,10 @@
 
 typedef struct load {
   const char *url, *prefix;
-  uint32_t sessions, requests, seconds, concurrency, timeout_ms, items;
+  uint32_t sessions, requests, seconds, concurrency, timeout_ms, items, show_traces;
   double rate; /* requests per second over all workers; 0 = as fast as possible */
   double t0;
-  atomic_uint_fast64_t next, ok, client_err, server_err, no_response;
+  atomic_uint_fast64_t next, ok, client_err, server_err, no_response, shown;
 } load;
 
 static volatile sig_atomic_t g_stop;
@@ -50,8 +50,18 @@ static void *worker(void *arg) {
     else if (r.status >= 500) atomic_fetch_add(&l->server_err, 1);
     else if (r.status >= 400) atomic_fetch_add(&l->client_err, 1);
     else atomic_fetch_add(&l->ok, 1);
-    ex_log(rc || r.status >= 500 ? "warn" : "info", "%s %s session=%s -> %d%s%s",
-           checkout ? "POST" : "GET", path, session, r.status, rc ? " " : "", rc ? r.error : "");
+    /* The trace ID from the frontend's traceresponse header (W3C Trace
+     * Context Level 2): what a user quotes to find their request. */
+    char trace[33] = "-";
+    if (!rc && r.traceresponse[0]) snprintf(trace, sizeof trace, "%.32s", r.traceresponse + 3);
+    ex_log(rc || r.status >= 500 ? "warn" : "info", "%s %s session=%s -> %d trace=%s%s%s",
+           checkout ? "POST" : "GET", path, session, r.status, trace, rc ? " " : "",
+           rc ? r.error : "");
+    if (trace[0] != '-' && atomic_fetch_add(&l->shown, 1) < l->show_traces) {
+      printf("cs-examples-load: trace %s  %s %s session=%s -> %d\n", trace,
+             checkout ? "POST" : "GET", path, session, r.status);
+      fflush(stdout);
+    }
   }
   return NULL;
 }
@@ -69,6 +79,8 @@ static void usage(FILE *f) {
           "  --concurrency N     parallel clients (default 2)\n"
           "  --items N           distinct items sku-1..sku-N (default 8)\n"
           "  --timeout-ms N      per request (default 10000)\n"
+          "  --show-traces N     print the trace IDs (from the traceresponse header)\n"
+          "                      of the first N answered requests (default 3)\n"
           "  --help              this text\n"
           "Without --requests and --duration it runs until SIGTERM/SIGINT. Prints a\n"
           "summary line at the end; exits 1 when no request got a response.\n");
@@ -85,13 +97,14 @@ static int num(const char *s, double max, double *out) {
 
 int main(int argc, char **argv) {
   load l = {.url = "http://127.0.0.1:8080", .prefix = "user-", .sessions = 5, .rate = 5,
-            .concurrency = 2, .timeout_ms = 10000, .items = 8};
+            .concurrency = 2, .timeout_ms = 10000, .items = 8, .show_traces = 3};
   static const struct option lo[] = {
       {"url", required_argument, 0, 'u'},      {"sessions", required_argument, 0, 's'},
       {"session-prefix", required_argument, 0, 'p'},
       {"requests", required_argument, 0, 'n'}, {"duration", required_argument, 0, 'd'},
       {"rate", required_argument, 0, 'r'},     {"concurrency", required_argument, 0, 'c'},
       {"items", required_argument, 0, 'i'},    {"timeout-ms", required_argument, 0, 't'},
+      {"show-traces", required_argument, 0, 'T'},
       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   int opt;
   double v;
@@ -107,6 +120,7 @@ int main(int argc, char **argv) {
     case 'c': bad = num(optarg, 64, &v) || v < 1; l.concurrency = (uint32_t)v; break;
     case 'i': bad = num(optarg, 100000, &v) || v < 1; l.items = (uint32_t)v; break;
     case 't': bad = num(optarg, 600000, &v) || v < 1; l.timeout_ms = (uint32_t)v; break;
+    case 'T': bad = num(optarg, 1e6, &v); l.show_traces = (uint32_t)v; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

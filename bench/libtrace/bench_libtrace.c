@@ -127,7 +127,7 @@ static void op_counter(long n, void *ctx) {
 }
 static void op_hist(long n, void *ctx) {
   for (long i = 0; i < n; i++)
-    cst_histogram_record(g_hist, (double)(i & 1023));
+    cst_histogram_record(g_hist, (double)(i & 1023) * 1e-3); /* 0..1.023 s */
 }
 
 typedef struct one_hdr {
@@ -298,7 +298,7 @@ int main(int argc, char **argv) {
   cst_tracer *off = tracer(ep, CST_SAMPLER_ALWAYS_OFF);
   cst_label l[] = {{"route", "/orders"}};
   g_counter = cst_counter_new(on, "bench.counter", "1", NULL, l, 1);
-  g_hist = cst_histogram_new(on, "bench.hist", "ms", NULL, l, 1, NULL, 0);
+  g_hist = cst_histogram_new(on, "bench.hist", "s", NULL, l, 1, NULL, 0);
   cst_span *root = cst_span_start(on, "root", CST_KIND_SERVER, NULL);
   g_ctx = cst_context_copy(cst_span_context(root));
   cst_span_end(root);

@@ -117,6 +117,9 @@ typedef struct ex_result {
   char error[128];  /* transport error of the last attempt, "" when none */
   char body[2048];  /* response body, cut to fit, NUL-terminated */
   size_t body_len;
+  /* The response's W3C traceresponse header (version-traceid-spanid-flags,
+   * 55 characters) when present and well formed, else "". */
+  char traceresponse[56];
 } ex_result;
 
 /* Makes the call, one CLIENT span per attempt (child of parent, or of the

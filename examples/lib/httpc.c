@@ -104,9 +104,21 @@ static int connect_by(const char *host, const char *port, double deadline, ex_re
   return fd;
 }
 
+/* A traceresponse value: "00-" 32 hex "-" 16 hex "-" 2 hex, lowercase
+ * (the traceparent format; other versions are not needed here). */
+static int valid_traceresponse(const char *v, size_t n) {
+  if (n != 55 || memcmp(v, "00-", 3) != 0 || v[35] != '-' || v[52] != '-') return 0;
+  for (size_t i = 3; i < n; i++) {
+    if (i == 35 || i == 52) continue;
+    if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'))) return 0;
+  }
+  return 1;
+}
+
 /* Parses "HTTP/1.x NNN ..." and the head; returns the head length or 0
- * while incomplete, -1 on garbage. Sets *clen to Content-Length or -1. */
-static long parse_head(const char *buf, size_t n, int *status, long *clen) {
+ * while incomplete, -1 on garbage. Sets *clen to Content-Length or -1 and
+ * copies a well-formed traceresponse header into tr (else leaves it). */
+static long parse_head(const char *buf, size_t n, int *status, long *clen, char tr[56]) {
   const char *end = memmem(buf, n, "\r\n\r\n", 4);
   if (!end) return n > 8192 ? -1 : 0;
   if (n < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ') return -1;
@@ -124,6 +136,14 @@ static long parse_head(const char *buf, size_t n, int *status, long *clen) {
       char *e;
       long v = strtol(p + 15, &e, 10);
       if (v >= 0 && v <= EX_RESP_MAX) *clen = v;
+    } else if ((size_t)(eol - p) > 14 && strncasecmp(p, "traceresponse:", 14) == 0) {
+      const char *v = p + 14, *ve = eol;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      if (valid_traceresponse(v, (size_t)(ve - v))) {
+        memcpy(tr, v, 55);
+        tr[55] = '\0';
+      }
     }
     p = eol + 2;
   }
@@ -181,7 +201,7 @@ int ex_http_raw(const char *base_url, const char *method, const char *path,
     if (r > 0) {
       got += (size_t)r;
       if (head == 0) {
-        head = parse_head(resp, got, &status, &clen);
+        head = parse_head(resp, got, &status, &clen, out->traceresponse);
         if (head < 0) {
           snprintf(out->error, sizeof out->error, "malformed response");
           goto done;

@@ -100,12 +100,25 @@ static const ex_route *match(const ex_svc *svc, const char *method, const char *
   return NULL;
 }
 
+/* cst_inject's set side for the traceresponse header: keeps traceparent. */
+static int keep_traceparent(void *user, const char *key, const char *value) {
+  if (strcmp(key, "traceparent") == 0) snprintf(user, 56, "%s", value);
+  return 0;
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, const char *body,
-                                  size_t len) {
+                                  size_t len, const char *traceresponse) {
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (!resp) return MHD_NO;
   MHD_add_response_header(resp, "Content-Type", "application/json");
+  /* W3C Trace Context Level 2: the server's span as the caller's handle on
+   * the trace (same format as traceparent), so a user can look up their
+   * request; browsers may read it cross-origin. */
+  if (traceresponse[0]) {
+    MHD_add_response_header(resp, "traceresponse", traceresponse);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "traceresponse");
+  }
   enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
   MHD_destroy_response(resp);
   return r;
@@ -181,8 +194,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     snprintf(msg, sizeof msg, "HTTP %d", status);
     cst_span_set_status(span, CST_STATUS_ERROR, msg);
   }
-  char trace[33];
+  char trace[33], traceresponse[56] = "";
   cst_context_trace_id_hex(cst_span_context(span), trace);
+  cst_carrier tr = {NULL, keep_traceparent, traceresponse};
+  cst_inject(cst_span_context(span), &tr, CST_PROP_TRACECONTEXT);
   const char *session = cst_context_session(cst_span_context(span));
   char sess[80];
   snprintf(sess, sizeof sess, "%s", session ? session : "-");
@@ -190,11 +205,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   double ms = ex_now_ms() - t0;
   if (r) {
     cst_counter_add(status >= 500 ? svc->rm[ri].error : svc->rm[ri].ok, 1);
-    cst_histogram_record(svc->rm[ri].latency, ms);
+    cst_histogram_record(svc->rm[ri].latency, ms / 1000.0); /* base unit: seconds */
   }
   ex_log(status >= 500 ? "warn" : "info", "%s %s %d %.1f ms trace=%s session=%s", method, url,
          status, ms, trace, sess);
-  enum MHD_Result res = send_reply(conn, status, req->body, req->body_len);
+  enum MHD_Result res = send_reply(conn, status, req->body, req->body_len, traceresponse);
   free(req);
   return res;
 }
@@ -340,7 +355,9 @@ static int make_metrics(ex_svc *svc) {
                                     "HTTP requests handled", ok, 3);
     svc->rm[i].error = cst_counter_new(svc->tracer, "http.server.requests", "{request}",
                                        "HTTP requests handled", er, 3);
-    svc->rm[i].latency = cst_histogram_new(svc->tracer, "http.server.duration", "ms",
+    /* Seconds, the base unit Prometheus expects (http_server_duration_seconds),
+     * with libtrace's default latency bounds, which are in seconds. */
+    svc->rm[i].latency = cst_histogram_new(svc->tracer, "http.server.duration", "s",
                                            "HTTP request latency", ok, 2, NULL, 0);
   }
   if (svc->def->downstreams) {

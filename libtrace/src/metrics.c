@@ -250,8 +250,10 @@ void cst_gauge_set(cst_gauge *g, double value) {
     atomic_store_explicit(&g->set, 1, memory_order_release);
 }
 
-static const double default_bounds[] = {0,   5,   10,   25,   50,   75,   100,  250,
-                                        500, 750, 1000, 2500, 5000, 7500, 10000};
+/* Latency in seconds, the base unit (Prometheus lints other time units):
+ * OpenTelemetry's HTTP duration buckets, plus 0. */
+static const double default_bounds[] = {0,    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+                                        0.5,  0.75,  1,    2.5,   5,    7.5,   10};
 
 cst_histogram *cst_histogram_new(cst_tracer *t, const char *name, const char *unit,
                                  const char *description, const cst_label *labels, size_t n_labels,

@@ -481,6 +481,81 @@ static int count_of(const char *hay, const char *needle) {
   return n;
 }
 
+/* The trace ID of a W3C traceresponse header in an HTTP response
+ * ("traceresponse: 00-<32 hex>-<16 hex>-<2 hex>"), into id; 0 if none. */
+static int traceresponse_id(const char *resp, char id[33]) {
+  const char *h = resp ? strstr(resp, "\r\ntraceresponse: ") : NULL;
+  if (!h) return 0;
+  h += 17;
+  if (strlen(h) < 55 || strncmp(h, "00-", 3) || h[35] != '-' || h[52] != '-') return 0;
+  for (int i = 3; i < 55; i++)
+    if (i != 35 && i != 52 && !strchr("0123456789abcdef", h[i])) return 0;
+  memcpy(id, h + 3, 32);
+  id[32] = '\0';
+  return 1;
+}
+
+/* The stored call tree of trace id, read back over the query API: 200,
+ * no missing parent, rooted at the frontend. */
+static void check_tree(int qport, const char *id) {
+  char path[128];
+  snprintf(path, sizeof path, "/api/v1/traces/%s/tree", id);
+  char *resp = http_get(qport, path);
+  CHECK(resp && strstr(resp, " 200 "));
+  CHECK(resp && strstr(resp, "\"missingParents\":0"));
+  CHECK(resp && strstr(resp, "\"frontend\""));
+  free(resp);
+}
+
+/* The value of the first line of text that starts with prefix and
+ * contains needle; -1 when there is none. */
+static double series_value(const char *text, const char *prefix, const char *needle) {
+  for (const char *p = text; p && *p;) {
+    const char *e = strchr(p, '\n');
+    if (!e) e = p + strlen(p);
+    char line[1024];
+    snprintf(line, sizeof line, "%.*s", (int)(e - p), p);
+    const char *sp = strrchr(line, ' ');
+    if (!strncmp(line, prefix, strlen(prefix)) && strstr(line, needle) && sp) return strtod(sp + 1, NULL);
+    p = *e ? e + 1 : NULL;
+  }
+  return -1;
+}
+
+/* Scraped /metrics after the services exported their last metrics: the
+ * latency histogram is in seconds (base unit), libtrace's own health is
+ * there per service and none of it was refused as reserved; `promtool
+ * check metrics` (when installed) finds nothing to lint. */
+static void check_metrics(int qport) {
+  char *resp = http_get(qport, "/metrics");
+  CHECK(resp && strstr(resp, " 200 "));
+  if (!resp) return;
+  CHECK(strstr(resp, "http_server_duration_seconds_bucket{"));
+  CHECK(!strstr(resp, "_milliseconds"));
+  CHECK(strstr(resp, "callscope_trace_spans_exported_total{"));
+  CHECK(strstr(resp, "callscope_trace_spans_dropped_total{"));
+  CHECK(strstr(resp, "callscope_trace_queue_bytes{"));
+  /* The frontend's final export counts the spans it really exported. */
+  CHECK(series_value(resp, "callscope_trace_spans_exported_total{", "service=\"frontend\"") > 0);
+  CHECK_EQ(series_value(resp, "callscope_metrics_points_rejected_total{reason=\"reserved_name\"}", ""), 0);
+  const char *body = strstr(resp, "\r\n\r\n");
+  if (body && system("command -v promtool >/dev/null 2>&1") == 0) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/metrics.txt", tmp);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+      fputs(body + 4, f);
+      fclose(f);
+      char cmd[600];
+      snprintf(cmd, sizeof cmd, "promtool check metrics < %s >&2", path);
+      int rc = system(cmd);
+      CHECK_EQ(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 0);
+    }
+  }
+  free(resp);
+}
+
 /* The all-in-one daemon, as scripts/run.sh starts it, queried over HTTP
  * the way a user does: a session's traces and one call tree. */
 static void examples_all_in_one_http(const bins *b) {
@@ -499,8 +574,24 @@ static void examples_all_in_one_http(const bins *b) {
   if (rc) return;
   /* 9 requests over 3 sessions: user 1 gets requests 0, 3, 6 (product,
    * checkout, product). */
+  /* The frontend hands the caller its trace ID (traceresponse). */
+  char tr_id[33] = "", load_id[33] = "";
+  char *fresp = http_get(atoi(strrchr(fe_url, ':') + 1), "/product?item=sku-1&session=tr-user");
+  CHECK(fresp && strstr(fresp, " 200 "));
+  CHECK(traceresponse_id(fresp, tr_id));
+  free(fresp);
   run_load(b, fe_url, 9, 3, "http-user-");
+  /* ... and cs-examples-load prints the first few. */
+  char *lout = slurp(logs[P_LOAD]);
+  CHECK_EQ(count_of(lout, "cs-examples-load: trace "), 3);
+  const char *lt = lout ? strstr(lout, "cs-examples-load: trace ") : NULL;
+  if (lt && strspn(lt + 24, "0123456789abcdef") == 32) snprintf(load_id, sizeof load_id, "%.32s", lt + 24);
+  CHECK(load_id[0]);
+  free(lout);
   stop_services(); /* flushed and acknowledged, so stored and queryable */
+  if (tr_id[0]) check_tree(qport, tr_id);
+  if (load_id[0]) check_tree(qport, load_id);
+  check_metrics(qport);
 
   char *resp = http_get(qport, "/api/v1/sessions/http-user-1");
   CHECK(resp && strstr(resp, " 200 "));

@@ -40,7 +40,7 @@ static void instruments_export_cumulative_values(void) {
   cst_gauge *unset = cst_gauge_new(t, "never.set", NULL, NULL, NULL, 0);
   double bounds[] = {5, 15, 25};
   lat = cst_histogram_new(t, "latency", "ms", NULL, l, 1, bounds, 3);
-  cst_histogram *dflt = cst_histogram_new(t, "latency.default", "ms", NULL, NULL, 0, NULL, 0);
+  cst_histogram *dflt = cst_histogram_new(t, "latency.default", "s", NULL, NULL, 0, NULL, 0);
   CHECK(req && inflight && temp && lat && dflt && unset);
   CHECK(cst_counter_new(t, "9bad", NULL, NULL, NULL, 0) == NULL);
   double bad_bounds[] = {2, 1};
@@ -53,7 +53,7 @@ static void instruments_export_cumulative_values(void) {
   pthread_join(b, NULL);
   cst_updown_add(inflight, 3);
   cst_gauge_set(temp, 21.5);
-  cst_histogram_record(dflt, 7);
+  cst_histogram_record(dflt, 0.007); /* 7 ms, in seconds */
   cst_histogram_record(lat, NAN); /* ignored */
   cst_span_end(cst_span_start(t, "one", CST_KIND_INTERNAL, NULL));
   CHECK_EQ(cst_tracer_flush(t, 5000), CST_OK);
@@ -87,7 +87,8 @@ static void instruments_export_cumulative_values(void) {
   CHECK(m.bounds[0] == 5 && m.bounds[2] == 25);
   CHECK(fc_find_metric(&fc, "latency.default", "", &m));
   CHECK_EQ(m.nb, 16);
-  CHECK_EQ(m.buckets[2], 1); /* 7 is in (5,10] */
+  CHECK_EQ(m.buckets[2], 1); /* 0.007 is in (0.005,0.01]: the defaults are in seconds */
+  CHECK(m.bounds[1] == 0.005 && m.bounds[14] == 10);
   /* Cumulative: a second export carries the totals, not deltas. */
   cst_counter_add(req, 5);
   CHECK_EQ(cst_tracer_flush(t, 5000), CST_OK);

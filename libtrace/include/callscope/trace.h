@@ -541,7 +541,7 @@ CST_API int cst_sample_ratio(const uint8_t trace_id[16], double ratio);
  * metrics; cst_tracer_free frees those not freed before. The *_free
  * functions unregister and free one handle (NULL accepted); no thread may
  * use the handle during or after that call.
- * Constructors: name, unit ("ms", "By", "1"; may be NULL), description (may be
+ * Constructors: name, unit ("s", "By", "1"; may be NULL), description (may be
  * NULL) and labels are copied; labels may be NULL when n_labels is 0 (at most
  * 32 labels). They return NULL on CST_EINVAL/ENOMEM conditions (bad name,
  * too many labels); the record functions accept NULL and do nothing, so
@@ -574,9 +574,11 @@ CST_API cst_gauge *cst_gauge_new(cst_tracer *t, const char *name, const char *un
 CST_API void cst_gauge_set(cst_gauge *g, double value);
 CST_API void cst_gauge_free(cst_gauge *g);
 
-/* Default histogram bounds, for latencies in milliseconds (OpenTelemetry's
- * defaults): 0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000,
- * 7500, 10000. */
+/* Default histogram bounds, for latencies in seconds (OpenTelemetry's HTTP
+ * duration buckets): 0, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
+ * 0.75, 1, 2.5, 5, 7.5, 10. Record durations in seconds with unit "s":
+ * Prometheus expects base units (http_server_duration_seconds), and
+ * `promtool check metrics` flags _milliseconds. */
 #define CST_HISTOGRAM_MAX_BOUNDS 64
 
 /* bounds: strictly increasing finite values (copied), n_bounds <=
