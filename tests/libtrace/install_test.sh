@@ -27,6 +27,11 @@ cp "$src/tests/libtrace/install/tiny.c" "$tmp/"
 cd "$tmp"
 # shellcheck disable=SC2046
 $cc -std=c11 -Wall -Werror tiny.c -o tiny_pc_shared $(pkg-config --cflags --libs callscope-trace)
+# The documented way for a prefix outside the loader's path: the .pc's
+# rpath variable, so the program runs without LD_LIBRARY_PATH.
+# shellcheck disable=SC2046
+$cc -std=c11 -Wall -Werror tiny.c -o tiny_pc_rpath $(pkg-config --cflags --libs callscope-trace) \
+  $(pkg-config --variable=rpath callscope-trace)
 # shellcheck disable=SC2046
 $cc -std=c11 -Wall -Werror tiny.c -o tiny_pc_static $(pkg-config --cflags callscope-trace) \
   -L"$libdir" -Wl,-Bstatic -lcallscope-trace -Wl,-Bdynamic \
@@ -36,15 +41,16 @@ cmake -S "$src/tests/libtrace/install" -B "$tmp/cm" -DCMAKE_PREFIX_PATH="$tmp/pr
 cmake --build "$tmp/cm" >/dev/null
 fail=0
 run() {
-  local bin=$1 want_so=$2 out
-  out=$(LD_LIBRARY_PATH="$libdir" "$bin" 2>&1) || { echo "$bin failed: $out"; fail=1; return; }
+  local bin=$1 want_so=$2 ldpath=${3-$libdir} out
+  out=$(LD_LIBRARY_PATH="$ldpath" "$bin" 2>&1) || { echo "$bin failed: $out"; fail=1; return; }
   [ "$out" = "tiny ok" ] || { echo "$bin printed: $out"; fail=1; }
   if readelf -d "$bin" | grep -q 'libcallscope-trace.so'; then has=1; else has=0; fi
   [ "$has" = "$want_so" ] || { echo "$bin: needs .so = $has, want $want_so"; fail=1; }
   echo "ok   $(basename "$bin")"
 }
 run "$tmp/tiny_pc_shared" 1
+run "$tmp/tiny_pc_rpath" 1 ""   # no LD_LIBRARY_PATH: found through the rpath
 run "$tmp/tiny_pc_static" 0
-run "$tmp/cm/tiny_shared" 1
+run "$tmp/cm/tiny_shared" 1 ""  # CMake puts the imported library's directory in the build rpath
 run "$tmp/cm/tiny_static" 0
 exit $fail
