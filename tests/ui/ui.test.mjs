@@ -325,6 +325,23 @@ test('trace view: missing parents are marked and links open the linked trace', a
   assert.equal(await page.locator('.wf-row.sel .svc').innerText(), 'checkout');
 });
 
+test('a trace without its root span is named after its earliest span, marked', async () => {
+  await open(`#/trace/${ids.rootless}`);
+  assert.equal(await page.locator('h1').innerText(), 'checkout: late work (missing root)');
+  assert.equal(await page.title(), 'checkout: late work (missing root) · Callscope');
+  await open(`#/trace/${ids.orphan}`); // a root and an orphan: named after the root
+  assert.equal(await page.locator('h1').innerText(), 'frontend: GET /lost');
+  await open('#/search?session=12345&run=1', '.result');
+  const title = page.locator(`.result[data-trace="${ids.rootless}"] a.title`);
+  await page.waitForFunction(() => !document.querySelector('.result a.title').textContent.includes('…'));
+  assert.equal(await title.innerText(), 'checkout: late work (missing root)');
+  assert.match(await page.locator('.scatter circle title').textContent(), /^checkout: late work \(missing root\)/);
+  await shot('search-rootless');
+  await open('#/session/12345');
+  await page.waitForFunction(() => !document.querySelector('.sess-head .name').textContent.includes('…'));
+  assert.match(await page.locator('.sess-head .name').innerText(), /late work · checkout \(missing root\)$/);
+});
+
 test('session page: every trace of the session in order, expandable', async () => {
   await open('#/session/sess-alice');
   const list = page.locator('.sess-row');

@@ -5,6 +5,7 @@
 import {api, paths} from '../api.js';
 import {h, clear, fmtDur, fmtDateTime, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
 import {scatter} from '../charts.js';
+import {summaryText, summaryNodes, resolveRootless} from '../names.js';
 
 const QUICK = [['15m', 'Last 15 min'], ['1h', 'Last hour'], ['24h', 'Last day'], ['168h', 'Last 7 days']];
 
@@ -130,6 +131,7 @@ export function render(root, {params, go}) {
 
   const picked = new Set();
   let traces = [];
+  let gen = 0; // bumped by every search, so late name lookups redraw only their own
   let cursor = null;
 
   function apiParams(extra) {
@@ -171,7 +173,7 @@ export function render(root, {params, go}) {
     const maxDur = Math.max(...shown.map((t) => t.durationNs));
     results.appendChild(scatter(shown.map((t) => ({
       x: t.startTimeUs, y: t.durationNs, r: Math.min(10, 3 + Math.log2(1 + t.spanCount)), err: t.errorCount > 0,
-      title: `${t.rootService}: ${t.rootOperation}\n${fmtDur(t.durationNs)}, ${t.spanCount} spans`,
+      title: `${summaryText(t)}\n${fmtDur(t.durationNs)}, ${t.spanCount} spans`,
       dataset: {trace: t.traceID}, onClick: () => go('trace', t.traceID, {}),
     }))));
     const list = h('div', {class: 'result-list', style: {marginTop: '10px'}});
@@ -186,7 +188,7 @@ export function render(root, {params, go}) {
       list.appendChild(h('div', {class: 'result', dataset: {trace: t.traceID}},
         box,
         h('div', null,
-          h('a', {class: 'title', href: '#/trace/' + t.traceID}, `${t.rootService}: ${t.rootOperation}`),
+          h('a', {class: 'title', href: '#/trace/' + t.traceID}, summaryNodes(t)),
           h('div', {class: 'meta'}, fmtDateTime(t.startTimeUs), ' · ', h('span', {class: 'mono'}, t.traceID)),
           h('div', null, t.services.map((sv) => h('span', {class: 'chip'}, h('span', {class: 'dot', style: {background: serviceColour(sv)}}), sv))),
           h('div', {class: 'durbar', style: {width: Math.max(1, (t.durationNs / maxDur) * 100) + '%'}})),
@@ -198,9 +200,13 @@ export function render(root, {params, go}) {
     results.appendChild(list);
     if (cursor)
       results.appendChild(h('button', {type: 'button', class: 'ghost', on: {click: () => run(true)}}, 'Load more'));
+    // Traces without a root span: name them after their earliest span.
+    const g = gen;
+    resolveRootless(shown, ctl.signal, () => g === gen && draw(body));
   }
 
   async function run(more = false) {
+    gen++;
     if (!more) {
       traces = [];
       cursor = null;

@@ -4,6 +4,7 @@
 import {api, paths} from '../api.js';
 import {h, clear, fmtDur, fmtDateTime, fmtTime, loading, errorBox, emptyBox} from '../dom.js';
 import {Waterfall} from '../waterfall.js';
+import {summaryName, missingMark, resolveRootless} from '../names.js';
 
 export function render(root, {arg, params, go}) {
   const id = arg;
@@ -75,17 +76,26 @@ export function render(root, {arg, params, go}) {
     const errs = traces.reduce((a, t) => a + t.errorCount, 0);
     page.appendChild(h('div', {class: 'facts muted', style: {marginBottom: '10px'}},
       `${traces.length} trace${traces.length === 1 ? '' : 's'}${body.truncated ? ' (more exist: the oldest are shown)' : ''} from ${fmtDateTime(t0)} to ${fmtTime(t1)} · `,
-      `slowest step: `, h('b', null, `${slowest.rootOperation} (${fmtDur(slowest.durationNs)})`),
+      `slowest step: `, h('b', null, `${summaryName(slowest).operation} (${fmtDur(slowest.durationNs)})`),
       errs ? h('span', {class: 'badge err'}, `${errs} error${errs > 1 ? 's' : ''}`) : null,
       ' · ', h('a', {href: `#/search?session=${encodeURIComponent(id)}&run=1&lookback=168h`}, 'as a search')));
+    // A trace's name; one without a root span is named again once its
+    // earliest span is known.
+    const names = [];
+    const nameOf = (t, n) => {
+      const nm = summaryName(t);
+      return [h('span', {class: 'muted'}, `${n + 1}. ${fmtTime(t.startTimeUs)} `), h('b', null, nm.operation),
+        h('span', {class: 'muted'}, ' · ' + nm.service), nm.missing ? [' ', missingMark()] : null];
+    };
     traces.forEach((t, n) => {
+      const nameEl = h('div', {class: 'name'}, nameOf(t, n));
+      names.push(() => clear(nameEl).append(...nameOf(t, n).flat().filter(Boolean)));
       const tog = h('span', {class: 'tog'}, '▸');
       const bar = h('div', {class: 'sess-bar' + (t.errorCount ? ' err' : ''), style: {
         left: ((t.startTimeUs - t0) / span) * 100 + '%', width: Math.max(0.3, (t.durationNs / 1000 / span) * 100) + '%'}});
       const head = h('div', {class: 'sess-head', role: 'button', tabindex: 0, 'aria-expanded': 'false'},
         tog,
-        h('div', {class: 'name'}, h('span', {class: 'muted'}, `${n + 1}. ${fmtTime(t.startTimeUs)} `), h('b', null, t.rootOperation),
-          h('span', {class: 'muted'}, ' · ' + t.rootService)),
+        nameEl,
         h('div', {class: 'sess-track', title: `${fmtDur(t.durationNs)}, ${t.spanCount} spans`}, bar),
         h('div', {class: 'num', style: {textAlign: 'right'}}, fmtDur(t.durationNs),
           t.errorCount ? h('span', {class: 'badge err'}, String(t.errorCount)) : null));
@@ -116,6 +126,7 @@ export function render(root, {arg, params, go}) {
       if (open.has(t.traceID)) expand(t, body2, head);
     });
     page.dataset.ready = '1';
+    resolveRootless(traces, ctl.signal, () => names.forEach((f) => f()));
   }
   load();
   return {

@@ -5,6 +5,7 @@
 import {api, paths} from '../api.js';
 import {h, clear, fmtDur, fmtDateTime, fmtTime, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
 import {Waterfall} from '../waterfall.js';
+import {treeRoot, missingMark, MISSING_ROOT} from '../names.js';
 
 function kvTable(obj) {
   const entries = Object.entries(obj || {});
@@ -58,15 +59,15 @@ export function spanDetail(span, tree, go) {
   return box;
 }
 
-const rootOf = (tree) => tree.spans.find((s) => s.parentSpanID === null) || tree.spans[0];
+const rootOf = (tree) => treeRoot(tree).span;
 
 function facts(tree) {
-  const root = rootOf(tree);
+  const {span: root, missing} = treeRoot(tree);
   const services = new Set(tree.spans.map((s) => s.service));
   const errors = tree.spans.reduce((a, s) => a + (s.status === 'error' ? 1 : 0), 0);
   const f = (k, v, cls) => h('span', {class: cls}, k + ' ', h('b', null, v));
   return h('div', {class: 'trace-head'},
-    h('h1', null, root ? `${root.service}: ${root.operation}` : 'Trace'),
+    h('h1', null, root ? `${root.service}: ${root.operation}` : 'Trace', missing ? [' ', missingMark()] : null),
     h('div', {class: 'facts'},
       f('trace', tree.traceID, 'mono'),
       f('start', fmtDateTime(tree.startTimeUs)),
@@ -120,6 +121,8 @@ export function render(root, {arg, params, go, redirect, jumped}) {
       return;
     }
     page.appendChild(facts(tree));
+    const named = treeRoot(tree);
+    document.title = `${named.span.service}: ${named.span.operation}${named.missing ? ' ' + MISSING_ROOT : ''} · Callscope`;
     const filter = h('input', {type: 'search', placeholder: 'Filter spans: service, operation, attribute…', value: p.q || '', 'aria-label': 'Filter spans'});
     const count = h('span', {class: 'muted match-count'});
     const crit = h('input', {type: 'checkbox', checked: p.crit !== '0', id: 'crit'});
