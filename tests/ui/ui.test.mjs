@@ -409,6 +409,38 @@ test('dependencies page shows the numbers the API gives', async () => {
     assert.equal(await row.locator('.c-errors').innerText(), e.errorCount.toLocaleString('en-US'));
     assert.equal(await page.locator(`g.edge[data-parent="${e.parent}"][data-child="${e.child}"]`).getAttribute('data-calls'), String(e.callCount));
   }
+  // The drawing: no edge runs through a box other than its own two, no
+  // label covers a box or another label, every label has its background.
+  const geo = await page.locator('svg.graph').evaluate((svg) => {
+    const boxes = [...svg.querySelectorAll('g.node')].map((g) => {
+      const m = g.transform.baseVal.consolidate().matrix, r = g.querySelector('rect');
+      return {name: g.dataset.service, x: m.e, y: m.f, w: r.width.baseVal.value, h: r.height.baseVal.value};
+    });
+    const inside = (b, x, y, pad = 0) => x > b.x - pad && x < b.x + b.w + pad && y > b.y - pad && y < b.y + b.h + pad;
+    const through = [];
+    for (const g of svg.querySelectorAll('g.edge')) {
+      const path = g.querySelector('path.line'), len = path.getTotalLength();
+      for (let t = 0; t <= len; t += 3) {
+        const pt = path.getPointAtLength(t);
+        for (const b of boxes)
+          if (b.name !== g.dataset.parent && b.name !== g.dataset.child && inside(b, pt.x, pt.y)) through.push(`${g.dataset.parent}->${g.dataset.child} through ${b.name}`);
+      }
+    }
+    const labels = [...svg.querySelectorAll('g.edge-label')].map((l) => {
+      const r = l.querySelector('rect');
+      return {id: l.dataset.parent + '->' + l.dataset.child, x: +r.getAttribute('x'), y: +r.getAttribute('y'), w: +r.getAttribute('width'), h: +r.getAttribute('height')};
+    });
+    const overlap = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+    const covered = [];
+    labels.forEach((l, i) => {
+      for (const b of boxes) if (overlap(l, b)) covered.push(`${l.id} label on ${b.name}`);
+      for (const m of labels.slice(i + 1)) if (overlap(l, m)) covered.push(`${l.id} label on ${m.id} label`);
+    });
+    return {through: [...new Set(through)], covered, labels: labels.length, edges: svg.querySelectorAll('g.edge').length};
+  });
+  assert.deepEqual(geo.through, []);
+  assert.deepEqual(geo.covered, []);
+  assert.equal(geo.labels, geo.edges);
   const pay = api.edges.find((e) => e.parent === 'checkout' && e.child === 'payments');
   assert.ok(pay && pay.errorCount > 0);
   await page.locator('g.node[data-service="checkout"]').click();

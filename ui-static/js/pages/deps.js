@@ -6,9 +6,23 @@ import {api, paths} from '../api.js';
 import {h, s, clear, fmtDur, fmtPct, fmtCount, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
 
 const WINDOWS = [['15m', '15 min'], ['1h', '1 hour'], ['6h', '6 hours'], ['24h', '1 day'], ['168h', '7 days']];
-const NW = 170, NH = 40, GX = 340, GY = 80, PAD = 30;
+const NW = 170, NH = 40; // service boxes
+const LW = 150, LH = 32; // edge labels: two lines above their edge's line
+const DH = 8; // an edge passing a column of boxes
+const CG = 40, VG = 16, PAD = 24; // gaps between columns, between items in one, margin
 
-// Longest-path layering; edges that close a cycle are ignored for levels.
+// A layered drawing (in the manner of Sugiyama et al.): services sit in
+// columns by the longest call path from a service nobody calls (edges that
+// close a cycle do not count). Between two columns of services is a column
+// of edge labels. An edge is a chain of slots, one per column it crosses:
+// the first column after its caller holds its label (the line runs along
+// the label's bottom), and every further column a thin slot of its own, so
+// an edge that skips a column goes round the boxes there instead of
+// through them, and no label covers a box, a line or another label. The
+// order inside each column comes from barycenter sweeps (fewer crossings);
+// heights from a few rounds of pulling each slot level with its neighbours.
+// Returns {names, pos (service -> {x, y}), chains (edge -> slots), back
+// (cycle-closing edges), width, height}.
 export function layout(edges) {
   const names = [...new Set(edges.flatMap((e) => [e.parent, e.child]))].sort();
   const level = new Map(names.map((n) => [n, 0]));
@@ -24,20 +38,105 @@ export function layout(edges) {
     }
     if (!changed) break;
   }
-  const cols = [];
-  for (const n of names) (cols[level.get(n)] ||= []).push(n);
-  const pos = new Map();
-  cols.forEach((col, c) => {
-    // Order by the mean row of the callers already placed, to cut crossings.
-    const key = (n) => {
-      const ys = edges.filter((e) => e.child === n && pos.has(e.parent)).map((e) => pos.get(e.parent).y);
-      return ys.length ? ys.reduce((a, b) => a + b, 0) / ys.length : 0;
-    };
-    col.sort((a, b) => key(a) - key(b) || (a < b ? -1 : 1));
-    col.forEach((n, r) => pos.set(n, {x: PAD + c * GX, y: PAD + r * GY, col: c}));
+  const ranks = [];
+  const put = (item) => {
+    (ranks[item.rank] ||= []).push(item);
+    item.up = [];
+    item.down = [];
+    return item;
+  };
+  const nodeItem = new Map(names.map((n) => [n, put({kind: 'node', name: n, rank: 2 * level.get(n), h: NH, anchor: NH / 2})]));
+  const chains = new Map(), back = [];
+  for (const e of edges) {
+    const a = level.get(e.parent), b = level.get(e.child);
+    if (b <= a) {
+      if (e.parent !== e.child) back.push(e);
+      continue;
+    }
+    const chain = [nodeItem.get(e.parent)];
+    for (let r = 2 * a + 1; r < 2 * b; r++)
+      chain.push(put(r === 2 * a + 1 ? {kind: 'label', edge: e, rank: r, h: LH, anchor: LH} : {kind: 'pass', edge: e, rank: r, h: DH, anchor: DH / 2}));
+    chain.push(nodeItem.get(e.child));
+    for (let k = 1; k < chain.length; k++) {
+      chain[k - 1].down.push(chain[k]);
+      chain[k].up.push(chain[k - 1]);
+    }
+    chains.set(e, chain);
+  }
+  for (let r = 0; r < ranks.length; r++) ranks[r] ||= [];
+  ranks.forEach((col) => col.forEach((it, i) => (it.order = i)));
+  // Ordering: each item moves to the mean position of its neighbours in
+  // the previous column (downward sweeps) or the next one (upward).
+  const mean = (list, f) => (list.length ? list.reduce((t, x) => t + f(x), 0) / list.length : null);
+  for (let sweep = 0; sweep < 8; sweep++) {
+    const down = sweep % 2 === 0;
+    for (let k = 1; k < ranks.length; k++) {
+      const col = ranks[down ? k : ranks.length - 1 - k];
+      const key = new Map(col.map((it) => [it, mean(down ? it.up : it.down, (x) => x.order)]));
+      col.sort((x, y) => (key.get(x) ?? x.order) - (key.get(y) ?? y.order) || x.order - y.order);
+      col.forEach((it, i) => (it.order = i));
+    }
+  }
+  // Heights: stack each column, then pull every item towards the mean
+  // line height of its neighbours, keeping the order and the gaps.
+  for (const col of ranks) {
+    let y = 0;
+    for (const it of col) (it.y = y), (y += it.h + VG);
+  }
+  for (let round = 0; round < 12; round++) {
+    const down = round % 2 === 0;
+    for (let k = 0; k < ranks.length; k++) {
+      const col = ranks[down ? k : ranks.length - 1 - k];
+      const want = col.map((it) => {
+        const m = mean([...it.up, ...it.down], (x) => x.y + x.anchor);
+        return m === null ? it.y : m - it.anchor;
+      });
+      let bottom = -Infinity;
+      col.forEach((it, i) => {
+        it.y = Math.max(want[i], bottom + VG);
+        bottom = it.y + it.h;
+      });
+      // Pushing down only would drift: shift the column back by the mean overshoot.
+      const over = mean(col.map((it, i) => it.y - want[i]), (v) => v) || 0;
+      col.forEach((it) => (it.y -= over / 2));
+    }
+  }
+  const top = Math.min(...ranks.flat().map((it) => it.y));
+  let x = PAD;
+  const colX = ranks.map((col, r) => {
+    const x0 = x;
+    x += (r % 2 ? LW : NW) + CG;
+    return x0;
   });
-  const rows = Math.max(1, ...cols.map((c) => (c ? c.length : 0)));
-  return {names, pos, width: PAD * 2 + Math.max(0, cols.length - 1) * GX + NW + 40, height: PAD * 2 + (rows - 1) * GY + NH + 20};
+  for (const it of ranks.flat()) {
+    it.y += PAD - top;
+    it.x = colX[it.rank];
+    it.w = it.rank % 2 ? LW : NW;
+  }
+  const pos = new Map(names.map((n) => [n, nodeItem.get(n)]));
+  let height = Math.max(...ranks.flat().map((it) => it.y + it.h)) + PAD;
+  if (back.length) height += 40; // room for the loops under the boxes
+  return {names, pos, chains, back, width: x - CG + PAD, height};
+}
+
+// An edge's path through its slots: straight along each slot, smooth
+// S-curves (horizontal at both ends) across the gaps. Also the label's box.
+function route(chain, portOut, portIn) {
+  const pts = [];
+  const [src, dst] = [chain[0], chain[chain.length - 1]];
+  pts.push([src.x + NW, src.y + portOut]);
+  for (const it of chain.slice(1, -1)) pts.push([it.x, it.y + it.anchor], [it.x + it.w, it.y + it.anchor]);
+  pts.push([dst.x, dst.y + portIn]);
+  let d = `M${pts[0][0]},${pts[0][1]}`;
+  for (let k = 1; k < pts.length; k++) {
+    const [x0, y0] = pts[k - 1], [x1, y1] = pts[k];
+    if (k % 2 === 0) d += ` L${x1},${y1}`;
+    else {
+      const mx = (x0 + x1) / 2;
+      d += ` C${mx},${y0} ${mx},${y1} ${x1},${y1}`;
+    }
+  }
+  return d;
 }
 
 function edgeLabel(e) {
@@ -115,7 +214,10 @@ export function render(root, {params, go}) {
       s('path', {d: 'M0,0 L10,5 L0,10 z'}))));
     const edgeEls = [], nodeEls = new Map();
     const select = (kind, v, push = true) => {
-      edgeEls.forEach((x) => x.el.classList.toggle('sel', kind === 'edge' && x.e === v));
+      edgeEls.forEach((x) => {
+        x.el.classList.toggle('sel', kind === 'edge' && x.e === v);
+        x.label.classList.toggle('sel', kind === 'edge' && x.e === v);
+      });
       nodeEls.forEach((el, n) => el.classList.toggle('sel', kind === 'node' && n === v));
       if (kind === 'edge') panelEdge(panel, v);
       else if (kind === 'node') panelNode(panel, v);
@@ -124,49 +226,49 @@ export function render(root, {params, go}) {
         go('deps', '', state({}), {replace: true});
       }
     };
-    // Ports: a node's outgoing edges leave from points spread down its
-    // right side in the order of their targets, incoming ones likewise on
-    // the left, so edges sharing a node do not share a line or a label.
-    const port = new Map();
-    const spread = (list, side, other) => {
-      list.sort((x, y) => L.pos.get(other(x)).y - L.pos.get(other(y)).y);
-      list.forEach((e, k) => port.set(side + '\u0000' + e.parent + '\u0000' + e.child, (NH * (k + 1)) / (list.length + 1)));
-    };
+    // Ports: a node's edges leave from points spread down its right side
+    // in the order of their next slots, and arrive likewise on the left.
+    const portOut = new Map(), portIn = new Map();
     for (const n of L.names) {
-      spread(edges.filter((e) => e.parent === n), 'out', (e) => e.child);
-      spread(edges.filter((e) => e.child === n), 'in', (e) => e.parent);
+      const outs = [...L.chains].filter(([e]) => e.parent === n), ins = [...L.chains].filter(([e]) => e.child === n);
+      outs.sort((x, y) => x[1][1].y - y[1][1].y || x[1][1].order - y[1][1].order);
+      ins.sort((x, y) => x[1][x[1].length - 2].y - y[1][y[1].length - 2].y || x[1][x[1].length - 2].order - y[1][y[1].length - 2].order);
+      outs.forEach(([e], k) => portOut.set(e, (NH * (k + 1)) / (outs.length + 1)));
+      ins.forEach(([e], k) => portIn.set(e, (NH * (k + 1)) / (ins.length + 1)));
     }
     const labels = s('g', {class: 'labels'});
+    const labelBox = (e, cx, y) => {
+      const l1 = `${fmtCount(e.callCount)} calls · ${fmtPct(e.errorRate)} err`, l2 = `p99 ${fmtDur(e.p99Ns)}`;
+      // No layout pass to measure text: about 6.2 px a character at 11 px.
+      const w = Math.min(LW, Math.max(l1.length, l2.length) * 6.2 + 10);
+      return s('g', {class: 'edge-label' + (e.errorCount ? ' err' : ''), dataset: {parent: e.parent, child: e.child}},
+        s('rect', {x: cx - w / 2, y, width: w, height: LH - 4, rx: 4}),
+        s('text', {x: cx, y: y + 12, 'text-anchor': 'middle'}, s('tspan', {x: cx}, l1), s('tspan', {x: cx, dy: 13}, l2)));
+    };
     for (const e of edges) {
-      const a = L.pos.get(e.parent), b = L.pos.get(e.child);
-      const po = port.get('out\u0000' + e.parent + '\u0000' + e.child), pi = port.get('in\u0000' + e.parent + '\u0000' + e.child);
-      let d, lx, ly;
-      if (b.col > a.col) {
-        const x1 = a.x + NW, y1 = a.y + po, x2 = b.x, y2 = b.y + pi, mx = (x1 + x2) / 2;
-        d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
-        // The curve's midpoint (t = 0.5 of this cubic).
-        lx = mx;
-        ly = (y1 + y2) / 2 - 19; // both lines above the curve
+      const chain = L.chains.get(e);
+      let d, label;
+      if (chain) {
+        d = route(chain, portOut.get(e), portIn.get(e));
+        const lab = chain[1];
+        label = labelBox(e, lab.x + LW / 2, lab.y);
       } else {
-        // A call back to an earlier column (a cycle): loop under the nodes.
-        const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2, y2 = b.y + NH, low = Math.max(y1, y2) + 30;
+        // A call back to an earlier column (a cycle): loop under the boxes.
+        const a = L.pos.get(e.parent), b = L.pos.get(e.child);
+        const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2, y2 = b.y + NH, low = L.height - 22;
         d = `M${x1},${y1} C${x1},${low} ${x2},${low} ${x2},${y2}`;
-        lx = (x1 + x2) / 2;
-        ly = low;
+        label = labelBox(e, (x1 + x2) / 2, low - LH / 2);
       }
       const g = s('g', {class: 'edge' + (e.errorCount ? ' err' : ''), tabindex: 0, role: 'button', dataset: {parent: e.parent, child: e.child, calls: String(e.callCount)}},
-        s('path', {d, class: 'hit'}), s('path', {d, 'marker-end': 'url(#arrow)'}),
+        s('path', {d, class: 'hit'}), s('path', {d, class: 'line', 'marker-end': 'url(#arrow)'}),
         s('title', null, `${e.parent} → ${e.child}: ${edgeLabel(e)}`));
-      const text = s('text', {x: lx, y: ly, 'text-anchor': 'middle', class: 'edge-label', dataset: {parent: e.parent, child: e.child}},
-        s('tspan', {x: lx, dy: 0}, `${fmtCount(e.callCount)} calls · ${fmtPct(e.errorRate)} err`),
-        s('tspan', {x: lx, dy: 13}, `p99 ${fmtDur(e.p99Ns)}`));
-      for (const el of [g, text]) {
+      for (const el of [g, label]) {
         el.addEventListener('click', () => select('edge', e));
         el.addEventListener('keydown', (ev) => ev.key === 'Enter' && select('edge', e));
       }
-      edgeEls.push({e, el: g});
+      edgeEls.push({e, el: g, label});
       svg.append(g);
-      labels.append(text);
+      labels.append(label);
     }
     for (const n of L.names) {
       const q = L.pos.get(n);
