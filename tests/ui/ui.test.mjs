@@ -381,22 +381,50 @@ test('the example services\' traffic: a user session and its call trees', {skip:
 });
 
 test('services page shows the numbers the stats API gives', async () => {
-  const api = await getJSON('/api/v1/stats?service=frontend&lookback=1h&step=1m');
+  // Requests are server spans: the frontend's client spans are not counted.
+  const api = await getJSON('/api/v1/stats?service=frontend&lookback=1h&step=1m&spanKind=server');
+  const all = await getJSON('/api/v1/stats?service=frontend&lookback=1h&step=1m');
+  assert.ok(all.total.count > api.total.count);
   await open('#/services?service=frontend&lookback=1h');
   assert.equal(await page.locator('.total-count .v').innerText(), api.total.count.toLocaleString('en-US'));
+  assert.equal(await page.locator('.total-count .k').innerText(), 'requests');
+  assert.match(await page.locator('.counting').innerText(), /server spans/);
+  assert.equal(await page.locator('.kinds button.on').innerText(), 'Requests');
   assert.ok(api.operations.length >= 5);
+  assert.ok(!api.operations.some((o) => o.operation === 'HTTP call checkout'));
   for (const op of api.operations) {
     const row = page.locator(`tr[data-op="${op.operation}"]`);
     assert.equal(await row.getAttribute('data-count'), String(op.count), op.operation);
     assert.equal(await row.locator('.c-count').innerText(), op.count.toLocaleString('en-US'));
     assert.equal(await row.getAttribute('data-p99'), String(op.p99Ns));
   }
+  assert.equal(await page.locator('tr[data-op="HTTP call checkout"]').count(), 0);
+  // One rate unit: the card, the table and the chart say the same, and the
+  // card is the window's count over the window's length.
+  const seconds = (api.endTimeUs - api.startTimeUs) / 1e6;
+  const perMin = api.total.count / seconds < 1;
+  const unit = perMin ? 'minute' : 'second';
+  assert.match(await page.locator('.total-rate .k').innerText(), new RegExp(`per ${unit}`));
+  const rate = (api.total.count / seconds) * (perMin ? 60 : 1);
+  assert.equal(await page.locator('.total-rate .v').innerText(), (rate >= 100 ? rate.toFixed(0) : rate >= 10 ? rate.toFixed(1) : rate.toFixed(2)) + (perMin ? '/min' : '/s'));
+  assert.match(await page.locator('.charts .chart').first().getAttribute('aria-label'), new RegExp(`^Requests per ${unit}`));
+  assert.match(await page.locator('table.ops th').nth(2).innerText(), new RegExp(`per ${unit}`, 'i'));
+  for (const r of await page.locator('table.ops .c-rate').allInnerTexts()) assert.ok(r.endsWith(perMin ? '/min' : '/s'), r);
   const home = api.operations.find((o) => o.operation === 'GET /home');
   assert.equal(await page.locator('tr[data-op="GET /home"] .c-p99').innerText(), (home.p99Ns / 1e6).toFixed(0) + ' ms');
   await page.locator('tr[data-op="GET /home"]').click();
   await page.waitForSelector('.op-detail:not([hidden]) .chart .bar');
-  assert.match(await page.locator('.op-detail:not([hidden])').innerText(), new RegExp(`histogram of ${home.count} calls`));
+  assert.match(await page.locator('.op-detail:not([hidden])').innerText(), new RegExp(`histogram of ${home.count} requests`));
   await shot('services');
+  // Every span kind on request: all spans count the client spans too.
+  await page.click('.kinds button[data-kind="all"]');
+  await page.waitForFunction(() => /every span/.test(document.querySelector('.counting')?.textContent || '') && document.querySelector('[data-ready] .total-count'));
+  assert.equal(await page.locator('.total-count .v').innerText(), all.total.count.toLocaleString('en-US'));
+  assert.match(page.url(), /kind=all/);
+  // A service that only receives messages counts its consumer spans.
+  await open('#/services?service=mailer&lookback=24h');
+  assert.equal(await page.locator('.kinds button.on').innerText(), 'Messages');
+  assert.equal(await page.locator('.total-count .k').innerText(), 'messages');
 });
 
 test('dependencies page shows the numbers the API gives', async () => {
