@@ -256,13 +256,14 @@ test('trace view: services never look red; errors are marked by more than colour
     svc: r.querySelector('.svc').textContent, bar: getComputedStyle(r.querySelector('.wf-bar')).backgroundColor,
     dot: getComputedStyle(r.querySelector('.dot')).backgroundColor, err: r.querySelector('.wf-bar').classList.contains('err'),
     mark: !!r.querySelector('.mark.err'), durMark: r.querySelector('.wf-dur').textContent.startsWith('⚠'),
+    hatched: getComputedStyle(r.querySelector('.wf-bar')).backgroundImage.includes('repeating-linear-gradient'),
   })));
   const colourOf = new Map();
   for (const b of bars) {
     const hue = hueOf(b.dot);
     assert.ok(hue !== null && hue > 35 && hue < 300, `${b.svc}'s colour ${b.dot} is red-like (hue ${hue})`);
     if (!b.err) assert.equal(b.bar, b.dot, `${b.svc}: a bar without error has its service colour`);
-    else assert.ok(b.mark && b.durMark, `${b.svc}: an error has the ⚠ mark in its label and beside its bar`);
+    else assert.ok(b.mark && b.durMark && b.hatched, `${b.svc}: an error has the ⚠ mark in its label and beside its bar, and a hatched bar`);
     colourOf.set(b.svc, b.dot);
   }
   assert.equal(bars.filter((b) => b.err).length, 2);

@@ -205,7 +205,7 @@ export class Waterfall {
     if (r >= 0 && l <= 100) {
       const bar = h('div', {class: 'wf-bar' + (err ? ' err' : '') + (s.critical ? ' crit' : ''), title: err ? 'error' + (s.statusMessage ? ': ' + s.statusMessage : '') : undefined,
         style: {left: Math.max(l, 0) + '%', width: Math.max(Math.min(r, 100) - Math.max(l, 0), 0.05) + '%',
-          background: err ? 'var(--err)' : serviceColour(s.service)}});
+          backgroundColor: err ? 'var(--err)' : serviceColour(s.service)}}); // (the colour only: keeps the hatching of .err)
       track.appendChild(bar);
       for (const e of s.events || []) {
         const ex = this.x((e.timeUs - this.tree.startTimeUs) * 1000);
