@@ -648,6 +648,8 @@ test('dark and light themes follow the system', async () => {
   await open(`#/trace/${ids.aliceCheckout}`);
   const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   await shot('trace-dark');
+  await open('#/deps?lookback=1h');
+  await shot('deps-dark');
   await page.emulateMedia({colorScheme: 'light'});
   const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(light, 'rgb(255, 255, 255)');
