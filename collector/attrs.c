@@ -1,24 +1,39 @@
 /* OTLP attributes into cs_attr. Scalars map one to one; arrays and
  * key-value lists become JSON text (strings as JSON strings, bytes as
  * base64 strings, NaN and infinities as null, unset values as null) so that
- * the store and the query server deal with one flat attribute type. */
+ * the store and the query server deal with one flat attribute type. The
+ * trace decoder hands raw wire bytes (rendered here straight from the wire),
+ * the metrics decoder protobuf-c structs. */
 #include "attrs.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "pbwire.h"
+
+int __cs_conv_slice(cs_conv *c, const char *p, uint32_t n, cs_str *out) {
+  int valid;
+  if (p && cs_ascii_nonul(p, n)) {
+    out->p = p;
+    out->n = n;
+    return CS_CONV_OK;
+  }
+  out->p = p ? p : "";
+  out->n = p ? (uint32_t)cs_utf8_prefix(p, n, &valid) : 0;
+  if (!p || valid) return CS_CONV_OK;
+  int rc = cs_utf8_repair(c->a, out);
+  if (rc < 0) return CS_CONV_NOMEM;
+  c->utf8_repaired += (uint32_t)rc;
+  return CS_CONV_OK;
+}
+
 int __cs_conv_str(cs_conv *c, const char *p, cs_str *out) {
   size_t n = p ? strlen(p) : 0;
   /* Anything this long was already refused by the frame cap; the check
    * keeps the uint32_t length honest should the caps ever change. */
   if (n > UINT32_MAX / 4) n = UINT32_MAX / 4;
-  out->p = p ? p : "";
-  out->n = (uint32_t)n;
-  int rc = cs_utf8_repair(c->a, out);
-  if (rc < 0) return CS_CONV_NOMEM;
-  c->utf8_repaired += (uint32_t)rc;
-  return CS_CONV_OK;
+  return __cs_conv_slice(c, p, (uint32_t)n, out);
 }
 
 /* A JSON text under construction, in arena memory, capped at limit bytes. */
@@ -241,5 +256,151 @@ int __cs_conv_attrs(cs_conv *c, cs_otlp_kv **kv, size_t n, cs_attr **out, uint32
   }
   *out = attrs;
   *n_out = (uint32_t)n;
+  return CS_CONV_OK;
+}
+
+/* ---- Raw wire bytes (the trace decoder) ---- */
+
+static void jb_slice(jbuf *b, const uint8_t *p, size_t n) {
+  cs_str s;
+  int rc = __cs_conv_slice(b->c, (const char *)p, (uint32_t)n, &s);
+  if (rc) {
+    if (!b->rc) b->rc = rc;
+    return;
+  }
+  jb_string(b, s.p, s.n);
+}
+
+/* The AnyValue member that a message's bytes end up holding: protobuf-c
+ * keeps the last oneof field it reads. Returns the field number (0: none). */
+static unsigned any_last(const uint8_t *p, size_t n, pb_field *out) {
+  pb_rd r;
+  pb_field f;
+  unsigned kase = 0;
+  pb_init(&r, p, n);
+  while (pb_more(&r) && pb_field_next(&r, &f) == 0)
+    if (f.num >= 1 && f.num <= 7) {
+      kase = f.num;
+      *out = f;
+    }
+  return kase;
+}
+
+/* protobuf-c reads a bool from whatever bytes follow its tag. */
+static int wire_bool(const pb_field *f) {
+  for (size_t i = 0; i < f->raw_n; i++)
+    if (f->raw[i] & 0x7f) return 1;
+  return 0;
+}
+
+static void jw_any(jbuf *b, unsigned kase, const pb_field *f, uint32_t depth);
+
+/* Value of a KeyValue message: the last value field that sets a member
+ * (a later empty AnyValue merges into the earlier one, changing nothing). */
+static unsigned kv_parts(const uint8_t *p, size_t n, pb_field *key, pb_field *val) {
+  pb_rd r;
+  pb_field f, v;
+  unsigned kase = 0;
+  key->p = NULL;
+  key->n = 0;
+  pb_init(&r, p, n);
+  while (pb_more(&r) && pb_field_next(&r, &f) == 0) {
+    if (f.num == 1) *key = f;
+    else if (f.num == 2) {
+      unsigned k = any_last(f.p, f.n, &v);
+      if (k) {
+        kase = k;
+        *val = v;
+      }
+    }
+  }
+  return kase;
+}
+
+static void jw_list(jbuf *b, unsigned kase, const uint8_t *p, size_t n, uint32_t depth) {
+  pb_rd r;
+  pb_field f, key, val;
+  int first = 1;
+  jb_put(b, kase == 5 ? "[" : "{", 1);
+  pb_init(&r, p, n);
+  while (!b->rc && pb_more(&r) && pb_field_next(&r, &f) == 0) {
+    if (f.num != 1) continue;
+    if (!first) jb_put(b, ",", 1);
+    first = 0;
+    if (kase == 5) {
+      unsigned k = any_last(f.p, f.n, &val);
+      jw_any(b, k, &val, depth);
+    } else {
+      unsigned k = kv_parts(f.p, f.n, &key, &val);
+      jb_slice(b, key.p, key.n);
+      jb_put(b, ":", 1);
+      jw_any(b, k, &val, depth);
+    }
+  }
+  jb_put(b, kase == 5 ? "]" : "}", 1);
+}
+
+static void jw_any(jbuf *b, unsigned kase, const pb_field *f, uint32_t depth) {
+  char num[40];
+  if (b->rc) return;
+  switch (kase) {
+  case 1: jb_slice(b, f->p, f->n); break;
+  case 2: jb_puts(b, wire_bool(f) ? "true" : "false"); break;
+  case 3:
+    snprintf(num, sizeof num, "%lld", (long long)(int64_t)f->v);
+    jb_puts(b, num);
+    break;
+  case 4: {
+    double d;
+    memcpy(&d, &f->v, sizeof d);
+    if (isfinite(d)) {
+      snprintf(num, sizeof num, "%.17g", d);
+      jb_puts(b, num);
+    } else {
+      jb_puts(b, "null");
+    }
+    break;
+  }
+  case 5:
+  case 6:
+    if (depth >= b->c->lim->max_depth) {
+      b->rc = CS_CONV_REJECT;
+      b->c->reason = CS_REJ_TOO_DEEP;
+      return;
+    }
+    jw_list(b, kase, f->p, f->n, depth + 1);
+    break;
+  case 7: jb_base64(b, f->p, f->n); break;
+  default: jb_puts(b, "null"); break;
+  }
+}
+
+int __cs_conv_wire_attrs(cs_conv *c, cs_attr *a, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    cs_attr *at = &a[i];
+    int rc = __cs_conv_slice(c, at->key.p, at->key.n, &at->key);
+    if (rc) return rc;
+    switch (at->type) {
+    case CS_VAL_STR: rc = __cs_conv_slice(c, at->v.s.p, at->v.s.n, &at->v.s); break;
+    case CS_VAL_BYTES:
+      if (at->v.s.n > UINT32_MAX / 4) {
+        c->reason = CS_REJ_VALUE_TOO_LONG;
+        return CS_CONV_REJECT;
+      }
+      break;
+    case CS_VAL_ARRAY:
+    case CS_VAL_KVLIST: {
+      /* Same walk as jb_value: the outer list is depth 0. */
+      jbuf b = {.c = c, .limit = c->lim->max_value_len};
+      pb_field f = {.p = (const uint8_t *)at->v.s.p, .n = at->v.s.n};
+      jw_any(&b, at->type == CS_VAL_ARRAY ? 5 : 6, &f, 0);
+      if (b.rc) return b.rc;
+      at->v.s = (cs_str){b.p ? b.p : "", (uint32_t)b.n};
+      break;
+    }
+    default: break;
+    }
+    if (rc) return rc;
+  }
   return CS_CONV_OK;
 }

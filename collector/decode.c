@@ -1,20 +1,13 @@
-/* OTLP trace and metrics payloads into the span model (see decode.h).
- * protobuf-c allocates from the frame's arena; a pre-pass bounds message
- * nesting because protobuf-c's unpack recurses once per level and would
- * otherwise let a few kilobytes of nested values exhaust the stack. */
+/* OTLP metrics payloads (see decode.h) through protobuf-c, which allocates
+ * from the frame's arena; a pre-pass bounds message nesting because
+ * protobuf-c's unpack recurses once per level and would otherwise let a few
+ * kilobytes of nested values exhaust the stack. Traces, the hot path, have
+ * a decoder of their own (decode_traces.c). */
 #include "decode.h"
 
 #include <string.h>
 
 #include "attrs.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
-#include "session.h"
-
-typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest otlp_traces;
-typedef Opentelemetry__Proto__Trace__V1__ResourceSpans otlp_rs;
-typedef Opentelemetry__Proto__Trace__V1__ScopeSpans otlp_ss;
-typedef Opentelemetry__Proto__Trace__V1__Span otlp_span;
-typedef Opentelemetry__Proto__Resource__V1__Resource otlp_resource;
 
 /* Deepest legitimate OTLP nesting is about 9 messages (metrics exemplar
  * attributes) plus two per level of nested attribute values. */
@@ -37,10 +30,11 @@ size_t cs_decode_arena_chunk(size_t len) {
 }
 
 size_t cs_decode_arena_cap(size_t len) {
-  /* Measured: ordinary trace payloads take about 8x their size in arena
-   * (protobuf-c's structs plus the span model), 12x reserved; hostile
-   * payloads of empty submessages reach about 40x, which the cap refuses
-   * instead of serving. */
+  /* Measured: trace payloads take about 3x their size in arena (the copy
+   * of the payload plus the span model), metrics payloads about 8x
+   * (protobuf-c's structs); hostile payloads of empty submessages reach
+   * about 40x through protobuf-c, which the cap refuses instead of
+   * serving. */
   size_t cap = len * 24 + (256u << 10);
   if (cap > ((size_t)96 << 20)) cap = (size_t)96 << 20;
   return cap;
@@ -125,7 +119,8 @@ static void *unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, siz
   return m;
 }
 
-static int conv_resource(cs_conv *c, const otlp_resource *pr, cs_resource **out) {
+static int conv_resource(cs_conv *c, const Opentelemetry__Proto__Resource__V1__Resource *pr,
+                         cs_resource **out) {
   cs_resource *r = cs_arena_calloc(c->a, sizeof *r);
   if (!r) return CS_CONV_NOMEM;
   *out = r;
@@ -142,161 +137,6 @@ static int conv_resource(cs_conv *c, const otlp_resource *pr, cs_resource **out)
     }
   }
   return CS_CONV_OK;
-}
-
-static int reject(cs_conv *c, int reason) {
-  c->reason = reason;
-  return CS_CONV_REJECT;
-}
-
-static int all_zero(const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i]) return 0;
-  return 1;
-}
-
-static int conv_events(cs_conv *c, const otlp_span *ps, cs_span *s) {
-  if (ps->n_events == 0) return CS_CONV_OK;
-  if (ps->n_events > c->lim->max_events) return reject(c, CS_REJ_TOO_MANY_EVENTS);
-  s->events = cs_arena_calloc(c->a, ps->n_events * sizeof *s->events);
-  if (!s->events) return CS_CONV_NOMEM;
-  s->n_events = (uint32_t)ps->n_events;
-  for (size_t i = 0; i < ps->n_events; i++) {
-    const Opentelemetry__Proto__Trace__V1__Span__Event *pe = ps->events[i];
-    cs_event *e = &s->events[i];
-    e->time_ns = pe->time_unix_nano;
-    e->dropped_attrs = pe->dropped_attributes_count;
-    int rc = __cs_conv_str(c, pe->name, &e->name);
-    if (!rc) rc = __cs_conv_attrs(c, pe->attributes, pe->n_attributes, &e->attrs, &e->n_attrs);
-    if (rc) return rc;
-  }
-  return CS_CONV_OK;
-}
-
-static int conv_links(cs_conv *c, const otlp_span *ps, cs_span *s) {
-  if (ps->n_links == 0) return CS_CONV_OK;
-  if (ps->n_links > c->lim->max_links) return reject(c, CS_REJ_TOO_MANY_LINKS);
-  s->links = cs_arena_calloc(c->a, ps->n_links * sizeof *s->links);
-  if (!s->links) return CS_CONV_NOMEM;
-  s->n_links = (uint32_t)ps->n_links;
-  for (size_t i = 0; i < ps->n_links; i++) {
-    const Opentelemetry__Proto__Trace__V1__Span__Link *pl = ps->links[i];
-    cs_link *l = &s->links[i];
-    if (pl->trace_id.len != 16 || pl->span_id.len != 8) return reject(c, CS_REJ_LINK_ID);
-    memcpy(l->trace_id, pl->trace_id.data, 16);
-    memcpy(l->span_id, pl->span_id.data, 8);
-    l->flags = pl->flags;
-    l->dropped_attrs = pl->dropped_attributes_count;
-    int rc = __cs_conv_str(c, pl->trace_state, &l->trace_state);
-    if (!rc) rc = __cs_conv_attrs(c, pl->attributes, pl->n_attributes, &l->attrs, &l->n_attrs);
-    if (rc) return rc;
-  }
-  return CS_CONV_OK;
-}
-
-/* Converts one span; CS_CONV_REJECT with c->reason for an invalid one. */
-static int conv_span(cs_conv *c, const otlp_span *ps, cs_span *s) {
-  memset(s, 0, sizeof *s);
-  if (ps->trace_id.len != 16) return reject(c, CS_REJ_TRACE_ID_LEN);
-  if (ps->span_id.len != 8) return reject(c, CS_REJ_SPAN_ID_LEN);
-  if (ps->parent_span_id.len != 0 && ps->parent_span_id.len != 8)
-    return reject(c, CS_REJ_PARENT_ID_LEN);
-  memcpy(s->trace_id, ps->trace_id.data, 16);
-  memcpy(s->span_id, ps->span_id.data, 8);
-  if (ps->parent_span_id.len == 8) memcpy(s->parent_id, ps->parent_span_id.data, 8);
-  /* Cheap checks first, so a flood of bad spans costs little. */
-  if (all_zero(s->trace_id, 16)) return reject(c, CS_REJ_ZERO_TRACE_ID);
-  if (all_zero(s->span_id, 8)) return reject(c, CS_REJ_ZERO_SPAN_ID);
-  s->start_ns = ps->start_time_unix_nano;
-  s->end_ns = ps->end_time_unix_nano;
-  if (s->start_ns == 0) return reject(c, CS_REJ_NO_START);
-  if (s->end_ns < s->start_ns) return reject(c, CS_REJ_END_BEFORE_START);
-  /* Unknown enum values from newer senders degrade to "unspecified". */
-  int kind = (int)ps->kind;
-  s->kind = kind >= 0 && kind <= CS_KIND_CONSUMER ? (uint8_t)kind : CS_KIND_UNSPECIFIED;
-  s->flags = ps->flags;
-  s->dropped_attrs = ps->dropped_attributes_count;
-  s->dropped_events = ps->dropped_events_count;
-  s->dropped_links = ps->dropped_links_count;
-  int rc = __cs_conv_str(c, ps->name, &s->name);
-  if (!rc) rc = __cs_conv_str(c, ps->trace_state, &s->trace_state);
-  if (!rc && ps->status) {
-    int code = ps->status->code;
-    s->status_code = code >= 0 && code <= CS_STATUS_ERROR ? (uint8_t)code : CS_STATUS_UNSET;
-    rc = __cs_conv_str(c, ps->status->message, &s->status_msg);
-  }
-  if (!rc) rc = __cs_conv_attrs(c, ps->attributes, ps->n_attributes, &s->attrs, &s->n_attrs);
-  if (!rc) rc = conv_events(c, ps, s);
-  if (!rc) rc = conv_links(c, ps, s);
-  return rc;
-}
-
-int cs_decode_traces(const uint8_t *buf, size_t len, cs_arena *a, const cs_limits *lim,
-                     cs_span **out, size_t *n, cs_reject_counts *rej) {
-  *out = NULL;
-  *n = 0;
-  int err = CS_DECODE_EPROTO;
-  otlp_traces *req = unpack(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
-                            buf, len, a, &err);
-  if (!req) return err;
-  size_t total = 0;
-  for (size_t i = 0; i < req->n_resource_spans; i++)
-    for (size_t j = 0; j < req->resource_spans[i]->n_scope_spans; j++)
-      total += req->resource_spans[i]->scope_spans[j]->n_spans;
-  cs_span *spans = total ? cs_arena_alloc(a, total * sizeof *spans) : NULL;
-  if (total && !spans) return CS_DECODE_ENOMEM;
-
-  cs_conv c = {.a = a, .lim = lim};
-  cs_reject_counts local;
-  memset(&local, 0, sizeof local);
-  size_t ok = 0;
-  for (size_t i = 0; i < req->n_resource_spans; i++) {
-    const otlp_rs *rs = req->resource_spans[i];
-    /* A resource over the caps rejects all of its spans, each counted. */
-    cs_resource *res;
-    int rreason = -1;
-    int rrc = conv_resource(&c, rs->resource, &res);
-    if (rrc == CS_CONV_NOMEM) return CS_DECODE_ENOMEM;
-    if (rrc == CS_CONV_REJECT) rreason = c.reason;
-    else if (cs_resource_check(res, lim)) rreason = cs_resource_check(res, lim);
-    for (size_t j = 0; j < rs->n_scope_spans; j++) {
-      const otlp_ss *ss = rs->scope_spans[j];
-      if (rreason >= 0) {
-        local.n[rreason] += (uint32_t)ss->n_spans;
-        continue;
-      }
-      cs_str scope_name = {"", 0}, scope_version = {"", 0};
-      if (ss->scope && (__cs_conv_str(&c, ss->scope->name, &scope_name) ||
-                        __cs_conv_str(&c, ss->scope->version, &scope_version)))
-        return CS_DECODE_ENOMEM;
-      for (size_t k = 0; k < ss->n_spans; k++) {
-        cs_span *s = &spans[ok];
-        int rc = conv_span(&c, ss->spans[k], s);
-        if (rc == CS_CONV_NOMEM) return CS_DECODE_ENOMEM;
-        if (rc == CS_CONV_OK) {
-          s->resource = res;
-          s->scope_name = scope_name;
-          s->scope_version = scope_version;
-          int reason = cs_span_check(s, lim);
-          if (reason) {
-            c.reason = reason;
-            rc = CS_CONV_REJECT;
-          }
-        }
-        if (rc == CS_CONV_REJECT) {
-          local.n[c.reason]++;
-          continue;
-        }
-        cs_span_find_session(s);
-        ok++;
-      }
-    }
-  }
-  for (int r = 0; r < CS_REJ__COUNT; r++) rej->n[r] += local.n[r];
-  rej->utf8_repaired += c.utf8_repaired;
-  *out = spans;
-  *n = ok;
-  return CS_DECODE_OK;
 }
 
 static size_t count_points(const Opentelemetry__Proto__Metrics__V1__Metric *m) {

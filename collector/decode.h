@@ -1,8 +1,9 @@
 /* OTLP protobuf payloads into the internal span model. The native frame
  * receivers call these on frame payloads; OTLP/HTTP calls them on request
- * bodies. All memory (protobuf-c's and ours) comes from one caller-supplied
- * arena, so decoding a payload costs no malloc per field and is freed in one
- * go; the arena's cap bounds what a hostile payload can make us allocate. */
+ * bodies. All memory comes from one caller-supplied arena, so decoding a
+ * payload costs no malloc per field and is freed in one go; the arena's cap
+ * bounds what a hostile payload can make us allocate. Traces are decoded
+ * straight from the wire (decode_traces.c), metrics through protobuf-c. */
 #ifndef CS_DECODE_H
 #define CS_DECODE_H
 
@@ -27,8 +28,11 @@ const char *cs_decode_strerror(int err);
 /* Decodes an ExportTraceServiceRequest, converts and validates every span.
  * *out receives the valid spans (session_id filled, resource set), *n their
  * count; rejected spans are counted into rej by reason (rej is added to, not
- * cleared). Invalid UTF-8 in any string is replaced by U+FFFD and counted in
- * rej->utf8_repaired. Everything lives in a until it is reset.
+ * cleared). Strings end at an embedded NUL; invalid UTF-8 in any string is
+ * replaced by U+FFFD and counted in rej->utf8_repaired. The payload is
+ * copied into a once and the spans' strings point into that copy (or into
+ * repaired copies), so buf may go as soon as this returns; everything lives
+ * in a until it is reset.
  * Returns CS_DECODE_OK (even when every span was rejected), EPROTO or ENOMEM;
  * on error *n is 0 and rej is untouched.
  * Thread-safety: uses only its arguments. */

@@ -124,6 +124,39 @@ int cs_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
+size_t cs_utf8_prefix(const char *s, size_t n, int *valid) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  int ok = 1;
+  while (i < n) {
+    if (i + 8 <= n) {
+      /* A byte is 0 or >= 0x80 exactly when it sets its high bit in w or in
+       * w - 0x01..01 (a borrow only ever starts at a zero byte). */
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (!((w | (w - 0x0101010101010101ull)) & 0x8080808080808080ull)) {
+        i += 8;
+        continue;
+      }
+    }
+    if (p[i] == 0) break;
+    if (p[i] < 0x80) {
+      i++;
+      continue;
+    }
+    /* No valid sequence contains a NUL, so the scan for it goes on past
+     * invalid bytes. */
+    size_t k = utf8_seq(p + i, n - i);
+    if (!k) {
+      ok = 0;
+      k = 1;
+    }
+    i += k;
+  }
+  *valid = ok;
+  return i;
+}
+
 int cs_utf8_repair(cs_arena *a, cs_str *s) {
   if (cs_utf8_valid(s->p, s->n)) return 0;
   /* Each invalid byte becomes U+FFFD (3 bytes), so 3n bounds the copy. */

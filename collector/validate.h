@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arena.h"
 #include "span.h"
@@ -78,6 +79,33 @@ int cs_resource_check(const cs_resource *r, const cs_limits *lim);
  * at the copy and returns 1 (-1 when the arena is exhausted).
  * Thread-safety: uses only a. */
 int cs_utf8_repair(cs_arena *a, cs_str *s);
+
+/* Length of p[0..n) up to its first NUL byte (n when there is none), and in
+ * *valid whether that prefix is valid UTF-8: one pass over wire strings,
+ * eight bytes at a time while they are ASCII. Thread-safety: pure. */
+size_t cs_utf8_prefix(const char *p, size_t n, int *valid);
+
+/* True when p[0..n) is all ASCII without NUL: the common case that needs
+ * neither cut nor repair, inline so that short strings cost no call.
+ * A byte is 0 or >= 0x80 exactly when it sets its high bit in w or in
+ * w - 0x01..01 (a borrow only ever starts at a zero byte). */
+static inline int cs_ascii_nonul(const char *p, size_t n) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  uint64_t w;
+  size_t i = 0;
+  if (n >= 8) {
+    for (; i + 8 <= n; i += 8) {
+      memcpy(&w, p + i, 8);
+      if ((w | (w - ones)) & highs) return 0;
+    }
+    if (i == n) return 1;
+    memcpy(&w, p + n - 8, 8); /* the tail, overlapping what was checked */
+    return !((w | (w - ones)) & highs);
+  }
+  for (; i < n; i++)
+    if ((unsigned char)p[i] - 1u >= 0x7fu) return 0;
+  return 1;
+}
 
 /* True when p[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 int cs_utf8_valid(const char *p, size_t n);
