@@ -252,8 +252,8 @@ void cst_gauge_set(cst_gauge *g, double value) {
 
 /* Latency in seconds, the base unit (Prometheus lints other time units):
  * OpenTelemetry's HTTP duration buckets, plus 0. */
-static const double default_bounds[] = {0,    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
-                                        0.5,  0.75,  1,    2.5,   5,    7.5,   10};
+static const double default_bounds[] = {0,   0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+                                        0.5, 0.75,  1,    2.5,   5,    7.5,   10};
 
 cst_histogram *cst_histogram_new(cst_tracer *t, const char *name, const char *unit,
                                  const char *description, const cst_label *labels, size_t n_labels,
@@ -478,12 +478,9 @@ static int64_t stripes_sum(const stripe64 *s) {
 
 static void health_pb(__cst_buf *b, const cst_tracer *t, const cst_stats *st, size_t i,
                       uint64_t now) {
-  static const cst_label reasons[] = {{"reason", "queue_full"},
-                                      {"reason", "too_large"},
-                                      {"reason", "threads"},
-                                      {"reason", "export"},
-                                      {"reason", "limits"},
-                                      {"reason", "rejected"}};
+  static const cst_label reasons[] = {{"reason", "queue_full"}, {"reason", "too_large"},
+                                      {"reason", "threads"},    {"reason", "export"},
+                                      {"reason", "limits"},     {"reason", "rejected"}};
   uint64_t s0 = t->start_ns;
   switch (i) {
   case 0:

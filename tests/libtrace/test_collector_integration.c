@@ -199,7 +199,8 @@ static void interleaved_metrics_lose_no_span(void) {
   static uint8_t tids[2][N][16];
   for (int udp = 0; udp < 2; udp++) {
     char ep[64];
-    snprintf(ep, sizeof ep, "%s://127.0.0.1:%d", udp ? "udp" : "tcp", udp ? d.udp_port : d.tcp_port);
+    snprintf(ep, sizeof ep, "%s://127.0.0.1:%d", udp ? "udp" : "tcp",
+             udp ? d.udp_port : d.tcp_port);
     cst_config cfg;
     cst_config_defaults(&cfg);
     cfg.endpoint = ep;
