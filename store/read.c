@@ -583,7 +583,7 @@ int cs_store_list_services(cs_store *st, cs_arena *a, cs_str **out, size_t *n) {
   size_t m = 0;
   for (size_t i = 0; i < nk; i++)
     if (keys[i].type == CS__K_SVCNAME) arr[m++] = keys[i].a;
-  qsort(arr, m, sizeof(cs_str), cmp_str);
+  if (m > 1) qsort(arr, m, sizeof(cs_str), cmp_str);
   *out = arr;
   *n = m;
   return 0;
@@ -603,7 +603,7 @@ int cs_store_list_operations(cs_store *st, cs_str service, cs_arena *a, cs_opera
     arr[i].name = keys[i].b;
     arr[i].kind = keys[i].kind;
   }
-  qsort(arr, nk, sizeof(cs_operation), cmp_op);
+  if (nk > 1) qsort(arr, nk, sizeof(cs_operation), cmp_op);
   *out = arr;
   *n = nk;
   return 0;

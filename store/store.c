@@ -133,7 +133,7 @@ static int open_db(cs_store *st, char *err, size_t errlen) {
       rocksdb_column_family_handle_destroy(h[i]); /* not ours: ignore */
     }
   }
-  qsort(st->b, st->nb, sizeof(cs__bucket), bucket_cmp);
+  if (st->nb > 1) qsort(st->b, st->nb, sizeof(cs__bucket), bucket_cmp);
   rc = 0;
 out:
   if (names) rocksdb_list_column_families_destroy(names, ncf);
