@@ -648,8 +648,9 @@ int cs_decode_traces(const uint8_t *buf, size_t len, cs_arena *a, const cs_limit
   d.lim = lim;
   d.c.a = a;
   d.c.lim = lim;
-  /* A first guess at the span count, from typical span sizes; grows. */
-  size_t guess = len / 192 + 8;
+  /* A first guess at the span count (OTLP spans take 100 to 300 bytes);
+   * the array doubles when it is short. */
+  size_t guess = len / 256 + 8;
   if (grow(&d, (void **)&d.spans, &d.cap_spans, guess < 65536 ? guess : 65536, 0, sizeof *d.spans))
     return d.err;
   pb_rd r;

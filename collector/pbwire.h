@@ -32,7 +32,7 @@ typedef struct pb_field {
 
 static inline void pb_init(pb_rd *r, const uint8_t *p, size_t n) {
   r->p = p;
-  r->end = p + n;
+  r->end = n ? p + n : p; /* p may be NULL for an empty payload */
 }
 
 static inline int pb_more(const pb_rd *r) { return r->p < r->end; }

@@ -2,12 +2,16 @@
  * frame parsing (datagrams and TCP streams split at fuzzer-chosen points),
  * OTLP trace and metrics decoding, conversion and validation. The first
  * input byte picks the mode; the rest is the input. Every span that comes
- * out must satisfy the validator and carry valid UTF-8, or we abort. */
+ * out must satisfy the validator and carry valid UTF-8, and the wire trace
+ * decoder must agree with the protobuf-c one it replaced (decode_ref.h),
+ * or we abort. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decode.h"
+#include "decode_ref.h"
 #include "framer.h"
 #include "wire.h"
 
@@ -45,7 +49,16 @@ static void decode_payload(int type, const uint8_t *p, size_t n) {
         check_attrs(s->attrs, s->n_attrs);
         check_attrs(s->resource->attrs, s->resource->n_attrs);
         for (uint32_t e = 0; e < s->n_events; e++) check_attrs(s->events[e].attrs, s->events[e].n_attrs);
+        for (uint32_t l = 0; l < s->n_links; l++) {
+          check_str(s->links[l].trace_state);
+          check_attrs(s->links[l].attrs, s->links[l].n_attrs);
+        }
       }
+    }
+    char why[256];
+    if (cs_decode_diff(p, n, &lim, why, sizeof why) == CS_DIFF_DIFFERENT) {
+      fprintf(stderr, "trace decoders differ: %s\n", why);
+      abort();
     }
   } else if (type == CS_FRAME_METRICS) {
     cs_otlp_metrics *m;

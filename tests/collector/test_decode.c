@@ -1,6 +1,8 @@
 /* Decoding and validation of OTLP trace and metrics payloads: every field
  * converted, every reject reason counted, bad spans not spoiling their
- * batch, UTF-8 repair, and hostile payloads refused without a crash. */
+ * batch, UTF-8 repair, hostile payloads refused without a crash, and the
+ * wire format's corners (unknown fields, order, repeats, truncation,
+ * over-long encodings, nesting, huge counts). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -417,6 +419,431 @@ static void decode_reports_arena_exhaustion(void) {
   ob_release(&b);
 }
 
+/* ---- Wire-level cases, on hand-written protobuf bytes ---- */
+
+/* A growable protobuf writer: fields are appended in the order given, so
+ * tests control order, repeats and encodings exactly. */
+typedef struct pw {
+  uint8_t *b;
+  size_t n, cap;
+} pw;
+
+static void pw_raw(pw *w, const void *p, size_t n) {
+  if (w->n + n > w->cap) {
+    w->cap = (w->n + n) * 2 + 64;
+    w->b = realloc(w->b, w->cap);
+  }
+  if (n) memcpy(w->b + w->n, p, n);
+  w->n += n;
+}
+static void pw_varint(pw *w, uint64_t v) {
+  do {
+    uint8_t c = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    pw_raw(w, &c, 1);
+    v >>= 7;
+  } while (v);
+}
+static void pw_tag(pw *w, uint32_t field, unsigned wt) { pw_varint(w, (uint64_t)field << 3 | wt); }
+static void pw_uint(pw *w, uint32_t field, uint64_t v) {
+  pw_tag(w, field, 0);
+  pw_varint(w, v);
+}
+static void pw_bytes(pw *w, uint32_t field, const void *p, size_t n) {
+  pw_tag(w, field, 2);
+  pw_varint(w, n);
+  pw_raw(w, p, n);
+}
+static void pw_str(pw *w, uint32_t field, const char *s) { pw_bytes(w, field, s, strlen(s)); }
+static void pw_sub(pw *w, uint32_t field, const pw *sub) { pw_bytes(w, field, sub->b, sub->n); }
+static void pw_fixed64(pw *w, uint32_t field, uint64_t v) {
+  pw_tag(w, field, 1);
+  pw_raw(w, &v, 8);
+}
+static void pw_fixed32(pw *w, uint32_t field, uint32_t v) {
+  pw_tag(w, field, 5);
+  pw_raw(w, &v, 4);
+}
+static void pw_reset(pw *w) { w->n = 0; }
+static void pw_free(pw *w) { free(w->b), w->b = NULL, w->n = w->cap = 0; }
+
+static const uint8_t TID[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+/* A valid span: IDs, name, times. */
+static void span_fields(pw *s, uint8_t id, const char *name) {
+  uint8_t sid[8] = {0, 0, 0, 0, 0, 0, 0, id};
+  pw_bytes(s, 1, TID, 16);
+  pw_bytes(s, 2, sid, 8);
+  pw_str(s, 5, name);
+  pw_fixed64(s, 7, T0);
+  pw_fixed64(s, 8, T0 + 10);
+}
+
+/* request { resource_spans { resource { service.name = svc } scope_spans
+ * { scope { name } spans... } } } around n span bodies. */
+static void wrap_request(pw *out, const pw *spans, size_t n) {
+  pw kv = {0}, any = {0}, res = {0}, scope = {0}, ss = {0}, rs = {0};
+  pw_str(&any, 1, "svc");
+  pw_str(&kv, 1, "service.name");
+  pw_sub(&kv, 2, &any);
+  pw_sub(&res, 1, &kv);
+  pw_str(&scope, 1, "lib");
+  pw_sub(&ss, 1, &scope);
+  for (size_t i = 0; i < n; i++) pw_sub(&ss, 2, &spans[i]);
+  pw_sub(&rs, 1, &res);
+  pw_sub(&rs, 2, &ss);
+  pw_reset(out);
+  pw_sub(out, 1, &rs);
+  pw_free(&kv), pw_free(&any), pw_free(&res), pw_free(&scope), pw_free(&ss), pw_free(&rs);
+}
+
+static void decode_bytes(const uint8_t *p, size_t n, decoded *d) {
+  memset(d, 0, sizeof *d);
+  uint8_t *copy = malloc(n ? n : 1);
+  if (n) memcpy(copy, p, n);
+  cs_arena_init(&d->a, cs_decode_arena_chunk(n), cs_decode_arena_cap(n));
+  d->rc = cs_decode_traces(copy, n, &d->a, &lim, &d->spans, &d->n, &d->rej);
+  memset(copy, 0xee, n); /* the spans must not point into the caller's buffer */
+  free(copy);
+}
+
+static int decode_one(const pw *span, decoded *d) {
+  pw req = {0};
+  wrap_request(&req, span, 1);
+  decode_bytes(req.b, req.n, d);
+  pw_free(&req);
+  return d->rc;
+}
+
+/* Unknown fields of every wire type, at every level, are skipped. */
+static void wire_skips_unknown_fields(void) {
+  pw unk = {0};
+  pw_uint(&unk, 99, 12345);
+  pw_fixed64(&unk, 100, 7);
+  pw_str(&unk, 1000, "later versions"); /* two-byte tag */
+  pw_fixed32(&unk, 101, 9);
+  pw_raw(&unk, "\x80\x00\x00", 3); /* field 0 in a two-byte tag, varint 0 */
+  pw any = {0}, kv = {0}, ev = {0}, st = {0}, s = {0};
+  pw_raw(&any, unk.b, unk.n);
+  pw_str(&any, 1, "v");
+  pw_raw(&kv, unk.b, unk.n);
+  pw_str(&kv, 1, "k");
+  pw_sub(&kv, 2, &any);
+  pw_raw(&ev, unk.b, unk.n);
+  pw_str(&ev, 2, "ev");
+  pw_raw(&st, unk.b, unk.n);
+  pw_uint(&st, 3, 2);
+  pw_uint(&st, 1, 5); /* reserved field 1 */
+  pw_raw(&s, unk.b, unk.n);
+  span_fields(&s, 1, "op");
+  pw_sub(&s, 9, &kv);
+  pw_sub(&s, 11, &ev);
+  pw_sub(&s, 15, &st);
+  pw_raw(&s, unk.b, unk.n);
+  pw req = {0};
+  wrap_request(&req, &s, 1);
+  pw_raw(&req, unk.b, unk.n); /* and at the top */
+  decoded d;
+  decode_bytes(req.b, req.n, &d);
+  CHECK_EQ(d.rc, CS_DECODE_OK);
+  CHECK_EQ(d.n, 1);
+  if (d.n == 1) {
+    const cs_span *o = &d.spans[0];
+    CHECK_STRN(o->name.p, o->name.n, "op");
+    CHECK_EQ(o->n_attrs, 1);
+    if (o->n_attrs) CHECK_STRN(o->attrs[0].v.s.p, o->attrs[0].v.s.n, "v");
+    CHECK_EQ(o->n_events, 1);
+    CHECK_EQ(o->status_code, CS_STATUS_ERROR);
+    CHECK_STRN(o->resource->service.p, o->resource->service.n, "svc");
+    CHECK_STRN(o->scope_name.p, o->scope_name.n, "lib");
+  }
+  cs_arena_release(&d.a);
+  pw_free(&unk), pw_free(&any), pw_free(&kv), pw_free(&ev), pw_free(&st), pw_free(&s), pw_free(&req);
+}
+
+/* Groups (wire types 3 and 4), wire types 6 and 7, and known fields with
+ * the wrong wire type fail the whole payload. */
+static void wire_refuses_groups_and_wrong_wire_types(void) {
+  static const uint8_t bad[][2] = {
+      {0xcb, 0x01}, /* field 25, start group */
+      {0xcc, 0x01}, /* field 25, end group */
+      {0xce, 0x01}, /* wire type 6 */
+      {0xcf, 0x01}, /* wire type 7 */
+      {0x08, 0x01}, /* trace_id as a varint */
+      {0x38, 0x01}, /* start time as a varint */
+      {0x48, 0x01}, /* attributes as a varint */
+      {0x78, 0x01}, /* status as a varint */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    pw s = {0};
+    span_fields(&s, 1, "op");
+    pw_raw(&s, bad[i], 2);
+    decoded d;
+    if (decode_one(&s, &d) != CS_DECODE_EPROTO) fprintf(stderr, "  case %zu\n", i);
+    CHECK_EQ(d.rc, CS_DECODE_EPROTO);
+    CHECK_EQ(cs_reject_total(&d.rej), 0);
+    cs_arena_release(&d.a);
+    pw_free(&s);
+  }
+  /* Wrong wire types deeper down: kind as a string, flags as fixed64, an
+   * attribute value's int as fixed32, a link's flags as a varint. */
+  pw s = {0}, any = {0}, kv = {0}, link = {0};
+  span_fields(&s, 1, "op");
+  pw_str(&s, 6, "2");
+  decoded d;
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_EPROTO);
+  cs_arena_release(&d.a);
+  pw_reset(&s);
+  span_fields(&s, 1, "op");
+  pw_fixed64(&s, 16, 1);
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_EPROTO);
+  cs_arena_release(&d.a);
+  pw_reset(&s);
+  span_fields(&s, 1, "op");
+  pw_fixed32(&any, 3, 1);
+  pw_str(&kv, 1, "k");
+  pw_sub(&kv, 2, &any);
+  pw_sub(&s, 9, &kv);
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_EPROTO);
+  cs_arena_release(&d.a);
+  pw_reset(&s);
+  span_fields(&s, 1, "op");
+  pw_uint(&link, 6, 1);
+  pw_sub(&s, 13, &link);
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_EPROTO);
+  cs_arena_release(&d.a);
+  pw_free(&s), pw_free(&any), pw_free(&kv), pw_free(&link);
+}
+
+/* Every proper prefix of a request is refused (the outer length runs past
+ * the end), as are over-long varints, tags and length prefixes. */
+static void wire_refuses_truncated_and_overlong(void) {
+  pw s = {0}, req = {0};
+  span_fields(&s, 1, "op");
+  pw_str(&s, 3, "k=v");
+  wrap_request(&req, &s, 1);
+  size_t refused = 0;
+  for (size_t cut = 1; cut < req.n; cut++) {
+    decoded d;
+    decode_bytes(req.b, cut, &d);
+    refused += d.rc == CS_DECODE_EPROTO;
+    cs_arena_release(&d.a);
+  }
+  CHECK_EQ(refused, req.n - 1);
+  static const struct {
+    const char *bytes;
+    size_t n;
+    int rc;
+  } cases[] = {
+      {"\x30\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11, CS_DECODE_OK}, /* kind, 10-byte varint */
+      {"\x30\xff\xff\xff\xff\xff\xff\xff\xff\xff\x81\x01", 12, CS_DECODE_EPROTO}, /* 11 bytes */
+      {"\x30\xff\xff", 3, CS_DECODE_EPROTO},                    /* varint cut short */
+      {"\xa2\x80\x80\x80\x80\x00", 6, CS_DECODE_EPROTO},      /* 6-byte tag */
+      {"\xa2\x80\x80\x80\x00\x00", 6, CS_DECODE_OK},          /* 5-byte tag: unknown field */
+      {"\x1a\x80\x80\x80\x80\x80\x00", 7, CS_DECODE_EPROTO},  /* 6-byte length */
+      {"\x1a\x80\x80\x80\x80\x00", 6, CS_DECODE_OK},          /* 5-byte length 0 */
+      {"\x1a\x05\x61\x62", 4, CS_DECODE_EPROTO},              /* length past the end */
+      {"\x1a\xff\xff\xff\xff\x0f", 6, CS_DECODE_EPROTO},      /* length 2^32 - 1 */
+      {"\x39\x01\x02\x03", 4, CS_DECODE_EPROTO},              /* fixed64 cut short */
+      {"\x85\x01\x01\x02", 4, CS_DECODE_EPROTO},              /* fixed32 cut short */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    pw_reset(&s);
+    span_fields(&s, 1, "op");
+    pw_raw(&s, cases[i].bytes, cases[i].n);
+    decoded d;
+    if (decode_one(&s, &d) != cases[i].rc) fprintf(stderr, "  case %zu: rc %d\n", i, d.rc);
+    CHECK_EQ(d.rc, cases[i].rc);
+    CHECK_EQ(d.n, cases[i].rc == CS_DECODE_OK);
+    cs_arena_release(&d.a);
+  }
+  pw_free(&s), pw_free(&req);
+}
+
+/* Fields in any order; a scalar given twice keeps the last value. */
+static void wire_fields_in_any_order_last_wins(void) {
+  uint8_t sid[8] = {0, 0, 0, 0, 0, 0, 0, 9}, other[16] = {7};
+  pw any = {0}, kv = {0}, s = {0}, scope = {0}, ss = {0}, res = {0}, rkv = {0}, rany = {0}, rs = {0},
+     req = {0};
+  pw_str(&any, 1, "first");
+  pw_uint(&any, 3, 42); /* oneof: the last member set wins */
+  pw_sub(&kv, 2, &any); /* value before key */
+  pw_str(&kv, 1, "k");
+  pw_fixed64(&s, 8, T0 + 99);
+  pw_sub(&s, 9, &kv);
+  pw_str(&s, 5, "first-name");
+  pw_fixed64(&s, 7, T0);
+  pw_uint(&s, 6, 3);
+  pw_bytes(&s, 2, sid, 8);
+  pw_bytes(&s, 1, other, 16);
+  pw_bytes(&s, 1, TID, 16); /* the last trace ID counts */
+  pw_str(&s, 5, "second-name");
+  pw_uint(&s, 6, 2);
+  pw_fixed32(&s, 16, 1);
+  pw_sub(&ss, 2, &s); /* spans before their scope */
+  pw_str(&scope, 2, "v9");
+  pw_str(&scope, 1, "lib");
+  pw_sub(&ss, 1, &scope);
+  pw_str(&rany, 1, "late-svc");
+  pw_str(&rkv, 1, "service.name");
+  pw_sub(&rkv, 2, &rany);
+  pw_sub(&res, 1, &rkv);
+  pw_sub(&rs, 2, &ss); /* scope_spans before the resource */
+  pw_sub(&rs, 1, &res);
+  pw_sub(&req, 1, &rs);
+  decoded d;
+  decode_bytes(req.b, req.n, &d);
+  CHECK_EQ(d.rc, CS_DECODE_OK);
+  CHECK_EQ(d.n, 1);
+  if (d.n == 1) {
+    const cs_span *o = &d.spans[0];
+    CHECK(!memcmp(o->trace_id, TID, 16));
+    CHECK_EQ(o->span_id[7], 9);
+    CHECK_STRN(o->name.p, o->name.n, "second-name");
+    CHECK_EQ(o->kind, CS_KIND_SERVER);
+    CHECK_EQ(o->flags, 1);
+    CHECK(o->end_ns == T0 + 99);
+    CHECK_STRN(o->scope_name.p, o->scope_name.n, "lib");
+    CHECK_STRN(o->scope_version.p, o->scope_version.n, "v9");
+    CHECK_STRN(o->resource->service.p, o->resource->service.n, "late-svc");
+    CHECK(o->n_attrs == 1 && o->attrs[0].type == CS_VAL_INT && o->attrs[0].v.i == 42);
+    CHECK_STRN(o->attrs[0].key.p, o->attrs[0].key.n, "k");
+  }
+  cs_arena_release(&d.a);
+  pw_free(&any), pw_free(&kv), pw_free(&s), pw_free(&scope), pw_free(&ss), pw_free(&res);
+  pw_free(&rkv), pw_free(&rany), pw_free(&rs), pw_free(&req);
+}
+
+/* A singular submessage given twice merges field by field (protobuf's
+ * rule): status code from one, message from the other; a later empty
+ * AnyValue leaves the earlier value. */
+static void wire_repeated_submessages_merge(void) {
+  pw s = {0}, st1 = {0}, st2 = {0}, any1 = {0}, any2 = {0}, kv = {0};
+  span_fields(&s, 1, "op");
+  pw_uint(&st1, 3, 2);
+  pw_str(&st2, 2, "boom");
+  pw_sub(&s, 15, &st1);
+  pw_sub(&s, 15, &st2);
+  pw_str(&any1, 1, "kept");
+  pw_str(&kv, 1, "k");
+  pw_sub(&kv, 2, &any1);
+  pw_sub(&kv, 2, &any2); /* empty */
+  pw_sub(&s, 9, &kv);
+  decoded d;
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_OK);
+  CHECK_EQ(d.n, 1);
+  if (d.n == 1) {
+    CHECK_EQ(d.spans[0].status_code, CS_STATUS_ERROR);
+    CHECK_STRN(d.spans[0].status_msg.p, d.spans[0].status_msg.n, "boom");
+    CHECK(d.spans[0].n_attrs == 1 && d.spans[0].attrs[0].type == CS_VAL_STR);
+    if (d.spans[0].n_attrs) CHECK_STRN(d.spans[0].attrs[0].v.s.p, d.spans[0].attrs[0].v.s.n, "kept");
+  }
+  cs_arena_release(&d.a);
+  pw_free(&s), pw_free(&st1), pw_free(&st2), pw_free(&any1), pw_free(&any2), pw_free(&kv);
+}
+
+/* Huge counts cost a count, not memory: 200k attributes, 100k events, 100k
+ * empty spans. Each payload decodes (its spans rejected) within a few
+ * times its size in arena (plus one ordinary chunk), where protobuf-c's
+ * structs took 20 to 40 times. */
+static void wire_huge_counts_are_bounded(void) {
+  pw s = {0}, req = {0};
+  span_fields(&s, 1, "op");
+  for (int i = 0; i < 200000; i++) pw_raw(&s, "\x4a\x03\x0a\x01k", 5); /* attributes { key "k" } */
+  decoded d;
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_OK);
+  CHECK_EQ(d.rej.n[CS_REJ_TOO_MANY_ATTRS], 1);
+  CHECK(d.a.reserved < s.n * 4 + cs_decode_arena_chunk(s.n));
+  cs_arena_release(&d.a);
+  pw_reset(&s);
+  span_fields(&s, 1, "op");
+  for (int i = 0; i < 100000; i++) pw_raw(&s, "\x5a\x03\x12\x01\x65", 5); /* events { name "e" } */
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_OK);
+  CHECK_EQ(d.rej.n[CS_REJ_TOO_MANY_EVENTS], 1);
+  CHECK(d.a.reserved < s.n * 4 + cs_decode_arena_chunk(s.n));
+  cs_arena_release(&d.a);
+  pw ss = {0}, rs = {0};
+  for (int i = 0; i < 100000; i++) pw_raw(&ss, "\x12\x00", 2); /* spans {} */
+  pw_sub(&rs, 2, &ss);
+  pw_sub(&req, 1, &rs);
+  decode_bytes(req.b, req.n, &d);
+  CHECK_EQ(d.rc, CS_DECODE_OK);
+  CHECK_EQ(d.n, 0);
+  CHECK_EQ(d.rej.n[CS_REJ_TRACE_ID_LEN], 100000);
+  CHECK(d.a.reserved < req.n * 4 + cs_decode_arena_chunk(req.n));
+  cs_arena_release(&d.a);
+  pw_free(&s), pw_free(&req), pw_free(&ss), pw_free(&rs);
+}
+
+/* Strings end at a NUL byte (as protobuf-c's C strings did); bytes values
+ * keep theirs. Numbers read as protobuf-c reads them: enums from the low 32
+ * bits of a varint, a bool from any non-zero bit, int64 from 10 bytes. */
+static void wire_strings_and_numbers(void) {
+  pw s = {0}, a1 = {0}, k1 = {0}, a2 = {0}, k2 = {0}, a3 = {0}, k3 = {0};
+  span_fields(&s, 1, "op");
+  pw_bytes(&s, 5, "ab\0cd", 5);
+  pw_uint(&s, 6, (1ull << 32) | 3); /* kind: low 32 bits, CLIENT */
+  pw_bytes(&a1, 7, "a\0b", 3);
+  pw_bytes(&k1, 1, "ke\0y", 4);
+  pw_sub(&k1, 2, &a1);
+  pw_sub(&s, 9, &k1);
+  pw_uint(&a2, 3, (uint64_t)-5);
+  pw_str(&k2, 1, "i");
+  pw_sub(&k2, 2, &a2);
+  pw_sub(&s, 9, &k2);
+  pw_raw(&a3, "\x10\x80\x00", 3); /* bool_value: a two-byte zero */
+  pw_str(&k3, 1, "b");
+  pw_sub(&k3, 2, &a3);
+  pw_sub(&s, 9, &k3);
+  decoded d;
+  CHECK_EQ(decode_one(&s, &d), CS_DECODE_OK);
+  CHECK_EQ(d.n, 1);
+  if (d.n == 1 && d.spans[0].n_attrs == 3) {
+    const cs_span *o = &d.spans[0];
+    CHECK_STRN(o->name.p, o->name.n, "ab");
+    CHECK_EQ(o->kind, CS_KIND_CLIENT);
+    CHECK_STRN(o->attrs[0].key.p, o->attrs[0].key.n, "ke");
+    CHECK(o->attrs[0].type == CS_VAL_BYTES && o->attrs[0].v.s.n == 3 &&
+          !memcmp(o->attrs[0].v.s.p, "a\0b", 3));
+    CHECK(o->attrs[1].type == CS_VAL_INT && o->attrs[1].v.i == -5);
+    CHECK(o->attrs[2].type == CS_VAL_BOOL && o->attrs[2].v.b == 0);
+  } else {
+    CHECK(0);
+  }
+  cs_arena_release(&d.a);
+  pw_free(&s), pw_free(&a1), pw_free(&k1), pw_free(&a2), pw_free(&k2), pw_free(&a3), pw_free(&k3);
+}
+
+/* Messages nest at most 40 deep: a value whose innermost AnyValue sits at
+ * depth 39 is only rejected (too deep a value), one level more fails the
+ * payload. Depth: request 0, ResourceSpans 1, ScopeSpans 2, Span 3,
+ * KeyValue 4, AnyValue 5, then 2 per array. */
+static void wire_nesting_limit_is_exact(void) {
+  for (int extra = 0; extra < 2; extra++) {
+    pw v = {0}, t = {0};
+    pw_uint(&v, 3, 1);
+    for (int k = 0; k < 17 + extra; k++) {
+      pw arr = {0};
+      pw_sub(&arr, 1, &v);
+      pw_reset(&t);
+      pw_sub(&t, 5, &arr);
+      pw_reset(&v);
+      pw_raw(&v, t.b, t.n);
+      pw_free(&arr);
+    }
+    pw kv = {0}, s = {0};
+    pw_str(&kv, 1, "deep");
+    pw_sub(&kv, 2, &v);
+    span_fields(&s, 1, "op");
+    pw_sub(&s, 9, &kv);
+    decoded d;
+    decode_one(&s, &d);
+    CHECK_EQ(d.rc, extra ? CS_DECODE_EPROTO : CS_DECODE_OK);
+    if (!extra) CHECK_EQ(d.rej.n[CS_REJ_TOO_DEEP], 1);
+    cs_arena_release(&d.a);
+    pw_free(&v), pw_free(&t), pw_free(&kv), pw_free(&s);
+  }
+}
+
 static void decode_metrics_counts_points(void) {
   size_t len;
   uint8_t *buf = ob_pack_metrics("billing", 5, 0, 0, &len);
@@ -460,6 +887,14 @@ int main(void) {
   RUN(decode_refuses_garbage);
   RUN(decode_refuses_deep_nesting);
   RUN(decode_reports_arena_exhaustion);
+  RUN(wire_skips_unknown_fields);
+  RUN(wire_refuses_groups_and_wrong_wire_types);
+  RUN(wire_refuses_truncated_and_overlong);
+  RUN(wire_fields_in_any_order_last_wins);
+  RUN(wire_repeated_submessages_merge);
+  RUN(wire_huge_counts_are_bounded);
+  RUN(wire_strings_and_numbers);
+  RUN(wire_nesting_limit_is_exact);
   RUN(decode_metrics_counts_points);
   RUN(parse_durations_and_numbers);
   return CHECK_DONE();

@@ -86,7 +86,7 @@ static void workload_frames_decode_the_same(void) {
     cs_arena_init(&a, 1 << 20, (size_t)64 << 20);
     cs_span *s;
     size_t n = cs_workload_batch(&w, &a, sizes[k % 6], &s);
-    size_t cap = n * 2048 + 4096, len;
+    size_t cap = n * 2048 + 4096, len = 0;
     uint8_t *buf = malloc(cap);
     CHECK(n > 0 && buf && cs_otlp_encode_traces(s, n, buf, cap, &len) == 0);
     compare(buf, len, &lim_default, &t);
