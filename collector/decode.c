@@ -23,7 +23,11 @@ const char *cs_decode_strerror(int err) {
 }
 
 size_t cs_decode_arena_chunk(size_t len) {
-  size_t c = len * 4;
+  /* A trace payload's copy and its span array take chunks of their own
+   * (the arena gives big requests their own); the rest (attributes,
+   * repaired strings) takes about 1x to 1.5x the payload, usually one
+   * ordinary chunk. */
+  size_t c = len * 3 / 2;
   if (c < 4096) c = 4096;
   if (c > (1u << 20)) c = 1u << 20;
   return c;

@@ -83,7 +83,7 @@ static int nomem(dec *d) {
  * waste is at most the final size. */
 static int grow(dec *d, void **v, size_t *cap, size_t need, size_t keep, size_t elem) {
   if (need <= *cap) return 0;
-  size_t nc = *cap ? *cap * 2 : 16;
+  size_t nc = *cap ? *cap * 2 : need > 16 ? need : 16;
   while (nc < need) nc *= 2;
   void *np = cs_arena_alloc(d->a, nc * elem);
   if (!np) return nomem(d);
