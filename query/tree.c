@@ -195,9 +195,14 @@ typedef struct crit_frame {
 } crit_frame;
 
 /* Walks back from the end of the main root: at each point the child that
- * finished last before it is what the parent was waiting for (the rule
- * Jaeger UI's critical path uses). Children that start at or after the
- * current point are skipped for good, since the point only moves back. */
+ * finished last at or before it is what the parent was waiting for, and the
+ * walk goes on from that child's start (the rule Jaeger UI's critical path
+ * uses). A child still running at the point (it overlaps the chosen one)
+ * was not waited for. Ends are clipped to the parent's end, so the first
+ * pick is simply the last to finish. A child ending after the current
+ * point is skipped for good, since the point only moves back. Unlike
+ * Jaeger's strict "ended before", a child ending exactly at the point
+ * counts: sequential calls that touch are waited for in turn. */
 static int critical_path(cs_tree *t, cs_arena *a) {
   if (t->main_root < 0) return 0;
   crit_frame *st = cs_arena_alloc(a, sizeof(crit_frame) * (t->max_depth + 2));
@@ -217,11 +222,20 @@ static int critical_path(cs_tree *t, cs_arena *a) {
     }
     int32_t pick = -1;
     while (f->next < f->n_kids) {
-      int32_t c = f->kids[f->next++].idx;
-      if (t->nodes[c].start_ns < f->t && t->nodes[c].end_ns > nv->start_ns) {
-        pick = c;
-        break;
+      int32_t c = f->kids[f->next].idx;
+      const cs_tree_node *cn = &t->nodes[c];
+      uint64_t ce = cn->end_ns < nv->end_ns ? cn->end_ns : nv->end_ns;
+      if (ce > f->t) { /* still running at the point */
+        f->next++;
+        continue;
       }
+      if (cn->start_ns >= f->t || ce <= nv->start_ns) { /* no time before the point */
+        f->next++;
+        continue;
+      }
+      pick = c;
+      f->next++;
+      break;
     }
     if (pick < 0) {
       if (f->t > nv->start_ns) nv->critical_ns += f->t - nv->start_ns;

@@ -222,6 +222,45 @@ static void tree_critical_path_follows_last_finisher(void) {
   cs_arena_release(&ar);
 }
 
+static void tree_critical_path_skips_parallel_children(void) {
+  /* The orders shape: GET /stock (0.1..10.47 ms) runs in parallel with
+   * POST /authorize (0.179..11.5 ms), which finishes last. From authorize's
+   * start the walk needs a child that had finished by then: stock has not,
+   * so it is not critical; prep (0.01..0.05 ms) has, so it is. */
+  cs_span s[4] = {mk(1, 0, 0, 12000, &res_a), mk(2, 1, 100, 10470, &res_a),
+                  mk(3, 1, 179, 11500, &res_a), mk(4, 1, 10, 50, &res_a)};
+  cs_arena ar;
+  cs_arena_init(&ar, 0, 0);
+  cs_tree t;
+  CHECK_EQ(cs_tree_build(s, 4, &ar, &t), 0);
+  for (size_t i = 0; i < t.n; i++) {
+    uint64_t id = id_of(t.nodes[i].span);
+    CHECK_EQ(t.nodes[i].critical, id != 2);
+    if (id == 1) CHECK_EQ(t.nodes[i].critical_ns, 639); /* 0..10, 50..179, 11500..12000 */
+    if (id == 2) CHECK_EQ(t.nodes[i].critical_ns, 0);
+    if (id == 3) CHECK_EQ(t.nodes[i].critical_ns, 11321);
+    if (id == 4) CHECK_EQ(t.nodes[i].critical_ns, 40);
+  }
+  cs_arena_release(&ar);
+}
+
+static void tree_critical_path_takes_touching_sequential_child(void) {
+  /* A child that ends exactly where the chosen one starts is what the
+   * parent waited for; one ending after that point overlaps and is not. */
+  cs_span s[4] = {mk(1, 0, 0, 100, &res_a), mk(2, 1, 10, 40, &res_a), mk(3, 1, 40, 90, &res_a),
+                  mk(4, 1, 5, 41, &res_a)};
+  cs_arena ar;
+  cs_arena_init(&ar, 0, 0);
+  cs_tree t;
+  CHECK_EQ(cs_tree_build(s, 4, &ar, &t), 0);
+  for (size_t i = 0; i < t.n; i++) {
+    uint64_t id = id_of(t.nodes[i].span);
+    CHECK_EQ(t.nodes[i].critical, id != 4);
+    if (id == 1) CHECK_EQ(t.nodes[i].critical_ns, 20); /* 0..10 and 90..100 */
+  }
+  cs_arena_release(&ar);
+}
+
 int main(void) {
   RUN(tree_shuffled_is_same_tree);
   RUN(tree_keeps_and_marks_missing_parents);
@@ -230,5 +269,7 @@ int main(void) {
   RUN(tree_shifts_skewed_child_into_parent);
   RUN(tree_self_time_subtracts_union_of_children);
   RUN(tree_critical_path_follows_last_finisher);
+  RUN(tree_critical_path_skips_parallel_children);
+  RUN(tree_critical_path_takes_touching_sequential_child);
   return CHECK_DONE();
 }
