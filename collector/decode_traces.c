@@ -490,10 +490,17 @@ static int span_msg(dec *d, const uint8_t *p, size_t n) {
   d->rs_spans++;
   if (grow(d, (void **)&d->spans, &d->cap_spans, d->n_spans + 1, d->n_spans, sizeof *d->spans))
     return -1;
-  int rc = conv_span(d, &r, &d->spans[d->n_spans]);
+  cs_span *s = &d->spans[d->n_spans];
+  int rc = conv_span(d, &r, s);
   if (rc == CS_CONV_NOMEM) return nomem(d);
-  if (rc == CS_CONV_REJECT) d->rs_rej[d->c.reason]++;
-  else d->n_spans++;
+  if (rc == CS_CONV_REJECT) {
+    d->rs_rej[d->c.reason]++;
+    return 0;
+  }
+  /* The session ID from the span's own attributes while they are in cache
+   * (resource NULL: those are looked at once the resource is known). */
+  cs_span_find_session(s);
+  d->n_spans++;
   return 0;
 }
 
@@ -626,7 +633,7 @@ static int parse_resource_spans(dec *d, const uint8_t *p, size_t n) {
   for (int i = 0; i < CS_REJ__COUNT; i++) d->rej[i] += d->rs_rej[i];
   for (size_t i = first; i < d->n_spans; i++) {
     d->spans[i].resource = res;
-    cs_span_find_session(&d->spans[i]);
+    if (d->spans[i].session_id.n == 0 && res->n_attrs) cs_span_find_session(&d->spans[i]);
   }
   return 0;
 }
