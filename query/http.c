@@ -78,19 +78,6 @@ const char *cs_http_header(const cs_http_req *r, const char *name) {
   return MHD_lookup_connection_value((struct MHD_Connection *)r->conn_, MHD_HEADER_KIND, name);
 }
 
-static enum MHD_Result send_plain(struct MHD_Connection *c, conn_ctx *x, int status,
-                                  const char *json) {
-  size_t n = strlen(json);
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(n, (void *)json, MHD_RESPMEM_PERSISTENT);
-  if (!resp) return MHD_NO;
-  MHD_add_response_header(resp, "Content-Type", "application/json");
-  x->req.status = status;
-  enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, resp);
-  MHD_destroy_response(resp);
-  return rc;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
@@ -119,13 +106,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   if (x->answered) return MHD_YES;
   x->answered = 1;
-  if (!x->req.method || !x->req.path) return send_plain(c, x, 500, "{\"error\":\"out of memory\"}");
-  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+  /* Refusals go through the handler too: it knows which error shape the
+   * path's API uses. */
+  if (!x->req.method || !x->req.path) {
+    x->req.method = x->req.method ? x->req.method : "-";
+    x->req.path = x->req.path ? x->req.path : "";
+    x->req.refused = 500;
+    x->req.refused_msg = "out of memory";
+  } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
     x->req.route = "method";
-    return send_plain(c, x, 405, "{\"error\":\"method not allowed: only GET and HEAD\"}");
+    x->req.refused = 405;
+    x->req.refused_msg = "method not allowed: only GET and HEAD";
+  } else if (x->body_bytes) {
+    x->req.refused = 413;
+    x->req.refused_msg = "request bodies are not accepted";
   }
-  if (x->body_bytes) return send_plain(c, x, 413, "{\"error\":\"request bodies are not accepted\"}");
-
   x->req.status = 500;
   h->o.handler(h->o.ud, &x->req);
 
@@ -144,6 +139,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (x->req.content_type) MHD_add_response_header(resp, "Content-Type", x->req.content_type);
   if (x->req.cache_control) MHD_add_response_header(resp, "Cache-Control", x->req.cache_control);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  if (x->req.refused == 405) MHD_add_response_header(resp, "Allow", "GET, HEAD");
   enum MHD_Result rc = MHD_queue_response(c, (unsigned)x->req.status, resp);
   MHD_destroy_response(resp);
   return rc;

@@ -12,11 +12,17 @@
 typedef struct cs_http cs_http;
 
 typedef struct cs_http_req {
-  const char *method;     /* "GET", "HEAD" (other methods are answered 405 here) */
+  const char *method;     /* "GET", "HEAD" (other methods arrive refused: 405) */
   const char *path;       /* percent-decoded path, without the query string */
   cs_arena *arena;        /* freed once the response is sent */
   uint64_t start_ns;      /* CLOCK_MONOTONIC when the request arrived */
   const char *route;      /* set by the handler for logs and metrics */
+  /* Non-zero when this module refuses the request before any route runs:
+   * 405 (not GET or HEAD), 413 (a body was sent) or 500 (out of memory).
+   * The handler is still called, must answer with this status and the
+   * reason in refused_msg, so errors keep the shape of their path. */
+  int refused;
+  const char *refused_msg;
   /* Response, filled by the handler. body is malloc'ed and taken over by
    * the module; fd (>= 0) sends a whole file instead, closed afterwards. */
   int status;

@@ -28,14 +28,18 @@ void q_send_json(qreq *x, int status) {
   if (!body) {
     cs_json_release(&x->j);
     cs_json_init(&x->j, 4096);
-    static const char msg[] = "{\"error\":{\"code\":500,\"message\":\"response too large\"}}";
-    body = malloc(sizeof msg);
+    /* Fixed text: the writer that just failed cannot be trusted to format. */
+    static const char v1[] = "{\"error\":{\"code\":500,\"message\":\"response too large\"}}";
+    static const char jg[] = "{\"data\":null,\"total\":0,\"limit\":0,\"offset\":0,"
+                             "\"errors\":[{\"code\":500,\"msg\":\"response too large\"}]}";
+    const char *msg = x->jaeger ? jg : v1;
+    len = strlen(msg);
+    body = malloc(len + 1);
     if (!body) {
       x->r->status = 500;
       return;
     }
-    memcpy(body, msg, sizeof msg);
-    len = sizeof msg - 1;
+    memcpy(body, msg, len + 1);
     status = 500;
   }
   free(x->r->body);

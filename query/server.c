@@ -49,6 +49,11 @@ static int match(const route *rt, const char *path, size_t plen, cs_str *cap) {
   return 1;
 }
 
+static int is_jaeger_path(const char *p) {
+  if (strncmp(p, "/api", 4) != 0 || (p[4] != '/' && p[4] != '\0')) return 0;
+  return !(strncmp(p + 4, "/v1", 3) == 0 && (p[7] == '/' || p[7] == '\0'));
+}
+
 static void dispatch(void *ud, cs_http_req *r) {
   cs_query *q = ud;
   qreq x;
@@ -58,6 +63,15 @@ static void dispatch(void *ud, cs_http_req *r) {
   x.a = r->arena;
   x.deadline_ns = r->start_ns + q->o.limits.timeout_us * 1000ull;
   cs_json_init(&x.j, q->o.limits.max_response_mb << 20);
+  /* Errors take the shape of the API the path belongs to, whatever the
+   * route: Jaeger's envelope under /api/ (except /api/v1/), else
+   * {"error":{code,message}}. */
+  x.jaeger = is_jaeger_path(r->path);
+  if (r->refused) {
+    q_error(&x, r->refused, "%s", r->refused_msg ? r->refused_msg : "refused");
+    cs_json_release(&x.j);
+    return;
+  }
   size_t plen = strlen(r->path);
   /* A trailing slash names the same resource (Jaeger UI sends some). */
   if (plen > 1 && r->path[plen - 1] == '/') plen--;
@@ -80,7 +94,6 @@ static void dispatch(void *ud, cs_http_req *r) {
     hit->fn(&x);
   } else if (strncmp(r->path, "/api/", 5) == 0 || strcmp(r->path, "/api") == 0) {
     r->route = "unknown_api";
-    x.jaeger = strncmp(r->path, "/api/v1/", 8) != 0;
     q_error(&x, 404, "unknown route: %.200s", r->path);
   } else {
     r->route = "static";

@@ -717,11 +717,57 @@ static void bad_input_gets_clear_4xx(void) {
   EXPECT_STATUS("/api/services", 200);
 }
 
+/* Every error answers in the shape of its path's API: Jaeger's envelope
+ * under /api/ (data null, errors [{code, msg}]), {"error":{code,message}}
+ * under /api/v1/ and elsewhere, whichever layer refused the request. */
+static void check_error_shape(const qh_resp *r, const char *what, int code, int jaeger) {
+  char want[160];
+  if (jaeger)
+    snprintf(want, sizeof want,
+             "{\"data\":null,\"total\":0,\"limit\":0,\"offset\":0,\"errors\":[{\"code\":%d,\"msg\":\"",
+             code);
+  else
+    snprintf(want, sizeof want, "{\"error\":{\"code\":%d,\"message\":\"", code);
+  if (r->status != code || strncmp(r->body, want, strlen(want)) != 0)
+    fprintf(stderr, "%s -> %d %s\n", what, r->status, r->body);
+  CHECK_EQ(r->status, code);
+  CHECK(strncmp(r->body, want, strlen(want)) == 0);
+  CHECK(strstr(r->ctype, "application/json") != NULL);
+}
+
+static void errors_keep_the_shape_of_their_api(void) {
+  static const struct {
+    const char *req;
+    int code, jaeger;
+  } cases[] = {
+      {"POST /api/services HTTP/1.0\r\n\r\n", 405, 1},
+      {"DELETE /api/traces/1 HTTP/1.0\r\n\r\n", 405, 1},
+      {"POST /api/v1/search HTTP/1.0\r\n\r\n", 405, 0},
+      {"PUT /metrics HTTP/1.0\r\n\r\n", 405, 0},
+      {"GET /api/services HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello", 413, 1},
+      {"GET /api/v1/services HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello", 413, 0},
+      {"GET /api/nope HTTP/1.0\r\n\r\n", 404, 1},
+      {"GET /api HTTP/1.0\r\n\r\n", 404, 1},
+      {"GET /api/v1/nope HTTP/1.0\r\n\r\n", 404, 0},
+      {"GET /api/v1 HTTP/1.0\r\n\r\n", 404, 0},
+      {"GET /api/v10/x HTTP/1.0\r\n\r\n", 404, 1},
+      {"GET /api/traces/zz HTTP/1.0\r\n\r\n", 400, 1},
+      {"GET /api/v1/traces/zz HTTP/1.0\r\n\r\n", 400, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    qh_resp r;
+    CHECK_EQ(qh_raw(qport, cases[i].req, strlen(cases[i].req), &r), 0);
+    check_error_shape(&r, cases[i].req, cases[i].code, cases[i].jaeger);
+    qh_free(&r);
+  }
+}
+
 static void *heavy(void *arg) {
   int *status = arg;
   qh_resp r;
   if (qh_get(qport, "/api/v1/dependencies?lookback=168h", &r) == 0) {
     *status = r.status;
+    if (r.status == 429) check_error_shape(&r, "heavy", 429, 0);
     qh_free(&r);
   }
   return NULL;
@@ -849,6 +895,10 @@ static void secondary_sees_new_spans_within_a_second(int fd, uint64_t *seq) {
   CHECK_EQ(qh_get(port, "/api/v1/dependencies?lookback=24h", &r), 0);
   CHECK_EQ(r.status, 503);
   CHECK(strstr(r.body, "timed out") != NULL);
+  check_error_shape(&r, "v1 timeout", 503, 0);
+  qh_free(&r);
+  CHECK_EQ(qh_get(port, "/api/dependencies?lookback=86400000", &r), 0);
+  check_error_shape(&r, "jaeger timeout", 503, 1);
   qh_free(&r);
   /* Reading statistics rows checks the deadline too. */
   CHECK_EQ(qh_get(port, "/api/v1/stats?service=payment&lookback=24h", &r), 0);
@@ -923,6 +973,7 @@ int main(int argc, char **argv) {
   RUN(dependencies_match_topology);
   RUN(v1_search_by_edge);
   RUN(bad_input_gets_clear_4xx);
+  RUN(errors_keep_the_shape_of_their_api);
   RUN(concurrent_heavy_queries_are_bounded);
   RUN(static_files_and_metrics);
   int before = cs_check_failures;
