@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "query_int.h"
 
 static void envelope_open(cs_json *j) {
@@ -333,15 +334,23 @@ void h_jaeger_traces(qreq *x) {
   q_send_json(x, 200);
 }
 
-/* GET /api/dependencies?endTs=&lookback= (milliseconds, as Jaeger). */
+/* GET /api/dependencies?endTs=&lookback= (milliseconds, as Jaeger; a
+ * lookback with a unit, "2d" or "36h", is read as a duration like
+ * everywhere else). */
 void h_jaeger_dependencies(qreq *x) {
-  uint64_t now_ms = q_wall_ns() / 1000000, end_ms, lookback_ms;
-  if (q_arg_u64(x, "endTs", now_ms, UINT64_MAX / 2000000, &end_ms) ||
-      q_arg_u64(x, "lookback", 86400000ull, UINT64_MAX / 2000000, &lookback_ms))
+  uint64_t now_ms = q_wall_ns() / 1000000, end_ms, lookback_ms = 86400000ull, ns;
+  if (q_arg_u64(x, "endTs", now_ms, UINT64_MAX / 2000000, &end_ms)) return;
+  const char *lb_arg = cs_http_arg(x->r, "lookback");
+  if (lb_arg && *lb_arg && lb_arg[strspn(lb_arg, "0123456789")]) {
+    if (q_arg_duration(x, "lookback", 0, &ns)) return;
+    lookback_ms = ns / 1000000ull;
+  } else if (q_arg_u64(x, "lookback", 86400000ull, UINT64_MAX / 2000000, &lookback_ms)) {
     return;
+  }
   if (lookback_ms * 1000000ull > x->q->o.limits.max_range_ns) {
-    q_error(x, 400, "lookback of %llu ms too long: at most %llu ms",
-            (unsigned long long)lookback_ms,
+    char lim[32];
+    q_error(x, 400, "lookback %.64s too long: at most %s (%llu ms)", lb_arg,
+            cs_duration_format(x->q->o.limits.max_range_ns, lim, sizeof lim),
             (unsigned long long)(x->q->o.limits.max_range_ns / 1000000));
     return;
   }

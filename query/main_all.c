@@ -12,6 +12,7 @@
 #include "collector.h"
 #include "log.h"
 #include "params.h"
+#include "parse.h"
 #include "query.h"
 #include "wire.h"
 #ifdef CS_HAVE_METRICS
@@ -63,22 +64,14 @@ static int bad(const char *flag, const char *val) {
   return 2;
 }
 
-/* Seconds from Go-style durations ("30m", "72h") or a plain number of
- * seconds; "7d" is accepted too since retention is often given in days. */
+/* Seconds, in the shared duration syntax (cs_parse_duration_s); "0" is
+ * allowed here since it turns the stats line off. */
 static int parse_secs(const char *s, uint64_t *out) {
-  size_t n = strlen(s);
-  uint64_t v;
-  if (n > 1 && s[n - 1] == 'd' && cs_qp_u64(s, n - 1, 1000000, &v) == 0) {
-    *out = v * 86400;
+  if (!strcmp(s, "0")) {
+    *out = 0;
     return 0;
   }
-  if (cs_qp_u64(s, n, UINT64_MAX / 1000000000ull, &v) == 0) {
-    *out = v;
-    return 0;
-  }
-  if (cs_qp_duration(s, n, &v)) return -1;
-  *out = v / 1000000000ull;
-  return 0;
+  return cs_parse_duration_s(s, out);
 }
 
 static cs_collector *g_collector;

@@ -3,6 +3,8 @@
  * and hex floats that a URL parameter should not. */
 #include "params.h"
 
+#include "duration.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -27,71 +29,7 @@ int cs_qp_u64(const char *s, size_t n, uint64_t max, uint64_t *out) {
   return 0;
 }
 
-/* Units longest first so "ms" is not read as "m". */
-static const struct {
-  const char *name;
-  uint64_t ns;
-} units[] = {
-    {"ns", 1ull},          {"us", 1000ull},        {"\xc2\xb5s", 1000ull}, /* U+00B5 micro */
-    {"\xce\xbcs", 1000ull}, /* U+03BC mu */       {"ms", 1000000ull},
-    {"s", 1000000000ull},  {"m", 60000000000ull}, {"h", 3600000000000ull},
-};
-
-int cs_qp_duration(const char *s, size_t n, uint64_t *ns) {
-  if (!s || n == 0 || n > 64) return -1;
-  if (n == 1 && s[0] == '0') {
-    *ns = 0;
-    return 0;
-  }
-  size_t i = 0;
-  uint64_t total = 0;
-  while (i < n) {
-    /* Integer and fraction parts, as Go does: at least one digit overall. */
-    uint64_t whole = 0, frac = 0, scale = 1;
-    size_t digits = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-      if (whole > (UINT64_MAX - 9) / 10) return -1;
-      whole = whole * 10 + (uint64_t)(s[i] - '0');
-      i++, digits++;
-    }
-    if (i < n && s[i] == '.') {
-      i++;
-      while (i < n && s[i] >= '0' && s[i] <= '9') {
-        /* Digits past nanosecond precision of an hour are dropped. */
-        if (scale < 1000000000000000ull) {
-          frac = frac * 10 + (uint64_t)(s[i] - '0');
-          scale *= 10;
-        }
-        i++, digits++;
-      }
-    }
-    if (!digits) return -1;
-    uint64_t unit = 0;
-    size_t ul = 0;
-    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
-      size_t l = strlen(units[u].name);
-      if (n - i >= l && memcmp(s + i, units[u].name, l) == 0 && l > ul) {
-        unit = units[u].ns;
-        ul = l;
-      }
-    }
-    if (!unit) return -1;
-    i += ul;
-    if (whole && unit > UINT64_MAX / whole) return -1;
-    uint64_t v = whole * unit;
-    /* frac/scale * unit, computed without overflow: unit <= 3.6e12 and
-     * frac < scale <= 1e15, so split the multiplication. */
-    uint64_t fv = (uint64_t)((long double)frac * (long double)unit / (long double)scale);
-    if (v > UINT64_MAX - fv) return -1;
-    v += fv;
-    if (total > UINT64_MAX - v) return -1;
-    total += v;
-  }
-  /* Go's durations are int64 nanoseconds; larger ones are errors there. */
-  if (total > (uint64_t)INT64_MAX) return -1;
-  *ns = total;
-  return 0;
-}
+int cs_qp_duration(const char *s, size_t n, uint64_t *ns) { return cs_duration_parse(s, n, ns); }
 
 static int parse_hex_id(const char *s, size_t n, uint8_t *out, size_t bytes) {
   if (!s || n == 0 || n > bytes * 2) return -1;

@@ -12,9 +12,10 @@
 #include "arena.h"
 #include "span.h"
 
-/* "1.2s", "100ms", "5us", "1h30m", "250µs", "0". Units: ns, us, µs, ms, s,
- * m, h, as Go's time.ParseDuration. Returns 0, or -1 (empty, missing unit,
- * negative, overflow, junk). */
+/* "1.2s", "100ms", "5us", "1h30m", "250µs", "7d", "0". Units: ns, us, µs,
+ * ms, s, m, h as Go's time.ParseDuration, plus d: cs_duration_parse
+ * (common/duration.h), the parser every flag uses too. Returns 0, or -1
+ * (empty, missing unit, negative, overflow, junk). */
 int cs_qp_duration(const char *s, size_t n, uint64_t *ns);
 
 /* Unsigned decimal, no sign, no spaces, at most max. Returns 0 or -1. */

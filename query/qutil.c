@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "duration.h"
 #include "query_int.h"
 #include "session.h"
 
@@ -125,7 +126,8 @@ int q_arg_duration(qreq *x, const char *name, uint64_t def, uint64_t *out) {
   *out = def;
   if (!v || !*v) return 0;
   if (cs_qp_duration(v, strnlen(v, 65), out))
-    return q_error(x, 400, "bad %s: %.64s (want a duration such as 1.2s, 100ms, 5us)", name, v);
+    return q_error(x, 400, "bad %s: %.64s (want a duration such as 100ms, 1.5s, 2h or 7d)",
+                   name, v);
   return 0;
 }
 
@@ -151,7 +153,14 @@ int q_arg_window(qreq *x, uint64_t default_lookback_ns, uint64_t *start_ns, uint
    * only matters without a start. */
   const char *st = cs_http_arg(x->r, "start");
   lookback = default_lookback_ns;
-  if ((!st || !*st) && q_arg_duration(x, "lookback", default_lookback_ns, &lookback)) return -1;
+  const uint64_t max_range = x->q->o.limits.max_range_ns;
+  char lim[32];
+  if (!st || !*st) {
+    if (q_arg_duration(x, "lookback", default_lookback_ns, &lookback)) return -1;
+    if (lookback > max_range)
+      return q_error(x, 400, "lookback %.64s too long: at most %s", cs_http_arg(x->r, "lookback"),
+                     cs_duration_format(max_range, lim, sizeof lim));
+  }
   uint64_t e = e_us * 1000;
   uint64_t def_start = e > lookback ? e - lookback : 0;
   if (q_arg_u64(x, "start", def_start / 1000, max_us, &s_us)) return -1;
@@ -159,10 +168,11 @@ int q_arg_window(qreq *x, uint64_t default_lookback_ns, uint64_t *start_ns, uint
   if (s > e)
     return q_error(x, 400, "start (%llu) is after end (%llu)", (unsigned long long)s_us,
                    (unsigned long long)e_us);
-  if (e - s > x->q->o.limits.max_range_ns)
-    return q_error(x, 400, "time range of %llu s too wide: at most %llu s",
+  if (e - s > max_range)
+    return q_error(x, 400, "time range of %llu s too wide: at most %s (%llu s)",
                    (unsigned long long)((e - s) / 1000000000ull),
-                   (unsigned long long)(x->q->o.limits.max_range_ns / 1000000000ull));
+                   cs_duration_format(max_range, lim, sizeof lim),
+                   (unsigned long long)(max_range / 1000000000ull));
   *start_ns = s;
   *end_ns = e;
   return 0;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "duration.h"
 #include "params.h"
 
 static int dur(const char *s, uint64_t *v) { return cs_qp_duration(s, strlen(s), v); }
@@ -19,6 +20,28 @@ static void params_parses_go_durations(void) {
   CHECK_EQ(dur(".5s", &v), 0); CHECK_EQ(v, 500000000ull);
   CHECK_EQ(dur("0", &v), 0); CHECK_EQ(v, 0);
   CHECK_EQ(dur("1.000000001s", &v), 0); CHECK_EQ(v, 1000000001ull);
+}
+
+static void params_parses_days_like_every_duration(void) {
+  /* The unit the collector's --retention 7d takes works in queries too. */
+  uint64_t v = 0;
+  const uint64_t day = 86400ull * 1000000000ull;
+  CHECK_EQ(dur("7d", &v), 0); CHECK(v == 7 * day);
+  CHECK_EQ(dur("2d", &v), 0); CHECK(v == 2 * day);
+  CHECK_EQ(dur("1d12h", &v), 0); CHECK(v == day + day / 2);
+  CHECK_EQ(dur("1.5d", &v), 0); CHECK(v == day + day / 2);
+  CHECK_EQ(dur("106751d", &v), 0);
+  CHECK_EQ(dur("106752d", &v), -1); /* past INT64_MAX nanoseconds */
+  CHECK_EQ(dur("d", &v), -1);
+  CHECK_EQ(dur("7dd", &v), -1);
+  CHECK_EQ(dur("7D", &v), -1);
+  char b[32];
+  CHECK(strcmp(cs_duration_format(7 * day, b, sizeof b), "7d") == 0);
+  CHECK(strcmp(cs_duration_format(36 * 3600ull * 1000000000ull, b, sizeof b), "36h") == 0);
+  CHECK(strcmp(cs_duration_format(90ull * 1000000000ull, b, sizeof b), "90s") == 0);
+  CHECK(strcmp(cs_duration_format(250000000ull, b, sizeof b), "250ms") == 0);
+  CHECK(strcmp(cs_duration_format(1001, b, sizeof b), "1001ns") == 0);
+  CHECK(strcmp(cs_duration_format(0, b, sizeof b), "0") == 0);
 }
 
 static void params_rejects_bad_durations(void) {
@@ -102,6 +125,7 @@ static void params_cursor_round_trips(void) {
 
 int main(void) {
   RUN(params_parses_go_durations);
+  RUN(params_parses_days_like_every_duration);
   RUN(params_rejects_bad_durations);
   RUN(params_parses_bounded_integers);
   RUN(params_parses_hex_ids);

@@ -762,6 +762,31 @@ static void errors_keep_the_shape_of_their_api(void) {
   }
 }
 
+/* Day units work in every lookback, and the 7-day window limit is a
+ * clear error naming it. */
+static void lookback_takes_days_up_to_the_window_limit(void) {
+  EXPECT_STATUS("/api/v1/stats?service=payment&lookback=7d", 200);
+  EXPECT_STATUS("/api/v1/search?lookback=2d", 200);
+  EXPECT_STATUS("/api/traces?service=payment&lookback=2d", 200);
+  EXPECT_STATUS("/api/dependencies?lookback=2d", 200);
+  EXPECT_STATUS("/api/dependencies?lookback=172800000", 200);
+  EXPECT_STATUS("/api/v1/dependencies?lookback=1d12h", 200);
+  const char *too_long[] = {"/api/v1/stats?service=payment&lookback=8d",
+                            "/api/traces?service=payment&lookback=169h",
+                            "/api/dependencies?lookback=8d",
+                            "/api/dependencies?lookback=691200000"};
+  for (size_t i = 0; i < sizeof too_long / sizeof too_long[0]; i++) {
+    qh_resp r;
+    get(too_long[i], &r);
+    if (r.status != 400 || !strstr(r.body, "too long: at most 7d"))
+      fprintf(stderr, "%s -> %d %s\n", too_long[i], r.status, r.body);
+    CHECK_EQ(r.status, 400);
+    CHECK(strstr(r.body, "too long: at most 7d") != NULL);
+    qh_free(&r);
+  }
+  EXPECT_STATUS("/api/v1/stats?service=payment&lookback=7x", 400);
+}
+
 static void *heavy(void *arg) {
   int *status = arg;
   qh_resp r;
@@ -974,6 +999,7 @@ int main(int argc, char **argv) {
   RUN(v1_search_by_edge);
   RUN(bad_input_gets_clear_4xx);
   RUN(errors_keep_the_shape_of_their_api);
+  RUN(lookback_takes_days_up_to_the_window_limit);
   RUN(concurrent_heavy_queries_are_bounded);
   RUN(static_files_and_metrics);
   int before = cs_check_failures;
