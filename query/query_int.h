@@ -198,9 +198,12 @@ int q_rec_cmp(const void *a, const void *b); /* by group, bucket, duration */
 int q_u64_cmp(const void *a, const void *b);
 
 /* /api/v1/stats from the store's per-minute rows (stats_store.c); the
- * step is a whole number of minutes. Always replies. */
-void q_stats_from_store(qreq *x, cs_str service, cs_str operation, int kind, uint64_t start_ns,
-                        uint64_t end_ns, uint64_t step_ns);
+ * step is a whole number of minutes. kinds is a mask of 1 << CS_KIND_*
+ * values to count. Always replies. */
+void q_stats_from_store(qreq *x, cs_str service, cs_str operation, unsigned kinds,
+                        uint64_t start_ns, uint64_t end_ns, uint64_t step_ns);
+/* Writes "spanKinds":[...] naming the kinds in mask (stats.c). */
+void q_json_span_kinds(cs_json *j, unsigned kinds);
 /* Readable histogram bounds (1, 2, 5 or finer times a power of ten, in ns)
  * from the first >= lo to the first >= hi, at most Q_HIST_MAX; returns how
  * many. Shared by both stats paths so their histograms look alike. */

@@ -71,7 +71,7 @@ static void group_series(cs_json *j, const q_rec *r, size_t n, uint64_t *tmp, ui
 typedef struct stats_ctx {
   qreq *x;
   cs_str service, operation;
-  int kind; /* -1 = any */
+  unsigned kinds; /* 1 << CS_KIND_* of the kinds counted */
   uint64_t start_ns, end_ns, step_ns;
   q_strmap ops;
   q_recs v;
@@ -84,7 +84,7 @@ static int stats_trace(void *ud, const cs_span *spans, size_t n) {
     const cs_span *s = &spans[i];
     if (!s->resource || !q_str_eq(s->resource->service, c->service)) continue;
     if (c->operation.n && !q_str_eq(s->name, c->operation)) continue;
-    if (c->kind >= 0 && s->kind != c->kind) continue;
+    if (s->kind >= 32 || !(c->kinds & (1u << s->kind))) continue;
     if (s->start_ns < c->start_ns || s->start_ns >= c->end_ns) continue;
     int32_t g = q_strmap_intern(&c->ops, s->name.p, s->name.n);
     q_rec r = {s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0, (uint32_t)g,
@@ -99,12 +99,36 @@ static int stats_trace(void *ud, const cs_span *spans, size_t n) {
   return 0;
 }
 
-static int kind_from(cs_str k) {
-  static const char *const names[] = {"unspecified", "internal", "server",
-                                      "client",      "producer", "consumer"};
-  for (int i = 0; i < 6; i++)
-    if (q_str_eqc(k, names[i])) return i;
-  return -2;
+static const char *const kind_names[] = {"unspecified", "internal", "server",
+                                         "client",      "producer", "consumer"};
+#define KINDS_ALL 0x3fu
+/* Requests, as Jaeger's service performance monitoring counts them: the
+ * spans where a service answers a call or takes a message. */
+#define KINDS_DEFAULT ((1u << CS_KIND_SERVER) | (1u << CS_KIND_CONSUMER))
+
+/* "server", "server,consumer" or "all" to a mask; 0 when malformed. */
+static unsigned kinds_from(cs_str k) {
+  if (q_str_eqc(k, "all")) return KINDS_ALL;
+  unsigned mask = 0;
+  size_t i = 0;
+  while (i <= k.n) {
+    size_t e = i;
+    while (e < k.n && k.p[e] != ',') e++;
+    cs_str one = {k.p + i, (uint32_t)(e - i)};
+    int found = 0;
+    for (unsigned n = 0; n < 6; n++)
+      if (q_str_eqc(one, kind_names[n])) mask |= 1u << n, found = 1;
+    if (!found) return 0;
+    i = e + 1;
+  }
+  return mask;
+}
+
+void q_json_span_kinds(cs_json *j, unsigned kinds) {
+  cs_json_key(j, "spanKinds"), cs_json_arr(j);
+  for (unsigned n = 0; n < 6; n++)
+    if (kinds & (1u << n)) cs_json_str(j, kind_names[n]);
+  cs_json_end(j);
 }
 
 /* GET /api/v1/stats?service=&operation=&spanKind=&start=&end=&lookback=&step= */
@@ -112,17 +136,18 @@ void h_v1_stats(qreq *x) {
   stats_ctx c;
   memset(&c, 0, sizeof c);
   c.x = x;
-  c.kind = -1;
+  c.kinds = KINDS_DEFAULT;
   cs_str kind;
   if (q_arg_str(x, "service", 1024, &c.service) || q_arg_str(x, "operation", 1024, &c.operation) ||
-      q_arg_str(x, "spanKind", 32, &kind))
+      q_arg_str(x, "spanKind", 80, &kind))
     return;
   if (!c.service.n) {
     q_error(x, 400, "parameter 'service' is required");
     return;
   }
-  if (kind.n && (c.kind = kind_from(kind)) < -1) {
-    q_error(x, 400, "bad spanKind: %.32s", kind.p);
+  if (kind.n && !(c.kinds = kinds_from(kind))) {
+    q_error(x, 400, "bad spanKind: %.80s (want server, client, producer, consumer, internal, "
+                    "unspecified, a comma list of them, or all)", kind.p);
     return;
   }
   if (q_arg_window(x, 3600ull * 1000000000ull, &c.start_ns, &c.end_ns)) return;
@@ -140,7 +165,7 @@ void h_v1_stats(qreq *x) {
    * values or a step they cannot give. */
   const char *exact = cs_http_arg(x->r, "exact");
   if ((!exact || strcmp(exact, "true") != 0) && c.step_ns % 60000000000ull == 0) {
-    q_stats_from_store(x, c.service, c.operation, c.kind, c.start_ns, c.end_ns, c.step_ns);
+    q_stats_from_store(x, c.service, c.operation, c.kinds, c.start_ns, c.end_ns, c.step_ns);
     return;
   }
   if (q_strmap_init(&c.ops, x->a, 10000)) {
@@ -204,6 +229,7 @@ void h_v1_stats(qreq *x) {
   cs_json_key(j, "startTimeUs"), cs_json_uint(j, c.start_ns / 1000);
   cs_json_key(j, "endTimeUs"), cs_json_uint(j, c.end_ns / 1000);
   cs_json_key(j, "stepNs"), cs_json_uint(j, c.step_ns);
+  q_json_span_kinds(j, c.kinds);
   cs_json_key(j, "source"), cs_json_str(j, "exact");
   cs_json_key(j, "scannedTraces"), cs_json_uint(j, x->scanned);
   cs_json_key(j, "operations"), cs_json_arr(j);

@@ -28,7 +28,7 @@ typedef struct srow {
 typedef struct sctx {
   qreq *x;
   cs_str operation;
-  int kind; /* -1 = any */
+  unsigned kinds; /* 1 << CS_KIND_* of the kinds counted */
   uint64_t base_ns, step_ns;
   q_strmap ops; /* operation names, interned once */
   srow *rows;
@@ -41,7 +41,7 @@ static int on_row(void *ud, const cs_stats_row *r) {
   sctx *c = ud;
   if ((c->seen++ & 1023) == 0 && q_expired(c->x)) return c->fail = 3;
   if (c->operation.n && !q_str_eq(r->operation, c->operation)) return 0;
-  if (c->kind >= 0 && r->kind != c->kind) return 0;
+  if (r->kind >= 32 || !(c->kinds & (1u << r->kind))) return 0;
   if (c->n >= MAX_ROWS || c->pairs + r->n_buckets > MAX_PAIRS) return c->fail = 1;
   int32_t g = q_strmap_intern(&c->ops, r->operation.p, r->operation.n);
   if (g < 0) return c->fail = 1;
@@ -231,15 +231,15 @@ static void emit_group(cs_json *j, const srow *r, size_t n, dense *d, uint64_t b
   cs_json_end(j);
 }
 
-void q_stats_from_store(qreq *x, cs_str service, cs_str operation, int kind, uint64_t start_ns,
-                        uint64_t end_ns, uint64_t step_ns) {
+void q_stats_from_store(qreq *x, cs_str service, cs_str operation, unsigned kinds,
+                        uint64_t start_ns, uint64_t end_ns, uint64_t step_ns) {
   uint64_t m0 = start_ns / MIN_NS, m1 = (end_ns + MIN_NS - 1) / MIN_NS;
   if (m1 <= m0) m1 = m0 + 1;
   sctx c;
   memset(&c, 0, sizeof c);
   c.x = x;
   c.operation = operation;
-  c.kind = kind;
+  c.kinds = kinds;
   c.base_ns = m0 * MIN_NS;
   c.step_ns = step_ns;
   if (q_strmap_init(&c.ops, x->a, 100000)) {
@@ -265,6 +265,7 @@ void q_stats_from_store(qreq *x, cs_str service, cs_str operation, int kind, uin
   cs_json_key(j, "startTimeUs"), cs_json_uint(j, c.base_ns / 1000);
   cs_json_key(j, "endTimeUs"), cs_json_uint(j, m1 * MIN_NS / 1000);
   cs_json_key(j, "stepNs"), cs_json_uint(j, step_ns);
+  q_json_span_kinds(j, kinds);
   cs_json_key(j, "source"), cs_json_str(j, "store");
   cs_json_key(j, "storeRows"), cs_json_uint(j, c.n);
   cs_json_key(j, "scannedTraces"), cs_json_uint(j, 0);

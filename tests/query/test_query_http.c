@@ -582,10 +582,52 @@ static void v1_stats_percentiles_match_exact(void) {
   check_stats("/api/v1/stats?service=payment&lookback=24h", "\"scannedTraces\":0");
   /* A step that is not whole minutes cannot come from per-minute rows. */
   check_stats("/api/v1/stats?service=payment&operation=Charge&lookback=24h&step=30s", "\"source\":\"exact\"");
-  get("/api/v1/stats?service=frontend&lookback=24h", &r);
-  CHECK_EQ(r.status, 200);
-  CHECK(strstr(r.body, "\"operation\":\"call cart\"") && strstr(r.body, "\"operation\":\"GET /checkout\""));
-  qh_free(&r);
+  /* Requests are server (and consumer) spans by default, as Jaeger's
+   * service performance monitoring counts them; spanKind=all counts every
+   * span, both from the store's rows and from an exact scan. */
+  const char *modes[] = {"", "&exact=true"};
+  for (int m = 0; m < 2; m++) {
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/stats?service=frontend&lookback=24h%s", modes[m]);
+    get(path, &r);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.body, "\"operation\":\"GET /checkout\"") != NULL);
+    CHECK(strstr(r.body, "\"operation\":\"call cart\"") == NULL);
+    CHECK(strstr(r.body, "\"spanKinds\":[\"server\",\"consumer\"]") != NULL);
+    long long def = qh_num(strstr(r.body, "\"total\":"), "count");
+    qh_free(&r);
+    snprintf(path, sizeof path,
+             "/api/v1/stats?service=frontend&lookback=24h&spanKind=consumer,server%s", modes[m]);
+    get(path, &r);
+    CHECK_EQ(def, qh_num(strstr(r.body, "\"total\":"), "count"));
+    CHECK(def >= N);
+    qh_free(&r);
+    snprintf(path, sizeof path, "/api/v1/stats?service=frontend&lookback=24h&spanKind=all%s",
+             modes[m]);
+    get(path, &r);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.body, "\"operation\":\"call cart\"") && strstr(r.body, "\"operation\":\"GET /checkout\""));
+    /* Each checkout trace has two frontend client spans besides its server span. */
+    CHECK(qh_num(strstr(r.body, "\"total\":"), "count") >= def + 2 * N);
+    long long all = qh_num(strstr(r.body, "\"total\":"), "count");
+    qh_free(&r);
+    snprintf(path, sizeof path,
+             "/api/v1/stats?service=frontend&lookback=24h&spanKind=unspecified,internal,server,"
+             "client,producer,consumer%s", modes[m]);
+    get(path, &r);
+    CHECK_EQ(all, qh_num(strstr(r.body, "\"total\":"), "count"));
+    qh_free(&r);
+    snprintf(path, sizeof path, "/api/v1/stats?service=frontend&lookback=24h&spanKind=client%s",
+             modes[m]);
+    get(path, &r);
+    CHECK(strstr(r.body, "\"operation\":\"call cart\"") != NULL);
+    CHECK(strstr(r.body, "\"operation\":\"GET /checkout\"") == NULL);
+    CHECK(strstr(r.body, "\"spanKinds\":[\"client\"]") != NULL);
+    qh_free(&r);
+  }
+  EXPECT_STATUS("/api/v1/stats?service=frontend&spanKind=server,client", 200);
+  EXPECT_STATUS("/api/v1/stats?service=frontend&spanKind=server,", 400);
+  EXPECT_STATUS("/api/v1/stats?service=frontend&spanKind=bogus", 400);
   EXPECT_STATUS("/api/v1/stats", 400);
   EXPECT_STATUS("/api/v1/stats?service=a&step=1ms", 400);
   EXPECT_STATUS("/api/v1/stats?service=a&lookback=30d", 400);

@@ -127,7 +127,7 @@ export function render(root, {params, go}) {
     const [, tab, noun, what] = kindInfo(kind);
     let body;
     try {
-      body = await api(paths.stats, {service: p.service, lookback, step: stepOf(lookback), spanKind: kind === 'all' ? '' : kind}, {signal: ctl.signal});
+      body = await api(paths.stats, {service: p.service, lookback, step: stepOf(lookback), spanKind: kind}, {signal: ctl.signal});
     } catch (e) {
       if (e.name !== 'AbortError') clear(main).appendChild(errorBox(e, loadStats));
       return;
