@@ -332,6 +332,9 @@ void q_json_summary(cs_json *j, const cs_trace_summary *s) {
   cs_json_key(j, "durationNs"), cs_json_uint(j, s->duration_ns);
   cs_json_key(j, "rootService"), cs_json_cs(j, s->root_service);
   cs_json_key(j, "rootOperation"), cs_json_cs(j, s->root_name);
+  /* Names a trace whose root never arrived without fetching its tree. */
+  cs_json_key(j, "firstService"), cs_json_cs(j, s->first_service);
+  cs_json_key(j, "firstOperation"), cs_json_cs(j, s->first_name);
   cs_json_key(j, "spanCount"), cs_json_uint(j, s->n_spans);
   cs_json_key(j, "errorCount"), cs_json_uint(j, s->n_errors);
   cs_json_key(j, "services"), cs_json_arr(j);

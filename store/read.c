@@ -175,6 +175,7 @@ static int load_summary(cs_store *st, const uint8_t trace_id[16], cs_arena *a, c
     if (!a) { /* strings would dangle */
       acc->n_svcs = 0;
       acc->has_root = 0;
+      acc->has_first = 0;
     }
   }
   free(tmp);
@@ -202,6 +203,12 @@ int cs_store_get_summary(cs_store *st, const uint8_t trace_id[16], cs_arena *a,
       out->root_name = acc->root_name;
     } else {
       out->root_service = out->root_name = (cs_str){"", 0};
+    }
+    if (acc->has_first) {
+      out->first_service = acc->first_svc;
+      out->first_name = acc->first_name;
+    } else { /* only in summaries written before version 2 */
+      out->first_service = out->first_name = (cs_str){"", 0};
     }
     out->n_services = acc->n_svcs;
     if (acc->n_svcs) {

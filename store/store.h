@@ -75,6 +75,11 @@ typedef struct cs_trace_summary {
   uint32_t n_errors;       /* spans with status ERROR */
   cs_str *services;        /* distinct services, sorted */
   uint32_t n_services;
+  /* The earliest span (least start; ties to the smaller service, then
+   * name): what a trace without its root is named after. Empty only for
+   * summaries stored before this field existed (summary version 1). */
+  cs_str first_service;
+  cs_str first_name;
 } cs_trace_summary;
 
 /* Summary of one trace; CS_STORE_ENOTFOUND when unknown. */

@@ -22,6 +22,20 @@ void cs__sum_add_service(cs__sum *s, cs_str svc) {
   s->n_svcs++;
 }
 
+void cs__sum_offer_first(cs__sum *s, uint64_t start_ns, cs_str svc, cs_str name) {
+  if (s->has_first) {
+    if (start_ns > s->first_start) return;
+    if (start_ns == s->first_start) {
+      int c = cs__str_cmp(svc, s->first_svc);
+      if (c > 0 || (c == 0 && cs__str_cmp(name, s->first_name) >= 0)) return;
+    }
+  }
+  s->has_first = 1;
+  s->first_start = start_ns;
+  s->first_svc = svc;
+  s->first_name = name;
+}
+
 static int has_id(const cs__sum *s, uint32_t id) {
   for (uint32_t i = 0; i < s->n_ids; i++)
     if (s->ids[i] == id) return 1;
@@ -52,8 +66,12 @@ void cs__sum_merge(cs__sum *dst, const cs__sum *src) {
     dst->root_svc = src->root_svc;
     dst->root_name = src->root_name;
   }
+  if (src->has_first) cs__sum_offer_first(dst, src->first_start, src->first_svc, src->first_name);
   for (uint32_t i = 0; i < src->n_svcs; i++) cs__sum_add_service(dst, src->svcs[i]);
 }
+
+/* How the earliest span is stored after the root (version 2). */
+enum { FIRST_NONE = 0, FIRST_OWN = 1, FIRST_IS_ROOT = 2 };
 
 void cs__sum_encode(const cs__sum *s, cs__buf *out) {
   uint64_t start = s->start_ns == UINT64_MAX ? 0 : s->start_ns;
@@ -68,6 +86,19 @@ void cs__sum_encode(const cs__sum *s, cs__buf *out) {
     cs__buf_str(out, s->root_svc);
     cs__buf_str(out, s->root_name);
   }
+  /* Usually the root is the earliest span: one byte instead of its
+   * strings again. */
+  if (!s->has_first) {
+    cs__buf_u8(out, FIRST_NONE);
+  } else if (s->has_root && s->first_start == s->root_start &&
+             !cs__str_cmp(s->first_svc, s->root_svc) && !cs__str_cmp(s->first_name, s->root_name)) {
+    cs__buf_u8(out, FIRST_IS_ROOT);
+  } else {
+    cs__buf_u8(out, FIRST_OWN);
+    cs__buf_varint(out, cs__zigzag((int64_t)(s->first_start - start)));
+    cs__buf_str(out, s->first_svc);
+    cs__buf_str(out, s->first_name);
+  }
   cs__buf_varint(out, s->n_svcs);
   for (uint32_t i = 0; i < s->n_svcs; i++) cs__buf_str(out, s->svcs[i]);
   cs__buf_varint(out, s->n_ids);
@@ -81,7 +112,8 @@ void cs__sum_encode(const cs__sum *s, cs__buf *out) {
 int cs__sum_decode(const void *p, size_t n, cs__sum *s) {
   cs__rd r = cs__rd_make(p, n);
   cs__sum_init(s);
-  if (cs__rd_u8(&r) != CS__SUM_VERSION) return -1;
+  uint8_t version = cs__rd_u8(&r);
+  if (version != 1 && version != CS__SUM_VERSION) return -1;
   s->start_ns = cs__rd_varint(&r);
   s->end_ns = s->start_ns + cs__rd_varint(&r);
   uint64_t ns = cs__rd_varint(&r), ne = cs__rd_varint(&r);
@@ -95,6 +127,20 @@ int cs__sum_decode(const void *p, size_t n, cs__sum *s) {
     s->root_start = s->start_ns + (uint64_t)cs__unzigzag(cs__rd_varint(&r));
     s->root_svc = cs__rd_str(&r);
     s->root_name = cs__rd_str(&r);
+  }
+  uint8_t first = version >= 2 ? cs__rd_u8(&r) : FIRST_NONE;
+  if (first == FIRST_IS_ROOT && root) {
+    s->has_first = 1;
+    s->first_start = s->root_start;
+    s->first_svc = s->root_svc;
+    s->first_name = s->root_name;
+  } else if (first == FIRST_OWN) {
+    s->has_first = 1;
+    s->first_start = s->start_ns + (uint64_t)cs__unzigzag(cs__rd_varint(&r));
+    s->first_svc = cs__rd_str(&r);
+    s->first_name = cs__rd_str(&r);
+  } else if (first != FIRST_NONE) {
+    return -1;
   }
   uint64_t nsv = cs__rd_varint(&r);
   if (nsv > CS__SUM_MAX_SERVICES) return -1;

@@ -7,7 +7,10 @@
 
 #include "codec.h"
 
-#define CS__SUM_VERSION 1
+/* Version 2 adds the earliest span's service and operation (so a trace
+ * whose root never arrived can still be named); version 1 values already
+ * on disk decode with no earliest span and merge with version 2 ones. */
+#define CS__SUM_VERSION 2
 #define CS__SUM_MAX_SERVICES 64 /* services kept per trace; more are dropped */
 #define CS__SUM_MAX_IDS 32      /* chunk IDs remembered to make resends harmless */
 
@@ -18,6 +21,9 @@ typedef struct cs__sum {
   int has_root;
   uint64_t root_start;
   cs_str root_svc, root_name;
+  int has_first; /* the earliest span: least (start, service, name) */
+  uint64_t first_start;
+  cs_str first_svc, first_name;
   uint32_t n_svcs;
   cs_str svcs[CS__SUM_MAX_SERVICES]; /* sorted, distinct */
   uint32_t n_ids;
@@ -28,6 +34,11 @@ void cs__sum_init(cs__sum *s);
 
 /* Adds a service name (kept sorted and distinct). */
 void cs__sum_add_service(cs__sum *s, cs_str svc);
+
+/* Offers a span as the earliest one: kept when it starts before the one
+ * held (ties go to the smaller service, then name, so any merge order
+ * gives the same answer). Strings are views, not copied. */
+void cs__sum_offer_first(cs__sum *s, uint64_t start_ns, cs_str svc, cs_str name);
 
 /* Folds src into dst. A src whose chunk IDs were all seen already is a
  * resent batch: its counts are not added again. Strings stay views into

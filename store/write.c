@@ -472,6 +472,7 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
       sum.root_svc = svc;
       sum.root_name = s->name;
     }
+    cs__sum_offer_first(&sum, s->start_ns, svc, s->name);
     /* Consecutive spans mostly share a resource: only a new one can bring
      * a new service. */
     if (i == 0 || s->resource != sp[i - 1]->resource) {

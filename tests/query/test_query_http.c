@@ -203,6 +203,19 @@ static void fill_short_recent(int fd, uint64_t *seq) {
   for (size_t k = 0; k < FILLERS; k += 550) send_or_fail(fd, f + k, 550, seq);
 }
 
+/* A trace whose root never arrives: two internal spans under a missing
+ * parent, the later one sent first. */
+static void fill_rootless(int fd, uint64_t *seq) {
+  uint8_t t[16];
+  tid_of(t, 0xc0, 1);
+  uint64_t T = base_ns + 200000 * MS;
+  cs_span s[2];
+  s[0] = mk(t, 2, 0x99, "settle", CS_KIND_INTERNAL, T + 2 * MS, MS, &r_cart);
+  s[1] = mk(t, 3, 0x99, "late work", CS_KIND_INTERNAL, T + 1 * MS, 3 * MS, &r_cart);
+  send_or_fail(fd, &s[0], 1, seq);
+  send_or_fail(fd, &s[1], 1, seq);
+}
+
 static int get(const char *path, qh_resp *r) {
   if (qh_get(qport, path, r)) {
     fprintf(stderr, "GET %s failed\n", path);
@@ -383,7 +396,9 @@ static void v1_search_cursor_pages(void) {
   /* A key the store does not index: found by loading the traces. */
   get("/api/v1/search?attr=region:eu&limit=100&lookback=24h", &r);
   CHECK_EQ(qh_num(r.body, "count"), 30);
-  CHECK(strstr(r.body, "\"rootService\":\"frontend\",\"rootOperation\":\"GET /checkout\",\"spanCount\":6") != NULL);
+  CHECK(strstr(r.body, "\"rootService\":\"frontend\",\"rootOperation\":\"GET /checkout\","
+                       "\"firstService\":\"frontend\",\"firstOperation\":\"GET /checkout\","
+                       "\"spanCount\":6") != NULL);
   qh_free(&r);
   /* Long traces behind thousands of short ones: the duration index finds
    * them without reading every summary (15 of 400 ms and the 1 s tree). */
@@ -421,6 +436,29 @@ static void v1_session_any_spelling(void) {
   get("/api/v1/sessions/no-such-session", &r);
   CHECK_EQ(r.status, 200);
   CHECK_EQ(qh_num(r.body, "count"), 0);
+  qh_free(&r);
+}
+
+/* A summary names a rootless trace after its earliest span, so lists need
+ * not fetch the tree. */
+static void summary_names_rootless_trace_by_earliest_span(void) {
+  uint8_t t[16];
+  char hex[33], path[160];
+  tid_of(t, 0xc0, 1);
+  tid_hex(t, hex);
+  qh_resp r;
+  snprintf(path, sizeof path, "/api/v1/traces/%s", hex);
+  get(path, &r);
+  CHECK_EQ(r.status, 200);
+  if (!strstr(r.body, "\"rootService\":\"\",\"rootOperation\":\"\",\"firstService\":\"cart\","
+                      "\"firstOperation\":\"late work\",\"spanCount\":2"))
+    fprintf(stderr, "%.400s\n", r.body);
+  CHECK(strstr(r.body, "\"rootService\":\"\",\"rootOperation\":\"\",\"firstService\":\"cart\","
+                       "\"firstOperation\":\"late work\",\"spanCount\":2") != NULL);
+  qh_free(&r);
+  snprintf(path, sizeof path, "/api/v1/search?service=cart&operation=settle&lookback=24h");
+  get(path, &r);
+  CHECK(strstr(r.body, "\"firstService\":\"cart\",\"firstOperation\":\"late work\"") != NULL);
   qh_free(&r);
 }
 
@@ -1028,12 +1066,14 @@ int main(int argc, char **argv) {
   fill_skew(fd, &seq);
   fill_property_tree(fd, &seq);
   fill_short_recent(fd, &seq);
+  fill_rootless(fd, &seq);
 
   RUN(jaeger_services_and_operations);
   RUN(jaeger_trace_shape);
   RUN(jaeger_search);
   RUN(v1_search_cursor_pages);
   RUN(v1_session_any_spelling);
+  RUN(summary_names_rootless_trace_by_earliest_span);
   RUN(v1_tree_marks_orphans_and_skew);
   RUN(v1_tree_from_batches_matches_local_build);
   RUN(v1_stats_percentiles_match_exact);

@@ -250,6 +250,38 @@ static void store_summary_merges_across_batches(void) {
   fx_rmrf(dir);
 }
 
+static void store_summary_names_trace_without_root(void) {
+  char dir[64];
+  CHECK(fx_tmpdir(dir, sizeof(dir)) != NULL);
+  cs_store *st = open_store(dir, 0);
+  /* Two children of a root that never arrives, the later one first. */
+  cs_span late = fx_span(8, 3, 1, "SELECT", &fx_res_backend, T0 + 5000, 1000);
+  CHECK_EQ(cs_store_write(st, &late, 1), 0);
+  cs_span early = fx_span(8, 2, 1, "GET /cart", &fx_res_frontend, T0 + 1000, 9000);
+  CHECK_EQ(cs_store_write(st, &early, 1), 0);
+  cs_arena a;
+  cs_arena_init(&a, 0, 0);
+  uint8_t t[16];
+  fx_id(t, 16, 8);
+  cs_trace_summary s;
+  for (int pass = 0; pass < 2; pass++) { /* as operands, then compacted */
+    CHECK_EQ(cs_store_get_summary(st, t, &a, &s), 0);
+    CHECK_EQ(s.root_service.n, 0);
+    CHECK_STRN(s.first_service.p, s.first_service.n, "frontend");
+    CHECK_STRN(s.first_name.p, s.first_name.n, "GET /cart");
+    CHECK_EQ(cs_store_compact(st), 0);
+  }
+  /* The root arrives at last: it is both root and earliest span. */
+  cs_span root = fx_span(8, 1, 0, "GET /", &fx_res_frontend, T0, 20000);
+  CHECK_EQ(cs_store_write(st, &root, 1), 0);
+  CHECK_EQ(cs_store_get_summary(st, t, &a, &s), 0);
+  CHECK_STRN(s.root_name.p, s.root_name.n, "GET /");
+  CHECK_STRN(s.first_name.p, s.first_name.n, "GET /");
+  cs_store_close(st);
+  cs_arena_release(&a);
+  fx_rmrf(dir);
+}
+
 static void store_resent_batch_is_harmless(void) {
   char dir[64];
   CHECK(fx_tmpdir(dir, sizeof(dir)) != NULL);
@@ -625,6 +657,7 @@ int main(void) {
   RUN(store_write_then_read_every_api);
   RUN(store_session_index_lists_oldest_first);
   RUN(store_summary_merges_across_batches);
+  RUN(store_summary_names_trace_without_root);
   RUN(store_resent_batch_is_harmless);
   RUN(store_retention_removes_expired_data);
   RUN(store_secondary_catches_up);

@@ -5,7 +5,7 @@
 import {api, paths} from '../api.js';
 import {h, clear, fmtDur, fmtDateTime, loading, errorBox, emptyBox, serviceColour} from '../dom.js';
 import {scatter} from '../charts.js';
-import {summaryText, summaryNodes, resolveRootless} from '../names.js';
+import {summaryText, summaryNodes} from '../names.js';
 
 const QUICK = [['15m', 'Last 15 min'], ['1h', 'Last hour'], ['24h', 'Last day'], ['168h', 'Last 7 days']];
 
@@ -131,7 +131,6 @@ export function render(root, {params, go}) {
 
   const picked = new Set();
   let traces = [];
-  let gen = 0; // bumped by every search, so late name lookups redraw only their own
   let cursor = null;
 
   function apiParams(extra) {
@@ -200,13 +199,9 @@ export function render(root, {params, go}) {
     results.appendChild(list);
     if (cursor)
       results.appendChild(h('button', {type: 'button', class: 'ghost', on: {click: () => run(true)}}, 'Load more'));
-    // Traces without a root span: name them after their earliest span.
-    const g = gen;
-    resolveRootless(shown, ctl.signal, () => g === gen && draw(body));
   }
 
   async function run(more = false) {
-    gen++;
     if (!more) {
       traces = [];
       cursor = null;

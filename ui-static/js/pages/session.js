@@ -4,7 +4,7 @@
 import {api, paths} from '../api.js';
 import {h, clear, fmtDur, fmtDateTime, fmtTime, loading, errorBox, emptyBox} from '../dom.js';
 import {Waterfall} from '../waterfall.js';
-import {summaryName, missingMark, resolveRootless} from '../names.js';
+import {summaryName, missingMark} from '../names.js';
 
 export function render(root, {arg, params, go}) {
   const id = arg;
@@ -79,9 +79,7 @@ export function render(root, {arg, params, go}) {
       `slowest step: `, h('b', null, `${summaryName(slowest).operation} (${fmtDur(slowest.durationNs)})`),
       errs ? h('span', {class: 'badge err'}, `${errs} error${errs > 1 ? 's' : ''}`) : null,
       ' · ', h('a', {href: `#/search?session=${encodeURIComponent(id)}&run=1&lookback=168h`}, 'as a search')));
-    // A trace's name; one without a root span is named again once its
-    // earliest span is known.
-    const names = [];
+    // A trace's name (one without a root span: its earliest span's).
     const nameOf = (t, n) => {
       const nm = summaryName(t);
       return [h('span', {class: 'muted'}, `${n + 1}. ${fmtTime(t.startTimeUs)} `), h('b', null, nm.operation),
@@ -89,7 +87,6 @@ export function render(root, {arg, params, go}) {
     };
     traces.forEach((t, n) => {
       const nameEl = h('div', {class: 'name'}, nameOf(t, n));
-      names.push(() => clear(nameEl).append(...nameOf(t, n).flat().filter(Boolean)));
       const tog = h('span', {class: 'tog'}, '▸');
       const bar = h('div', {class: 'sess-bar' + (t.errorCount ? ' err' : ''), style: {
         left: ((t.startTimeUs - t0) / span) * 100 + '%', width: Math.max(0.3, (t.durationNs / 1000 / span) * 100) + '%'}});
@@ -126,7 +123,6 @@ export function render(root, {arg, params, go}) {
       if (open.has(t.traceID)) expand(t, body2, head);
     });
     page.dataset.ready = '1';
-    resolveRootless(traces, ctl.signal, () => names.forEach((f) => f()));
   }
   load();
   return {
