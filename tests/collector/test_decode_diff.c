@@ -23,6 +23,7 @@ typedef struct input {
 
 static input *inputs;
 static size_t n_inputs, cap_inputs;
+static size_t n_structured; /* inputs[0, n_structured): built, not from the corpus */
 
 static void add_input(const uint8_t *p, size_t n) {
   if (n_inputs == cap_inputs) {
@@ -166,6 +167,7 @@ static const char *corpus_dir;
 
 static void corpus_decodes_the_same(void) {
   const char *dir = corpus_dir;
+  n_structured = n_inputs;
   DIR *d = dir ? opendir(dir) : NULL;
   if (!d) {
     fprintf(stderr, "  no corpus directory (%s)\n", dir ? dir : "none given");
@@ -251,7 +253,8 @@ static void mutations_decode_the_same(void) {
   uint8_t *buf = NULL;
   size_t cap = 0;
   for (size_t r = 0; r < rounds; r++) {
-    const input *in = &inputs[rnd() % n_inputs];
+    /* Half from the well-formed requests, half from the corpus. */
+    const input *in = &inputs[rnd() % 2 && n_structured ? rnd() % n_structured : rnd() % n_inputs];
     if (in->n > 20000) continue;
     if (cap < in->n * 2 + 128) {
       cap = in->n * 2 + 128;
