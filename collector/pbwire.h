@@ -35,7 +35,9 @@ static inline void pb_init(pb_rd *r, const uint8_t *p, size_t n) {
   r->end = n ? p + n : p; /* p may be NULL for an empty payload */
 }
 
-static inline int pb_more(const pb_rd *r) { return r->p < r->end; }
+static inline int pb_more(const pb_rd *r) {
+  return r->p < r->end;
+}
 
 /* Varint of at most max bytes; returns bytes used, 0 when unterminated. */
 static inline size_t pb_read_varint(const uint8_t *p, size_t left, size_t max, uint64_t *v) {
@@ -47,7 +49,8 @@ static inline size_t pb_read_varint(const uint8_t *p, size_t left, size_t max, u
   size_t lim = left < max ? left : max;
   for (size_t i = 0; i < lim; i++) {
     /* Bits past the 64th fall off, as in protobuf-c's parse_uint64. */
-    if (7 * i < 64) r |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+    if (7 * i < 64)
+      r |= (uint64_t)(p[i] & 0x7f) << (7 * i);
     if (!(p[i] & 0x80)) {
       *v = r;
       return i + 1;
@@ -65,7 +68,8 @@ static inline int pb_field_next(pb_rd *r, pb_field *f) {
   size_t k;
   /* Field number 0 is invalid; like protobuf-c, only a first byte without
    * field bits is refused (0x80 0x00 reads as an unknown field 0). */
-  if ((p[0] & 0xf8) == 0) return -1;
+  if ((p[0] & 0xf8) == 0)
+    return -1;
   if (p[0] < 0x80) {
     f->num = p[0] >> 3;
     f->wt = p[0] & 7;
@@ -74,7 +78,8 @@ static inline int pb_field_next(pb_rd *r, pb_field *f) {
     /* Up to 5 bytes; the field number keeps the low 32 bits of what
      * follows the wire type (protobuf-c reads it the same way). */
     uint64_t t;
-    if (!(k = pb_read_varint(p, left, 5, &t))) return -1;
+    if (!(k = pb_read_varint(p, left, 5, &t)))
+      return -1;
     f->num = (uint32_t)(t >> 3);
     f->wt = (unsigned)(t & 7);
   }
@@ -83,15 +88,18 @@ static inline int pb_field_next(pb_rd *r, pb_field *f) {
   f->raw = p;
   switch (f->wt) {
   case PB_VARINT:
-    if (!(k = pb_read_varint(p, left, 10, &f->v))) return -1;
+    if (!(k = pb_read_varint(p, left, 10, &f->v)))
+      return -1;
     break;
   case PB_I64:
-    if (left < 8) return -1;
+    if (left < 8)
+      return -1;
     memcpy(&f->v, p, 8);
     k = 8;
     break;
   case PB_I32: {
-    if (left < 4) return -1;
+    if (left < 4)
+      return -1;
     uint32_t v32;
     memcpy(&v32, p, 4);
     f->v = v32;
@@ -101,7 +109,8 @@ static inline int pb_field_next(pb_rd *r, pb_field *f) {
   case PB_LEN: {
     uint64_t len;
     size_t h = pb_read_varint(p, left, 5, &len);
-    if (!h || len > left - h) return -1;
+    if (!h || len > left - h)
+      return -1;
     f->v = len;
     f->raw_n = h + (size_t)len;
     f->p = p + h;

@@ -75,11 +75,13 @@ int main(int argc, char **argv) {
         return 1;
       }
       ok += ns;
-      if (r == 0) arena_bytes += a.reserved;
+      if (r == 0)
+        arena_bytes += a.reserved;
       cs_arena_release(&a);
     }
     double ns_per = (now() - t0) * 1e9 / (double)ok;
-    if (ns_per < best) best = ns_per;
+    if (ns_per < best)
+      best = ns_per;
   }
   printf("result spans_per_frame=%llu frames=%llu bytes_per_span=%.1f decode_ns_per_span=%.1f "
          "spans_per_s=%.0f arena_bytes_per_span=%.0f\n",

@@ -31,7 +31,8 @@ static void add_input(const uint8_t *p, size_t n) {
     inputs = realloc(inputs, cap_inputs * sizeof *inputs);
   }
   inputs[n_inputs].p = malloc(n ? n : 1);
-  if (n) memcpy(inputs[n_inputs].p, p, n);
+  if (n)
+    memcpy(inputs[n_inputs].p, p, n);
   inputs[n_inputs++].n = n;
 }
 
@@ -42,7 +43,8 @@ typedef struct tally {
 } tally;
 
 static void hexdump(const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n && i < 512; i++) fprintf(stderr, "%02x%s", p[i], i % 32 == 31 ? "\n" : "");
+  for (size_t i = 0; i < n && i < 512; i++)
+    fprintf(stderr, "%02x%s", p[i], i % 32 == 31 ? "\n" : "");
   fprintf(stderr, "%s", n > 512 ? " ...\n" : "\n");
 }
 
@@ -92,11 +94,13 @@ static void workload_frames_decode_the_same(void) {
     CHECK(n > 0 && buf && cs_otlp_encode_traces(s, n, buf, cap, &len) == 0);
     compare(buf, len, &lim_default, &t);
     compare(buf, len, &lim_small, &t);
-    if (n <= 40) add_input(buf, len); /* mutated later */
+    if (n <= 40)
+      add_input(buf, len); /* mutated later */
     free(buf);
     cs_arena_release(&a);
   }
-  fprintf(stderr, "  workload: %zu same (%zu spans), %zu different\n", t.same_ok, t.spans, t.different);
+  fprintf(stderr, "  workload: %zu same (%zu spans), %zu different\n", t.same_ok, t.spans,
+          t.different);
   CHECK_EQ(t.different, 0);
   CHECK_EQ(t.same_ok, 120);
   CHECK(t.spans > 10000);
@@ -110,7 +114,8 @@ static void add_edge_cases(void) {
     ob_rs *rs = ob_resource(&b, v == 1 ? "svc\xff\xfe" : v == 2 ? "" : "checkout");
     ob_resource_attr(&b, rs, "session_id", ob_str(&b, v == 3 ? "" : "res-sess"));
     if (v == 4)
-      for (int i = 0; i < 20; i++) ob_resource_attr(&b, rs, "r", ob_int(&b, i));
+      for (int i = 0; i < 20; i++)
+        ob_resource_attr(&b, rs, "r", ob_int(&b, i));
     for (int i = 0; i < 6; i++) {
       ob_span *s = ob_add_span(&b, rs, 1, 2, (uint64_t)(i + 1), i ? 1 : 0,
                                i == 2 ? "bad\xc3name" : "op", 100, i == 5 ? 50 : 200);
@@ -119,7 +124,8 @@ static void add_edge_cases(void) {
       s->dropped_attributes_count = (uint32_t)v;
       s->dropped_events_count = 2;
       s->dropped_links_count = 3;
-      if (v == 6 && i == 1) s->trace_id.len = 3;
+      if (v == 6 && i == 1)
+        s->trace_id.len = 3;
       ob_span_attr(&b, s, "k", ob_str(&b, i == 3 ? "v\xed\xa0\x80" : "v"));
       ob_span_attr(&b, s, "n", ob_int(&b, -i));
       ob_span_attr(&b, s, "d", ob_dbl(&b, i * 0.25));
@@ -135,9 +141,11 @@ static void add_edge_cases(void) {
       ob_kv *kvs[3] = {ob_kvp(&b, "x", ob_str(&b, "q\"\\\n\x01")), ob_kvp(&b, "y\xff", NULL),
                        ob_kvp(&b, "z", ob_bytes(&b, "hello", 5))};
       ob_span_attr(&b, s, "obj", ob_kvlist(&b, kvs, 3));
-      if (i == 4) ob_span_attr(&b, s, "SessionID", ob_str(&b, "span-sess"));
+      if (i == 4)
+        ob_span_attr(&b, s, "SessionID", ob_str(&b, "span-sess"));
       ob_span_event(&b, s, i == 1 ? "ev\xff" : "ev", 150);
-      if (v == 8) ob_span_event(&b, s, "ev2", 160);
+      if (v == 8)
+        ob_span_event(&b, s, "ev2", 160);
       ob_span_link(&b, s, 3, 4, i == 0 && v == 9 ? 0 : 5);
       ob_span_status(&b, s, i % 4, i == 2 ? "st\xfe" : "msg");
     }
@@ -178,15 +186,18 @@ static void corpus_decodes_the_same(void) {
   size_t files = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
+    if (e->d_name[0] == '.')
+      continue;
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     FILE *f = fopen(path, "rb");
-    if (!f) continue;
+    if (!f)
+      continue;
     static uint8_t buf[1 << 20];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    if (n < 1) continue;
+    if (n < 1)
+      continue;
     files++;
     /* The first byte is the fuzzer's mode; a datagram's payload too. */
     compare(buf + 1, n - 1, &lim_default, &t);
@@ -201,8 +212,10 @@ static void corpus_decodes_the_same(void) {
     }
   }
   closedir(d);
-  fprintf(stderr, "  corpus: %zu files, %zu same ok (%zu spans), %zu same error, %zu skipped, %zu different\n",
-          files, t.same_ok, t.spans, t.same_err, t.skipped, t.different);
+  fprintf(
+      stderr,
+      "  corpus: %zu files, %zu same ok (%zu spans), %zu same error, %zu skipped, %zu different\n",
+      files, t.same_ok, t.spans, t.same_err, t.skipped, t.different);
   CHECK(files > 50);
   CHECK_EQ(t.different, 0);
 }
@@ -230,14 +243,17 @@ static size_t mutate(const uint8_t *p, size_t n, uint8_t *out) {
   case 2: return at;
   case 3: /* insert k random bytes */
     memmove(out + at + k, out + at, n - at);
-    for (size_t i = 0; i < k; i++) out[at + i] = (uint8_t)rnd();
+    for (size_t i = 0; i < k; i++)
+      out[at + i] = (uint8_t)rnd();
     return n + k;
   case 4:
-    if (k > n - at) k = n - at;
+    if (k > n - at)
+      k = n - at;
     memmove(out + at, out + at + k, n - at - k);
     return n - k;
   case 5: { /* duplicate a run: repeated fields, or a field twice */
-    if (k > n - at) k = n - at;
+    if (k > n - at)
+      k = n - at;
     memmove(out + at + k, out + at, n - at);
     return n + k;
   }
@@ -255,7 +271,8 @@ static void mutations_decode_the_same(void) {
   for (size_t r = 0; r < rounds; r++) {
     /* Half from the well-formed requests, half from the corpus. */
     const input *in = &inputs[rnd() % 2 && n_structured ? rnd() % n_structured : rnd() % n_inputs];
-    if (in->n > 20000) continue;
+    if (in->n > 20000)
+      continue;
     if (cap < in->n * 2 + 128) {
       cap = in->n * 2 + 128;
       buf = realloc(buf, cap);
@@ -270,7 +287,8 @@ static void mutations_decode_the_same(void) {
     compare(buf, n, r % 2 ? &lim_small : &lim_default, &t);
   }
   free(buf);
-  fprintf(stderr, "  mutations: %zu same ok (%zu spans), %zu same error, %zu skipped, %zu different\n",
+  fprintf(stderr,
+          "  mutations: %zu same ok (%zu spans), %zu same error, %zu skipped, %zu different\n",
           t.same_ok, t.spans, t.same_err, t.skipped, t.different);
   CHECK_EQ(t.different, 0);
   /* The mutations reach both outcomes, and most are compared. */
@@ -294,7 +312,8 @@ int main(int argc, char **argv) {
   corpus_dir = argc > 1 ? argv[1] : NULL;
   RUN(corpus_decodes_the_same);
   RUN(mutations_decode_the_same);
-  for (size_t i = 0; i < n_inputs; i++) free(inputs[i].p);
+  for (size_t i = 0; i < n_inputs; i++)
+    free(inputs[i].p);
   free(inputs);
   return CHECK_DONE();
 }
