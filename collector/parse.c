@@ -1,11 +1,13 @@
-/* See parse.h. */
+/* See parse.h: value parsers and the collector's flags. */
 #include "parse.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "duration.h"
+#include "wire.h"
 
 int cs_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
   if (!s || *s < '0' || *s > '9') return -1;
@@ -34,4 +36,146 @@ int cs_parse_duration_s(const char *s, uint64_t *out) {
   if (v == 0 || v > 100ull * 365 * 86400) return -1;
   *out = v;
   return 0;
+}
+
+enum {
+  OPT_LISTEN = CS_CLI_COLLECTOR, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE,
+  OPT_CONNS, OPT_KEY, OPT_STALL, OPT_IDLE, OPT_STATS, OPT_OTLP, OPT_ZIPKIN, OPT_STATSD,
+  OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT,
+};
+
+const struct option cs_collector_cli_options[] = {
+    {"listen-addr", required_argument, 0, OPT_LISTEN},
+    {"tcp-port", required_argument, 0, OPT_TCP},
+    {"udp-port", required_argument, 0, OPT_UDP},
+    {"data-dir", required_argument, 0, OPT_DATA},
+    {"retention", required_argument, 0, OPT_RET},
+    {"sync", no_argument, 0, OPT_SYNC},
+    {"max-queue-mb", required_argument, 0, OPT_QUEUE},
+    {"max-conns", required_argument, 0, OPT_CONNS},
+    {"index-key", required_argument, 0, OPT_KEY},
+    {"stall-timeout", required_argument, 0, OPT_STALL},
+    {"idle-timeout", required_argument, 0, OPT_IDLE},
+    {"stats-interval", required_argument, 0, OPT_STATS},
+    {"otlp-http-port", required_argument, 0, OPT_OTLP},
+    {"zipkin-port", required_argument, 0, OPT_ZIPKIN},
+    {"statsd-port", required_argument, 0, OPT_STATSD},
+    {"no-otlp-http", no_argument, 0, OPT_NO_OTLP},
+    {"no-zipkin", no_argument, 0, OPT_NO_ZIPKIN},
+    {"no-statsd", no_argument, 0, OPT_NO_STATSD},
+    {"http-max-body-mb", required_argument, 0, OPT_HTTP_BODY},
+    {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
+    {0, 0, 0, 0},
+};
+
+void cs_collector_cli_init(cs_collector_cli *c) {
+  memset(c, 0, sizeof *c);
+  cs_collector_opts_default(&c->co);
+  c->so.dir = "./data";
+}
+
+/* A port flag: 0..65535, or -1 for off. */
+static int port_arg(const char *arg, int *port) {
+  uint64_t v;
+  if (!strcmp(arg, "-1")) *port = -1;
+  else if (cs_parse_u64(arg, 0, 65535, &v) == 0) *port = (int)v;
+  else return -1;
+  return 0;
+}
+
+static const char *flag_name(int opt) {
+  for (const struct option *o = cs_collector_cli_options; o->name; o++)
+    if (o->val == opt) return o->name;
+  return "?";
+}
+
+int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const char *arg) {
+  cs_collector_opts *co = &c->co;
+  uint64_t v;
+  int ok = 1;
+  switch (opt) {
+  case OPT_LISTEN: co->listen_addr = arg; break;
+  case OPT_TCP: ok = port_arg(arg, &co->tcp_port) == 0; break;
+  case OPT_UDP: ok = port_arg(arg, &co->udp_port) == 0; break;
+  case OPT_OTLP: ok = port_arg(arg, &co->otlp_http_port) == 0; break;
+  case OPT_ZIPKIN: ok = port_arg(arg, &co->zipkin_port) == 0; break;
+  case OPT_STATSD: ok = port_arg(arg, &co->statsd_port) == 0; break;
+  case OPT_NO_OTLP: co->otlp_http_port = -1; break;
+  case OPT_NO_ZIPKIN: co->zipkin_port = -1; break;
+  case OPT_NO_STATSD: co->statsd_port = -1; break;
+  case OPT_DATA: c->so.dir = arg; break;
+  case OPT_RET: ok = cs_parse_duration_s(arg, &c->so.retention_s) == 0; break;
+  case OPT_SYNC: c->so.sync = 1; break;
+  case OPT_QUEUE:
+    if ((ok = cs_parse_u64(arg, 1, 1 << 20, &v) == 0)) co->max_queue_bytes = (size_t)v << 20;
+    break;
+  case OPT_CONNS:
+    if ((ok = cs_parse_u64(arg, 1, 1000000, &v) == 0)) co->max_conns = (uint32_t)v;
+    break;
+  case OPT_KEY:
+    if ((ok = c->n_keys < CS_CLI_MAX_INDEX_KEYS && *arg)) c->keys[c->n_keys++] = arg;
+    break;
+  case OPT_STALL:
+  case OPT_IDLE:
+    if ((ok = cs_parse_duration_s(arg, &v) == 0 && v <= 86400))
+      *(opt == OPT_STALL ? &co->stall_timeout_ms : &co->idle_timeout_ms) = (uint32_t)(v * 1000);
+    break;
+  case OPT_STATS: /* "0" turns the stats line off */
+    v = 0;
+    if ((ok = !strcmp(arg, "0") || (cs_parse_duration_s(arg, &v) == 0 && v <= 86400)))
+      co->stats_interval_ms = (uint32_t)(v * 1000);
+    break;
+  case OPT_HTTP_BODY:
+    if ((ok = cs_parse_u64(arg, 1, 1024, &v) == 0)) {
+      co->http_max_body = (size_t)v << 20;
+      if (co->http_max_inflated < co->http_max_body) co->http_max_inflated = co->http_max_body;
+    }
+    break;
+  case OPT_HTTP_TIMEOUT:
+    if ((ok = cs_parse_duration_s(arg, &v) == 0 && v <= 3600)) {
+      co->http_idle_timeout_s = (uint32_t)v;
+      co->http_request_timeout_s = (uint32_t)v * 3;
+    }
+    break;
+  default: return 0;
+  }
+  if (!ok) return cs_cli_fail(prog, "invalid value for --%s: %s", flag_name(opt), arg), -2;
+  return 1;
+}
+
+void cs_collector_cli_finish(cs_collector_cli *c) {
+  c->so.index_keys = c->keys;
+  c->so.n_index_keys = c->n_keys;
+  if (c->so.retention_s) {
+    /* Expire ten times per retention period, at most once a minute. */
+    uint64_t every = c->so.retention_s * 100;
+    c->co.expire_interval_ms = (uint32_t)(every > 60000 ? 60000 : every < 1000 ? 1000 : every);
+  }
+}
+
+void cs_collector_cli_usage(FILE *f) {
+  fprintf(f,
+          "  --listen-addr ADDR    address for every listener (default 127.0.0.1)\n"
+          "  --tcp-port N          native frames over TCP (default %d; 0 = any free port;\n"
+          "                        -1 = off)\n"
+          "  --udp-port N          native frames over UDP (default %d; 0 = any; -1 = off)\n"
+          "  --data-dir DIR        RocksDB directory (default ./data)\n"
+          "  --retention D         keep spans for D (e.g. 30m, 72h, 7d; default forever)\n"
+          "  --sync                fsync every write batch (default: WAL, no fsync)\n"
+          "  --max-queue-mb N      decoded frames waiting for the store (default 128)\n"
+          "  --max-conns N         open TCP connections (default 1024)\n"
+          "  --index-key K         also index span attribute K (repeatable; the\n"
+          "                        session ID is always indexed)\n"
+          "  --stall-timeout D     close a TCP peer silent mid-frame for D (default 10s)\n"
+          "  --idle-timeout D      close a TCP peer silent for D (default 300s)\n"
+          "  --stats-interval D    log a stats line every D (default 10s; 0 = never)\n"
+          "  --otlp-http-port N    OTLP/HTTP receiver (default %d; 0 = any; -1 = off)\n"
+          "  --zipkin-port N       Zipkin v2 receiver (default %d; 0 = any; -1 = off)\n"
+          "  --statsd-port N       StatsD UDP receiver (default %d; 0 = any; -1 = off)\n"
+          "  --no-otlp-http, --no-zipkin, --no-statsd   turn a receiver off\n"
+          "                        (a default port already in use only warns)\n"
+          "  --http-max-body-mb N  OTLP/HTTP and Zipkin body cap (default 8)\n"
+          "  --http-timeout D      close an idle HTTP connection after D (default 10s);\n"
+          "                        a request body must arrive within 3*D\n",
+          CS_PORT_NATIVE, CS_PORT_NATIVE, CS_PORT_OTLP_HTTP, CS_PORT_ZIPKIN, CS_PORT_STATSD);
 }

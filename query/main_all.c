@@ -2,76 +2,43 @@
  * (on the libuv loop of this thread) and the query server (on its own HTTP
  * threads) share one cs_store, like Jaeger's all-in-one; /metrics serves
  * the metrics registry the collector feeds, plus both roles' own health. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "collector.h"
 #include "log.h"
-#include "params.h"
 #include "parse.h"
+#include "qflags.h"
 #include "query.h"
-#include "wire.h"
 #ifdef CS_HAVE_METRICS
 #include "metrics.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #endif
 
-#define MAX_INDEX_KEYS 64
-
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: callscope [options]\n"
-          "Collector and query server in one process over one store.\n\n"
-          "Collector:\n"
-          "  --listen-addr ADDR    address for every listener (default 127.0.0.1)\n"
-          "  --tcp-port N          native frames over TCP (default %d; 0 = any; -1 = off)\n"
-          "  --udp-port N          native frames over UDP (default %d; 0 = any; -1 = off)\n"
-          "  --data-dir DIR        RocksDB directory (default ./data)\n"
-          "  --retention D         keep spans for D (e.g. 30m, 72h; default forever)\n"
-          "  --sync                fsync every write batch\n"
-          "  --max-queue-mb N      decoded frames waiting for the store (default 128)\n"
-          "  --max-conns N         open TCP connections (default 1024)\n"
-          "  --index-key K         also index span attribute K (repeatable)\n"
-          "  --stall-timeout D     close a TCP peer silent mid-frame for D (default 10s)\n"
-          "  --idle-timeout D      close a TCP peer silent for D (default 300s)\n"
-          "  --http-max-body-mb N  receivers: largest request body (default 8)\n"
-          "  --stats-interval D    log a collector stats line every D (default 10s)\n"
-          "  --otlp-http-port N    OTLP/HTTP receiver (default 4318; 0 = any; -1 = off)\n"
-          "  --zipkin-port N       Zipkin v2 receiver (default 9411; 0 = any; -1 = off)\n"
-          "  --statsd-port N       StatsD UDP receiver (default 8125; 0 = any; -1 = off)\n"
-          "  --no-otlp-http, --no-zipkin, --no-statsd   turn a receiver off (a default\n"
-          "                        port already in use only warns)\n"
-          "  --http-timeout D      receivers: idle HTTP connection timeout (default 10s)\n"
-          "Query:\n"
-          "  --query-port N        HTTP API and UI (default %d; 0 = any free port)\n"
-          "  --ui-dir DIR          static UI files served at / (default: the source\n"
-          "                        tree's ui-static/)\n"
-          "  --query-threads N     HTTP worker threads (default 4)\n"
-          "  --query-timeout D     per-request time limit (default 5s)\n"
-          "Both:\n"
-          "  --log-level L         debug, info, warn or error (default info)\n"
-          "  --help                this text\n",
-          CS_PORT_NATIVE, CS_PORT_NATIVE, CS_PORT_QUERY);
+  fputs("usage: callscope [options]\n"
+        "Collector and query server in one process over one store.\n\nCollector:\n",
+        f);
+  cs_collector_cli_usage(f);
+  fputs("Query:\n", f);
+  cs_qflags_usage(f, 0);
+  fputs("Both:\n", f);
+  fputs(cs_cli_common_usage, f);
 }
 
-static int bad(const char *flag, const char *val) {
-  fprintf(stderr, "invalid value for %s: %s\n", flag, val);
-  usage(stderr);
-  return 2;
-}
+typedef struct flags {
+  cs_collector_cli c;
+  cs_qflags q;
+} flags;
 
-/* Seconds, in the shared duration syntax (cs_parse_duration_s); "0" is
- * allowed here since it turns the stats line off. */
-static int parse_secs(const char *s, uint64_t *out) {
-  if (!strcmp(s, "0")) {
-    *out = 0;
-    return 0;
-  }
-  return cs_parse_duration_s(s, out);
+static int apply(void *ud, const char *prog, int opt, const char *arg) {
+  flags *f = ud;
+  int rc = cs_collector_cli_apply(&f->c, prog, opt, arg);
+  return rc ? rc : cs_qflags_apply(&f->q, prog, opt, arg);
 }
 
 static cs_collector *g_collector;
@@ -186,138 +153,20 @@ static void on_request(void *ud, const char *route, int status, double ms) {
 #endif
 
 int main(int argc, char **argv) {
-  enum { OPT_LISTEN = 1, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE, OPT_CONNS, OPT_KEY, OPT_STATS,
-         OPT_QPORT, OPT_UI, OPT_QTHREADS, OPT_QTIMEOUT, OPT_LOG, OPT_HELP, OPT_OTLP, OPT_ZIPKIN,
-         OPT_STATSD, OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_TIMEOUT,
-         OPT_STALL, OPT_IDLE, OPT_HTTP_BODY };
-  static const struct option longopts[] = {
-      {"listen-addr", required_argument, 0, OPT_LISTEN}, {"tcp-port", required_argument, 0, OPT_TCP},
-      {"udp-port", required_argument, 0, OPT_UDP},       {"data-dir", required_argument, 0, OPT_DATA},
-      {"retention", required_argument, 0, OPT_RET},      {"sync", no_argument, 0, OPT_SYNC},
-      {"max-queue-mb", required_argument, 0, OPT_QUEUE}, {"max-conns", required_argument, 0, OPT_CONNS},
-      {"index-key", required_argument, 0, OPT_KEY},      {"stats-interval", required_argument, 0, OPT_STATS},
-      {"query-port", required_argument, 0, OPT_QPORT},   {"ui-dir", required_argument, 0, OPT_UI},
-      {"query-threads", required_argument, 0, OPT_QTHREADS},
-      {"query-timeout", required_argument, 0, OPT_QTIMEOUT},
-      {"log-level", required_argument, 0, OPT_LOG},      {"help", no_argument, 0, OPT_HELP},
-      {"otlp-http-port", required_argument, 0, OPT_OTLP}, {"zipkin-port", required_argument, 0, OPT_ZIPKIN},
-      {"statsd-port", required_argument, 0, OPT_STATSD}, {"no-otlp-http", no_argument, 0, OPT_NO_OTLP},
-      {"no-zipkin", no_argument, 0, OPT_NO_ZIPKIN},      {"no-statsd", no_argument, 0, OPT_NO_STATSD},
-      {"stall-timeout", required_argument, 0, OPT_STALL}, {"idle-timeout", required_argument, 0, OPT_IDLE},
-      {"http-max-body-mb", required_argument, 0, OPT_HTTP_BODY},
-      {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
-      {0, 0, 0, 0}};
-  cs_collector_opts co;
-  cs_collector_opts_default(&co);
-  cs_query_opts qo;
-  cs_query_opts_default(&qo);
-#ifdef CS_DEFAULT_UI_DIR
-  if (access(CS_DEFAULT_UI_DIR, R_OK) == 0) qo.ui_dir = CS_DEFAULT_UI_DIR;
-#endif
-#ifdef CS_INSTALLED_UI_DIR
-  /* Installed daemons serve the UI installed beside them. */
-  if (!qo.ui_dir && access(CS_INSTALLED_UI_DIR, R_OK) == 0) qo.ui_dir = CS_INSTALLED_UI_DIR;
-#endif
-  cs_store_opts so = {.dir = "./data"};
-  const char *keys[MAX_INDEX_KEYS];
-  size_t n_keys = 0;
-  uint64_t v;
-  int opt;
-  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    switch (opt) {
-    case OPT_LISTEN: co.listen_addr = qo.listen_addr = optarg; break;
-    case OPT_TCP:
-    case OPT_UDP: {
-      int port;
-      if (!strcmp(optarg, "-1")) port = -1;
-      else if (cs_qp_u64(optarg, strlen(optarg), 65535, &v) == 0) port = (int)v;
-      else return bad(opt == OPT_TCP ? "--tcp-port" : "--udp-port", optarg);
-      *(opt == OPT_TCP ? &co.tcp_port : &co.udp_port) = port;
-      break;
-    }
-    case OPT_DATA: so.dir = optarg; break;
-    case OPT_RET:
-      if (parse_secs(optarg, &so.retention_s)) return bad("--retention", optarg);
-      break;
-    case OPT_SYNC: so.sync = 1; break;
-    case OPT_QUEUE:
-      if (cs_qp_u64(optarg, strlen(optarg), 1 << 20, &v) || !v) return bad("--max-queue-mb", optarg);
-      co.max_queue_bytes = (size_t)v << 20;
-      break;
-    case OPT_CONNS:
-      if (cs_qp_u64(optarg, strlen(optarg), 1000000, &v) || !v) return bad("--max-conns", optarg);
-      co.max_conns = (uint32_t)v;
-      break;
-    case OPT_KEY:
-      if (n_keys == MAX_INDEX_KEYS || !*optarg) return bad("--index-key", optarg);
-      keys[n_keys++] = optarg;
-      break;
-    case OPT_STATS:
-      if (parse_secs(optarg, &v) || v > 86400) return bad("--stats-interval", optarg);
-      co.stats_interval_ms = (uint32_t)(v * 1000);
-      break;
-    case OPT_QPORT:
-      if (cs_qp_u64(optarg, strlen(optarg), 65535, &v)) return bad("--query-port", optarg);
-      qo.port = (uint16_t)v;
-      break;
-    case OPT_UI: qo.ui_dir = *optarg ? optarg : NULL; break;
-    case OPT_QTHREADS:
-      if (cs_qp_u64(optarg, strlen(optarg), 64, &v) || !v) return bad("--query-threads", optarg);
-      qo.threads = (unsigned)v;
-      break;
-    case OPT_QTIMEOUT:
-      if (cs_qp_duration(optarg, strlen(optarg), &v) || v < 1000ull || v > 600000000000ull)
-        return bad("--query-timeout", optarg);
-      qo.limits.timeout_us = v / 1000ull;
-      break;
-    case OPT_LOG: {
-      int lvl = cs_log_parse_level(optarg);
-      if (lvl < 0) return bad("--log-level", optarg);
-      cs_log_min_level = lvl;
-      break;
-    }
-    case OPT_OTLP:
-    case OPT_ZIPKIN:
-    case OPT_STATSD: {
-      int *port = opt == OPT_OTLP ? &co.otlp_http_port : opt == OPT_ZIPKIN ? &co.zipkin_port : &co.statsd_port;
-      if (!strcmp(optarg, "-1")) *port = -1;
-      else if (cs_qp_u64(optarg, strlen(optarg), 65535, &v) == 0) *port = (int)v;
-      else return bad(opt == OPT_OTLP ? "--otlp-http-port" : opt == OPT_ZIPKIN ? "--zipkin-port" : "--statsd-port", optarg);
-      break;
-    }
-    case OPT_STALL:
-    case OPT_IDLE:
-      if (parse_secs(optarg, &v) || v > 86400)
-        return bad(opt == OPT_STALL ? "--stall-timeout" : "--idle-timeout", optarg);
-      *(opt == OPT_STALL ? &co.stall_timeout_ms : &co.idle_timeout_ms) = (uint32_t)(v * 1000);
-      break;
-    case OPT_HTTP_BODY:
-      if (cs_qp_u64(optarg, strlen(optarg), 1024, &v) || !v) return bad("--http-max-body-mb", optarg);
-      co.http_max_body = (size_t)v << 20;
-      if (co.http_max_inflated < co.http_max_body) co.http_max_inflated = co.http_max_body;
-      break;
-    case OPT_NO_OTLP: co.otlp_http_port = -1; break;
-    case OPT_NO_ZIPKIN: co.zipkin_port = -1; break;
-    case OPT_NO_STATSD: co.statsd_port = -1; break;
-    case OPT_HTTP_TIMEOUT:
-      if (parse_secs(optarg, &v) || !v || v > 3600) return bad("--http-timeout", optarg);
-      co.http_idle_timeout_s = (uint32_t)v;
-      co.http_request_timeout_s = (uint32_t)v * 3;
-      break;
-    case OPT_HELP:
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
-  }
-  if (optind < argc) return bad("argument", argv[optind]);
-  so.index_keys = keys;
-  so.n_index_keys = n_keys;
-  qo.index_keys = keys;
-  qo.n_index_keys = n_keys;
-  if (so.retention_s) {
-    uint64_t every = so.retention_s * 100;
-    co.expire_interval_ms = (uint32_t)(every > 60000 ? 60000 : every < 1000 ? 1000 : every);
-  }
+  const struct option *groups[] = {cs_collector_cli_options, cs_qflags_options};
+  static flags fl; /* a few KB of option structs: off the stack */
+  cs_collector_cli_init(&fl.c);
+  cs_qflags_init(&fl.q);
+  int prc = cs_cli_parse("callscope", argc, argv, groups, 2, apply, &fl, usage);
+  if (prc) return prc == 1 ? 0 : 2;
+  cs_collector_cli_finish(&fl.c);
+  cs_collector_opts co = fl.c.co;
+  cs_store_opts so = fl.c.so;
+  cs_query_opts qo = fl.q.qo;
+  /* One process, one address and one set of index keys for both roles. */
+  qo.listen_addr = co.listen_addr ? co.listen_addr : "127.0.0.1";
+  qo.index_keys = so.index_keys;
+  qo.n_index_keys = so.n_index_keys;
   signal(SIGPIPE, SIG_IGN);
   /* The HTTP threads must not take SIGTERM/SIGINT: libuv's handler runs on
    * this thread's loop. Block them while the threads start, then unblock. */

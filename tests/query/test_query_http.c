@@ -5,6 +5,7 @@
  * shuffled batches, percentiles against exact values, dependencies against
  * the known topology, bad input, static files, /metrics, and a
  * callscope-query secondary seeing new spans within a second. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -994,7 +995,7 @@ static void secondary_sees_new_spans_within_a_second(int fd, uint64_t *seq) {
 
   /* A deadline too short for any scan: a clear 503, and the server goes on. */
   char *argv2[] = {(char *)bin_query, "--data-dir", data_dir, "--secondary-dir", sec,
-                   "--query-port", "0", "--timeout", "1us", NULL};
+                   "--query-port", "0", "--query-timeout", "1us", NULL};
   CHECK_EQ(qh_spawn(&q, argv2, log_path), 0);
   port = qh_line_int(&q, "127.0.0.1:");
   CHECK_EQ(qh_get(port, "/api/v1/dependencies?lookback=24h", &r), 0);
@@ -1013,6 +1014,105 @@ static void secondary_sees_new_spans_within_a_second(int fd, uint64_t *seq) {
   CHECK_EQ(r.status, 200);
   qh_free(&r);
   CHECK_EQ(qh_stop(&q), 0);
+}
+
+/* Runs argv to completion; its stderr lands in err. Returns the exit
+ * status, or -1. */
+static int run_capture(char *const argv[], char *err, size_t cap) {
+  int fds[2];
+  if (pipe(fds)) return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 1);
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
+  err[n] = '\0';
+  close(fds[0]);
+  int st;
+  if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+  return WEXITSTATUS(st);
+}
+
+static int count_lines(const char *s) {
+  int n = 0;
+  for (; *s; s++) n += *s == '\n';
+  return n;
+}
+
+/* Both daemons take the query flags under the same names (old spellings
+ * as aliases), report a bad flag in one line plus "try --help", and
+ * callscope-query announces its start once. Runs after the main daemon
+ * has stopped, so callscope can open the same data directory. */
+static void daemons_share_query_flags(void) {
+  char err[4096];
+  char *bogus[] = {(char *)bin_all, "--bogus", NULL};
+  CHECK_EQ(run_capture(bogus, err, sizeof err), 2);
+  CHECK(strcmp(err, "callscope: unknown option --bogus\n"
+                    "try 'callscope --help' for the options\n") == 0);
+  if (count_lines(err) != 2) fprintf(stderr, "callscope --bogus said:\n%s", err);
+  /* Each spelling on each program is a known flag: a bad value is
+   * reported under the canonical name, not as an unknown option. */
+  static const struct {
+    const char *flag, *canon;
+  } flags[] = {{"--query-threads", "--query-threads"}, {"--threads", "--query-threads"},
+               {"--query-timeout", "--query-timeout"}, {"--timeout", "--query-timeout"},
+               {"--max-scan", "--max-scan"}};
+  const char *bins[2] = {bin_all, bin_query};
+  for (int b = 0; b < 2; b++)
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+      char *argv[] = {(char *)bins[b], "--data-dir", data_dir, (char *)flags[i].flag, "0", NULL};
+      char want[128];
+      snprintf(want, sizeof want, ": invalid value for %s: 0\ntry '", flags[i].canon);
+      int rc = run_capture(argv, err, sizeof err);
+      if (rc != 2 || !strstr(err, want) || count_lines(err) != 2)
+        fprintf(stderr, "%s %s 0 -> %d: %s", bins[b], flags[i].flag, rc, err);
+      CHECK_EQ(rc, 2);
+      CHECK(strstr(err, want) != NULL);
+      CHECK_EQ(count_lines(err), 2);
+    }
+  /* The values take effect on the all-in-one daemon too. */
+  char *scan[] = {(char *)bin_all, "--data-dir", data_dir, "--query-port", "0", "--tcp-port", "0",
+                  "--udp-port", "-1", "--no-otlp-http", "--no-zipkin", "--no-statsd",
+                  "--max-scan", "5", "--threads", "2", NULL};
+  qh_proc p;
+  CHECK_EQ(qh_spawn(&p, scan, log_path), 0);
+  int port = qh_line_int(&p, "127.0.0.1:");
+  qh_resp r;
+  CHECK_EQ(qh_get(port, "/api/v1/dependencies?lookback=24h", &r), 0);
+  CHECK_EQ(r.status, 422);
+  CHECK(strstr(r.body, "more than 5 traces") != NULL);
+  qh_free(&r);
+  CHECK_EQ(qh_stop(&p), 0);
+  char *slow[] = {(char *)bin_all, "--data-dir", data_dir, "--query-port", "0", "--tcp-port", "0",
+                  "--udp-port", "-1", "--no-otlp-http", "--no-zipkin", "--no-statsd",
+                  "--timeout", "1us", NULL};
+  CHECK_EQ(qh_spawn(&p, slow, log_path), 0);
+  port = qh_line_int(&p, "127.0.0.1:");
+  CHECK_EQ(qh_get(port, "/api/v1/dependencies?lookback=24h", &r), 0);
+  CHECK_EQ(r.status, 503);
+  qh_free(&r);
+  CHECK_EQ(qh_stop(&p), 0);
+  /* callscope-query said it was listening on stdout only (read by
+   * qh_spawn), not again in the log. */
+  FILE *f = fopen(log_path, "r");
+  CHECK(f != NULL);
+  if (f) {
+    char line[1024];
+    int repeats = 0;
+    while (fgets(line, sizeof line, f)) repeats += strstr(line, "serving http://") != NULL;
+    fclose(f);
+    CHECK_EQ(repeats, 0);
+  }
 }
 
 static void write_file(const char *path, const char *text) {
@@ -1090,6 +1190,7 @@ int main(int argc, char **argv) {
   close(fd);
   int rc = qh_stop(&aio);
   CHECK_EQ(rc, 0);
+  RUN(daemons_share_query_flags);
   if (!cs_check_failures) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
