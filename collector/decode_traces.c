@@ -2,9 +2,11 @@
  * one pass and without protobuf-c: strings and bytes point into one copy of
  * the payload in the arena, nesting is bounded as the recursion goes (a
  * message deeper than MAX_MSG_DEPTH fails the payload), and every byte is
- * checked the way protobuf-c would check it, so the two accept the same
- * payloads and produce the same spans and reject counts
- * (tests/collector/test_decode_diff.c compares them). */
+ * checked the way protobuf-c checked it. Each span is read into a raw form
+ * and then converted in the old decoder's order, so the same payloads give
+ * the same spans, reject reasons and repair counts; the one designed
+ * difference is a singular submessage given twice, merged field by field
+ * here (tests/collector/test_decode_diff.c compares the two decoders). */
 #include <string.h>
 
 #include "attrs.h"

@@ -1,7 +1,8 @@
 /* libFuzzer target over everything the collector does to untrusted bytes:
  * frame parsing (datagrams and TCP streams split at fuzzer-chosen points),
  * OTLP trace and metrics decoding, conversion and validation. The first
- * input byte picks the mode; the rest is the input. Every span that comes
+ * input byte picks the mode (and for payloads, the limits); the rest is the
+ * input. Every span that comes
  * out must satisfy the validator and carry valid UTF-8, and the wire trace
  * decoder must agree with the protobuf-c one it replaced (decode_ref.h),
  * or we abort. */
@@ -17,6 +18,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static cs_limits lim_small, lim_default;
+/* The limits of the current input: small caps reach the reject paths with
+ * small inputs; the defaults are what the daemon runs with. */
 static cs_limits lim;
 
 static void check_str(cs_str s) {
@@ -78,15 +82,18 @@ static int on_frame(void *ud, const cs_frame_hdr *h, const uint8_t *payload) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!lim.max_name_len) {
-    cs_limits_default(&lim);
-    lim.max_attrs = 16; /* small caps reach the reject paths with small inputs */
-    lim.max_value_len = 256;
-    lim.max_depth = 4;
+  if (!lim_small.max_name_len) {
+    cs_limits_default(&lim_default);
+    lim_small = lim_default;
+    lim_small.max_attrs = 16;
+    lim_small.max_value_len = 256;
+    lim_small.max_depth = 4;
   }
   if (size < 1) return 0;
   uint8_t mode = data[0];
   data++, size--;
+  /* Mode bit 2 picks the default limits for payloads (modes 0 and 1). */
+  lim = (mode & 3) < 2 && (mode & 4) ? lim_default : lim_small;
   switch (mode & 3) {
   case 0: decode_payload(CS_FRAME_TRACES, data, size); break;
   case 1: decode_payload(CS_FRAME_METRICS, data, size); break;
