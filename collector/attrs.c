@@ -378,10 +378,10 @@ static void jw_any(jbuf *b, unsigned kase, const pb_field *f, uint32_t depth) {
 int __cs_conv_wire_attrs(cs_conv *c, cs_attr *a, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     cs_attr *at = &a[i];
-    int rc = __cs_conv_slice(c, at->key.p, at->key.n, &at->key);
+    int rc = __cs_conv_slice_fast(c, at->key.p, at->key.n, &at->key);
     if (rc) return rc;
     switch (at->type) {
-    case CS_VAL_STR: rc = __cs_conv_slice(c, at->v.s.p, at->v.s.n, &at->v.s); break;
+    case CS_VAL_STR: rc = __cs_conv_slice_fast(c, at->v.s.p, at->v.s.n, &at->v.s); break;
     case CS_VAL_BYTES:
       if (at->v.s.n > UINT32_MAX / 4) {
         c->reason = CS_REJ_VALUE_TOO_LONG;

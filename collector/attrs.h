@@ -32,6 +32,16 @@ int __cs_conv_str(cs_conv *c, const char *p, cs_str *out);
  * CS_CONV_NOMEM. */
 int __cs_conv_slice(cs_conv *c, const char *p, uint32_t n, cs_str *out);
 
+/* __cs_conv_slice with its common case (ASCII without NUL) inline. */
+static inline int __cs_conv_slice_fast(cs_conv *c, const char *p, uint32_t n, cs_str *out) {
+  if (p && cs_ascii_nonul(p, n)) {
+    out->p = p;
+    out->n = n;
+    return CS_CONV_OK;
+  }
+  return __cs_conv_slice(c, p, n, out);
+}
+
 /* Finishes n attributes filled in by the wire decoder: key and v.s hold raw
  * wire bytes (for CS_VAL_ARRAY and CS_VAL_KVLIST the bytes of the
  * ArrayValue or KeyValueList message, already checked to be well-formed);

@@ -467,7 +467,7 @@ static int conv_events(dec *d, const raw_span *r, cs_span *s) {
     cs_event *e = &s->events[i];
     e->time_ns = re->time_ns;
     e->dropped_attrs = re->dropped;
-    int rc = __cs_conv_slice(&d->c, re->name.p, re->name.n, &e->name);
+    int rc = __cs_conv_slice_fast(&d->c, re->name.p, re->name.n, &e->name);
     if (!rc)
       rc = conv_attrs(d, re->attrs, re->n_attrs, &e->attrs, &e->n_attrs);
     if (rc)
@@ -494,7 +494,7 @@ static int conv_links(dec *d, const raw_span *r, cs_span *s) {
     memcpy(l->span_id, rl->span_id.p, 8);
     l->flags = rl->flags;
     l->dropped_attrs = rl->dropped;
-    int rc = __cs_conv_slice(&d->c, rl->trace_state.p, rl->trace_state.n, &l->trace_state);
+    int rc = __cs_conv_slice_fast(&d->c, rl->trace_state.p, rl->trace_state.n, &l->trace_state);
     if (!rc)
       rc = conv_attrs(d, rl->attrs, rl->n_attrs, &l->attrs, &l->n_attrs);
     if (rc)
@@ -533,13 +533,13 @@ static int conv_span(dec *d, const raw_span *r, cs_span *s) {
   s->dropped_attrs = r->dropped_attrs;
   s->dropped_events = r->dropped_events;
   s->dropped_links = r->dropped_links;
-  int rc = __cs_conv_slice(&d->c, r->name.p, r->name.n, &s->name);
+  int rc = __cs_conv_slice_fast(&d->c, r->name.p, r->name.n, &s->name);
   if (!rc)
-    rc = __cs_conv_slice(&d->c, r->trace_state.p, r->trace_state.n, &s->trace_state);
+    rc = __cs_conv_slice_fast(&d->c, r->trace_state.p, r->trace_state.n, &s->trace_state);
   if (!rc && r->has_status) {
     int code = r->status_code;
     s->status_code = code >= 0 && code <= CS_STATUS_ERROR ? (uint8_t)code : CS_STATUS_UNSET;
-    rc = __cs_conv_slice(&d->c, r->status_msg.p ? r->status_msg.p : "", r->status_msg.n,
+    rc = __cs_conv_slice_fast(&d->c, r->status_msg.p ? r->status_msg.p : "", r->status_msg.n,
                          &s->status_msg);
   }
   if (!rc) {
@@ -631,8 +631,8 @@ static int parse_scope_spans(dec *d, const uint8_t *p, size_t n) {
   }
   /* The scope may come after the spans, so they are checked only now. */
   cs_str name, version;
-  if (__cs_conv_slice(&d->c, d->scope_name.p, d->scope_name.n, &name) ||
-      __cs_conv_slice(&d->c, d->scope_version.p, d->scope_version.n, &version))
+  if (__cs_conv_slice_fast(&d->c, d->scope_name.p, d->scope_name.n, &name) ||
+      __cs_conv_slice_fast(&d->c, d->scope_version.p, d->scope_version.n, &version))
     return nomem(d);
   size_t ok = first;
   for (size_t i = first; i < d->n_spans; i++) {
