@@ -22,10 +22,12 @@ static int join(const struct option *const *tables, size_t n, struct option *out
   size_t k = 0;
   for (size_t t = 0; t < n; t++)
     for (const struct option *o = tables[t]; o->name; o++) {
-      if (k + 1 >= cap) return -1;
+      if (k + 1 >= cap)
+        return -1;
       out[k++] = *o;
     }
-  if (k >= cap) return -1;
+  if (k >= cap)
+    return -1;
   memset(&out[k], 0, sizeof out[k]);
   return 0;
 }
@@ -43,7 +45,8 @@ int cs_cli_fail(const char *prog, const char *fmt, ...) {
 static int next(const char *prog, int argc, char *const argv[], const struct option *opts) {
   opterr = 0;
   int opt = getopt_long(argc, argv, ":h", opts, NULL);
-  if (opt != '?' && opt != ':') return opt;
+  if (opt != '?' && opt != ':')
+    return opt;
   /* The word just read is argv[optind - 1]; a short option inside a
    * cluster is only known by optopt. */
   const char *last = optind >= 1 && optind - 1 < argc ? argv[optind - 1] : NULL;
@@ -56,8 +59,10 @@ static int next(const char *prog, int argc, char *const argv[], const struct opt
   } else {
     snprintf(name, sizeof name, "%.64s", last ? last : "?");
   }
-  if (opt == ':') cs_cli_fail(prog, "option %s needs a value", name);
-  else cs_cli_fail(prog, "unknown option %s", name);
+  if (opt == ':')
+    cs_cli_fail(prog, "option %s needs a value", name);
+  else
+    cs_cli_fail(prog, "unknown option %s", name);
   return -2;
 }
 
@@ -65,28 +70,35 @@ int cs_cli_parse(const char *prog, int argc, char **argv, const struct option *c
                  size_t n_groups, cs_cli_apply_fn apply, void *ud, void (*usage)(FILE *f)) {
   const struct option *tables[8];
   struct option opts[128];
-  if (n_groups + 1 > sizeof tables / sizeof tables[0]) return 2;
-  for (size_t i = 0; i < n_groups; i++) tables[i] = groups[i];
+  if (n_groups + 1 > sizeof tables / sizeof tables[0])
+    return 2;
+  for (size_t i = 0; i < n_groups; i++)
+    tables[i] = groups[i];
   tables[n_groups] = common_options;
   if (join(tables, n_groups + 1, opts, sizeof opts / sizeof opts[0]))
     return cs_cli_fail(prog, "too many options");
   int opt;
   while ((opt = next(prog, argc, argv, opts)) != -1) {
-    if (opt == -2) return 2;
+    if (opt == -2)
+      return 2;
     if (opt == CS_CLI_HELP || opt == 'h') {
       usage(stdout);
       return 1;
     }
     if (opt == CS_CLI_LOG_LEVEL) {
       int lvl = cs_log_parse_level(optarg);
-      if (lvl < 0) return cs_cli_fail(prog, "invalid value for --log-level: %s", optarg);
+      if (lvl < 0)
+        return cs_cli_fail(prog, "invalid value for --log-level: %s", optarg);
       cs_log_min_level = lvl;
       continue;
     }
     int rc = apply(ud, prog, opt, optarg);
-    if (rc < 0) return 2;
-    if (rc == 0) return cs_cli_fail(prog, "option %s is not handled", argv[optind - 1]);
+    if (rc < 0)
+      return 2;
+    if (rc == 0)
+      return cs_cli_fail(prog, "option %s is not handled", argv[optind - 1]);
   }
-  if (optind < argc) return cs_cli_fail(prog, "unexpected argument: %s", argv[optind]);
+  if (optind < argc)
+    return cs_cli_fail(prog, "unexpected argument: %s", argv[optind]);
   return 0;
 }

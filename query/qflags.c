@@ -13,8 +13,16 @@
 #include "wire.h"
 
 enum {
-  OPT_PORT = CS_CLI_QUERY, OPT_UI, OPT_THREADS, OPT_TIMEOUT, OPT_SCAN,
-  OPT_DATA, OPT_SEC, OPT_LISTEN, OPT_KEY, OPT_CATCH,
+  OPT_PORT = CS_CLI_QUERY,
+  OPT_UI,
+  OPT_THREADS,
+  OPT_TIMEOUT,
+  OPT_SCAN,
+  OPT_DATA,
+  OPT_SEC,
+  OPT_LISTEN,
+  OPT_KEY,
+  OPT_CATCH,
 };
 
 const struct option cs_qflags_options[] = {
@@ -42,11 +50,13 @@ void cs_qflags_init(cs_qflags *f) {
   cs_query_opts_default(&f->qo);
   f->catch_up_ns = 200000000ull;
 #ifdef CS_DEFAULT_UI_DIR
-  if (access(CS_DEFAULT_UI_DIR, R_OK) == 0) f->qo.ui_dir = CS_DEFAULT_UI_DIR;
+  if (access(CS_DEFAULT_UI_DIR, R_OK) == 0)
+    f->qo.ui_dir = CS_DEFAULT_UI_DIR;
 #endif
 #ifdef CS_INSTALLED_UI_DIR
   /* Installed daemons serve the UI installed beside them. */
-  if (!f->qo.ui_dir && access(CS_INSTALLED_UI_DIR, R_OK) == 0) f->qo.ui_dir = CS_INSTALLED_UI_DIR;
+  if (!f->qo.ui_dir && access(CS_INSTALLED_UI_DIR, R_OK) == 0)
+    f->qo.ui_dir = CS_INSTALLED_UI_DIR;
 #endif
 }
 
@@ -55,7 +65,8 @@ static const char *canonical(int opt) {
   const struct option *tables[2] = {cs_qflags_options, cs_qflags_standalone_options};
   for (int t = 0; t < 2; t++)
     for (const struct option *o = tables[t]; o->name; o++)
-      if (o->val == opt) return o->name;
+      if (o->val == opt)
+        return o->name;
   return "?";
 }
 
@@ -65,32 +76,38 @@ int cs_qflags_apply(cs_qflags *f, const char *prog, int opt, const char *arg) {
   int ok = 1;
   switch (opt) {
   case OPT_PORT:
-    if ((ok = cs_qp_u64(arg, n, 65535, &v) == 0)) f->qo.port = (uint16_t)v;
+    if ((ok = cs_qp_u64(arg, n, 65535, &v) == 0))
+      f->qo.port = (uint16_t)v;
     break;
   case OPT_UI: f->qo.ui_dir = *arg ? arg : NULL; break;
   case OPT_THREADS:
-    if ((ok = cs_qp_u64(arg, n, 64, &v) == 0 && v)) f->qo.threads = (unsigned)v;
+    if ((ok = cs_qp_u64(arg, n, 64, &v) == 0 && v))
+      f->qo.threads = (unsigned)v;
     break;
   case OPT_TIMEOUT: /* 1 us to 10 minutes */
     if ((ok = cs_duration_parse(arg, n, &v) == 0 && v >= 1000ull && v <= 600000000000ull))
       f->qo.limits.timeout_us = v / 1000ull;
     break;
   case OPT_SCAN:
-    if ((ok = cs_qp_u64(arg, n, 100000000, &v) == 0 && v)) f->qo.limits.max_scan = (uint32_t)v;
+    if ((ok = cs_qp_u64(arg, n, 100000000, &v) == 0 && v))
+      f->qo.limits.max_scan = (uint32_t)v;
     break;
   case OPT_DATA: f->data_dir = arg; break;
   case OPT_SEC: f->secondary_dir = arg; break;
   case OPT_LISTEN: f->qo.listen_addr = arg; break;
   case OPT_KEY:
-    if ((ok = f->n_keys < CS_QFLAGS_MAX_INDEX_KEYS && *arg)) f->keys[f->n_keys++] = arg;
+    if ((ok = f->n_keys < CS_QFLAGS_MAX_INDEX_KEYS && *arg))
+      f->keys[f->n_keys++] = arg;
     break;
   case OPT_CATCH: /* 1 ms to 1 minute */
     ok = cs_duration_parse(arg, n, &v) == 0 && v >= 1000000ull && v <= 60000000000ull;
-    if (ok) f->catch_up_ns = v;
+    if (ok)
+      f->catch_up_ns = v;
     break;
   default: return 0;
   }
-  if (!ok) return cs_cli_fail(prog, "invalid value for --%s: %s", canonical(opt), arg), -2;
+  if (!ok)
+    return cs_cli_fail(prog, "invalid value for --%s: %s", canonical(opt), arg), -2;
   return 1;
 }
 

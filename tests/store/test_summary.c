@@ -6,13 +6,17 @@
 #include "store.h"
 #include "summary.h"
 
-static cs_str S(const char *s) { return (cs_str){s, (uint32_t)strlen(s)}; }
+static cs_str S(const char *s) {
+  return (cs_str){s, (uint32_t)strlen(s)};
+}
 
-static int str_is(cs_str a, const char *b) { return a.n == strlen(b) && !memcmp(a.p, b, a.n); }
+static int str_is(cs_str a, const char *b) {
+  return a.n == strlen(b) && !memcmp(a.p, b, a.n);
+}
 
 /* An operand as the write path builds it: one chunk of spans. */
-static void operand(cs__buf *out, uint32_t chunk, uint64_t start, const char *svc,
-                    const char *name, int root) {
+static void operand(cs__buf *out, uint32_t chunk, uint64_t start, const char *svc, const char *name,
+                    int root) {
   cs__sum s;
   cs__sum_init(&s);
   s.start_ns = start;
@@ -35,7 +39,8 @@ static void operand(cs__buf *out, uint32_t chunk, uint64_t start, const char *sv
 static char *merge(cs__buf *ops, const int *order, int n, size_t *len) {
   const char *p[4];
   size_t l[4];
-  for (int i = 0; i < n; i++) p[i] = (const char *)ops[order[i]].p, l[i] = ops[order[i]].n;
+  for (int i = 0; i < n; i++)
+    p[i] = (const char *)ops[order[i]].p, l[i] = ops[order[i]].n;
   return cs__sum_merge_values(NULL, 0, p, l, n, len);
 }
 
@@ -44,7 +49,8 @@ static void summary_keeps_earliest_span_in_any_merge_order(void) {
   operand(&ops[0], 1, 5000, "cart", "AddItem", 0);
   operand(&ops[1], 2, 3000, "payment", "Charge", 0);
   operand(&ops[2], 3, 3000, "checkout", "late work", 0); /* tie: smaller service wins */
-  static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+  static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+                                   {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
   for (int o = 0; o < 6; o++) {
     size_t len;
     char *v = merge(ops, orders[o], 3, &len);
@@ -58,7 +64,8 @@ static void summary_keeps_earliest_span_in_any_merge_order(void) {
     CHECK_EQ(s.n_spans, 3);
     free(v);
   }
-  for (int i = 0; i < 3; i++) cs__buf_free(&ops[i]);
+  for (int i = 0; i < 3; i++)
+    cs__buf_free(&ops[i]);
 }
 
 static void summary_stores_root_as_first_in_one_byte(void) {
@@ -93,14 +100,14 @@ static void summary_stores_root_as_first_in_one_byte(void) {
 /* A version 1 value as earlier builds wrote it: no first-span byte. */
 static void v1_value(cs__buf *out) {
   cs__buf_u8(out, 1);
-  cs__buf_varint(out, 2000);       /* start */
-  cs__buf_varint(out, 500);        /* end - start */
-  cs__buf_varint(out, 4);          /* spans */
-  cs__buf_varint(out, 1);          /* errors */
-  cs__buf_u8(out, 0);              /* no root */
-  cs__buf_varint(out, 1);          /* services */
+  cs__buf_varint(out, 2000); /* start */
+  cs__buf_varint(out, 500);  /* end - start */
+  cs__buf_varint(out, 4);    /* spans */
+  cs__buf_varint(out, 1);    /* errors */
+  cs__buf_u8(out, 0);        /* no root */
+  cs__buf_varint(out, 1);    /* services */
   cs__buf_str(out, S("backend"));
-  cs__buf_varint(out, 1);          /* chunk IDs */
+  cs__buf_varint(out, 1); /* chunk IDs */
   cs__buf_put(out, "\x09\x00\x00\x00", 4);
 }
 
