@@ -166,6 +166,18 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
       STAT_ADD(c, metric_frames, 1);
       STAT_ADD(c, metric_points, points);
       it->accepted = points > UINT32_MAX ? UINT32_MAX : (uint32_t)points;
+      if (!c->metrics_sink) {
+        /* Standalone collector: nothing would keep these points, so the
+         * ACK says they were rejected rather than stored. The frame still
+         * goes through the queue to keep ACKs in order. */
+        STAT_ADD(c, metric_frames_dropped, 1);
+        it->rejected = it->accepted;
+        it->accepted = 0;
+        __cs_log_peer(c, CS_LOG_WARN,
+                      "metrics frame of %zu points from %s dropped: no metrics sink in this "
+                      "process (run the all-in-one callscope)",
+                      points, conn ? conn->peer : "udp");
+      }
     }
   }
   if (rc != CS_DECODE_OK) {

@@ -64,6 +64,8 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(utf8_repaired)         /* strings with invalid UTF-8 replaced */           \
   X(metric_frames)                                                             \
   X(metric_points)                                                             \
+  X(metric_frames_dropped) /* native metrics frames acked as rejected: no   */ \
+                           /* metrics sink in this process (standalone)     */ \
   X(frame_errors_udp)      /* bad datagrams (framing), by kind in wire_errors */ \
   X(frame_errors_tcp)      /* connections closed for bad framing */            \
   X(decode_errors)         /* frames whose payload is not valid protobuf */    \
@@ -97,7 +99,8 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(otlp_http_metric_points)                                                   \
   X(otlp_http_bad_requests) /* 400: malformed body, wrong types, bad IDs */    \
   X(otlp_http_too_large)   /* 413: body or inflated body over the cap */       \
-  X(otlp_http_unsupported) /* 404/405/415: path, method, content type */       \
+  X(otlp_http_unsupported) /* 404/405/415/501: path, method, content type, */ \
+                           /* /v1/metrics without a metrics sink          */       \
   X(otlp_http_throttled)   /* 429/503: back pressure or stopping */            \
   X(otlp_http_timeouts)    /* request body not complete in time */             \
   X(zipkin_requests)                                                           \

@@ -34,12 +34,20 @@ int __cs_recv_start(cs_collector *c) {
   atomic_store(&r->warn_left, 20);
   pthread_mutex_init(&r->slot_mu, NULL);
   pthread_cond_init(&r->slot_cv, NULL);
+  /* The standalone collector has nowhere to put metrics (they live in the
+   * all-in-one's in-memory registry): say so once instead of taking data
+   * that would vanish. */
+  if (!c->metrics_sink)
+    cs_log(CS_LOG_WARN, "collector",
+           "no metrics sink in this process: OTLP /v1/metrics answers 501, StatsD is off and "
+           "native metrics frames are acknowledged as rejected (metrics need the all-in-one "
+           "callscope)");
   int rc = start_http(c, "otlp-http", c->o.otlp_http_port, CS_PORT_OTLP_HTTP, __cs_otlp_http_handle,
                       &r->otlp, &r->otlp_port);
   if (!rc)
     rc = start_http(c, "zipkin", c->o.zipkin_port, CS_PORT_ZIPKIN, __cs_zipkin_handle, &r->zipkin,
                     &r->zipkin_port);
-  if (!rc && c->o.statsd_port != -1) {
+  if (!rc && c->o.statsd_port != -1 && c->metrics_sink) {
     int soft;
     int port = want_port(c->o.statsd_port, CS_PORT_STATSD, &soft);
     rc = __cs_statsd_start(c, port, &r->statsd_port);

@@ -203,7 +203,8 @@ static void count_status(cs_rh_server *s, int status) {
   case 413: RH_ADD(s, too_large); break;
   case 404:
   case 405:
-  case 415: RH_ADD(s, unsupported); break;
+  case 415:
+  case 501: RH_ADD(s, unsupported); break;
   case 429:
   case 503: RH_ADD(s, throttled); break;
   default: break;

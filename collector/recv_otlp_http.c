@@ -142,6 +142,11 @@ void __cs_otlp_http_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs)
     return;
   }
   int traces = !strcmp(rq->path, "/v1/traces");
+  if (!traces && !c->metrics_sink) { /* standalone collector: see recv.c */
+    fail(rs, json, 501, 12, "%s",
+         "metrics not supported by this collector: run the all-in-one callscope for metrics");
+    return;
+  }
   cs_item *it = calloc(1, sizeof *it);
   if (!it) {
     fail(rs, json, 503, 14, "%s", "out of memory");
