@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "collector_int.h"
 #include "log.h"
+#include "recv_http.h"
 
 #define WARNS_PER_TICK 20 /* rate limit for per-peer warnings */
 
@@ -39,6 +41,7 @@ void cs_collector_opts_default(cs_collector_opts *o) {
   o->http_idle_timeout_s = 10;
   o->http_request_timeout_s = 30;
   o->statsd_flush_ms = 1000;
+  o->max_future_s = 3600;
 }
 
 void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...) {
@@ -133,6 +136,36 @@ static void count_rejects(cs_collector *c, const cs_reject_counts *rej) {
   if (rej->utf8_repaired) STAT_ADD(c, utf8_repaired, rej->utf8_repaired);
 }
 
+uint32_t __cs_reject_out_of_window(cs_collector *c, cs_span *spans, size_t *n,
+                                   cs_reject_counts *rej, const char *from) {
+  if (!c->o.retention_s && !c->o.max_future_s) return 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const uint64_t G = 1000000000ull;
+  uint64_t now = (uint64_t)ts.tv_sec * G + (uint64_t)ts.tv_nsec;
+  uint64_t oldest = c->o.retention_s && c->o.retention_s < now / G ? now - c->o.retention_s * G : 0;
+  uint64_t newest = c->o.max_future_s && c->o.max_future_s < (UINT64_MAX - now) / G
+                        ? now + c->o.max_future_s * G
+                        : UINT64_MAX;
+  uint32_t expired = 0, future = 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < *n; i++) {
+    if (spans[i].end_ns < oldest) expired++;
+    else if (spans[i].end_ns > newest) future++;
+    else if (kept++ != i) spans[kept - 1] = spans[i];
+  }
+  if (!expired && !future) return 0;
+  *n = kept;
+  rej->n[CS_REJ_EXPIRED] += expired;
+  rej->n[CS_REJ_FUTURE] += future;
+  __cs_recv_warn(c,
+                 "%u spans rejected from %s: expired=%u future=%u (ingest window: retention %llus, "
+                 "at most %llus ahead)",
+                 expired + future, from, expired, future, (unsigned long long)c->o.retention_s,
+                 (unsigned long long)c->o.max_future_s);
+  return expired + future;
+}
+
 void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
                        const uint8_t *payload) {
   if (conn) STAT_ADD(c, frames_tcp, 1);
@@ -151,6 +184,7 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
     memset(&rej, 0, sizeof rej);
     rc = cs_decode_traces(payload, h->len, &it->arena, &c->o.limits, &it->spans, &it->n_spans, &rej);
     if (rc == CS_DECODE_OK) {
+      __cs_reject_out_of_window(c, it->spans, &it->n_spans, &rej, conn ? conn->peer : "udp");
       count_rejects(c, &rej);
       uint32_t r = cs_reject_total(&rej);
       it->accepted = (uint32_t)it->n_spans;

@@ -32,6 +32,12 @@ typedef struct cs_collector_opts {
   size_t udp_rcvbuf;           /* SO_RCVBUF asked for; 8 MiB */
   size_t max_batch_spans;      /* spans per cs_store_write; 16384 */
   cs_limits limits;            /* span validation caps */
+  /* Ingest window (all receivers): a span whose end time is before now -
+   * retention_s is rejected as "expired" (the store would drop it or
+   * expire it within seconds), one ending more than max_future_s after
+   * now as "future" (a broken clock; it would outlive the retention). */
+  uint64_t retention_s;        /* 0 = keep forever (no "expired"); the store's --retention */
+  uint64_t max_future_s;       /* 3600; 0 = no limit */
   /* Receivers for existing clients (docs/receivers.md). Ports: >= 0 binds
    * that port (0 = ephemeral) and failing to bind fails the start; -1 =
    * off; CS_PORT_SOFT (the default) tries the standard port and only

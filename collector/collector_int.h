@@ -121,6 +121,12 @@ void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...)
 void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
                        const uint8_t *payload);
 void __cs_maybe_pause(cs_collector *c);
+/* Removes the spans outside the ingest window (retention_s, max_future_s)
+ * from spans[0..*n) in place, counts them in rej (EXPIRED, FUTURE) and logs
+ * them rate-limited under from ("tcp", "otlp-http", ...). Returns how many
+ * were removed. Thread-safety: any thread. */
+uint32_t __cs_reject_out_of_window(cs_collector *c, cs_span *spans, size_t *n,
+                                   cs_reject_counts *rej, const char *from);
 
 /* writer.c */
 void __cs_queue_push(cs_collector *c, cs_item *it);

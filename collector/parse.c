@@ -146,6 +146,7 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
 void cs_collector_cli_finish(cs_collector_cli *c) {
   c->so.index_keys = c->keys;
   c->so.n_index_keys = c->n_keys;
+  c->co.retention_s = c->so.retention_s; /* the collector rejects what the store would drop */
   if (c->so.retention_s) {
     /* Expire ten times per retention period, at most once a minute. */
     uint64_t every = c->so.retention_s * 100;

@@ -184,6 +184,7 @@ void __cs_otlp_http_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs)
     return;
   }
   __cs_rh_slot_release(c, rq); /* decoded: let others decode while we wait */
+  if (traces) __cs_reject_out_of_window(c, it->spans, &it->n_spans, &rej, "otlp-http");
   uint32_t rejected = cs_reject_total(&rej);
   if (traces) {
     count_rejects(c, &rej);

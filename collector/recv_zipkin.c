@@ -44,6 +44,7 @@ void __cs_zipkin_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs) {
     return;
   }
   __cs_rh_slot_release(c, rq); /* decoded: let others decode while we wait */
+  __cs_reject_out_of_window(c, it->spans, &it->n_spans, &rej, "zipkin");
   uint32_t rejected = cs_reject_total(&rej);
   for (int i = 0; i < CS_REJ__COUNT; i++)
     if (rej.n[i]) STAT_ADD(c, rejected[i], rej.n[i]);

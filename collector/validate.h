@@ -28,7 +28,9 @@
   X(TOO_MANY_EVENTS, 11, "too_many_events")                                \
   X(TOO_MANY_LINKS, 12, "too_many_links")                                  \
   X(LINK_ID, 13, "bad_link_id")            /* link IDs wrong length/zero */ \
-  X(TOO_DEEP, 14, "value_too_deep")        /* nested arrays/kvlists */
+  X(TOO_DEEP, 14, "value_too_deep")        /* nested arrays/kvlists */   \
+  X(EXPIRED, 15, "expired")  /* ends before now - retention (collector.c) */ \
+  X(FUTURE, 16, "future")    /* ends over max_future_s after now (same)   */
 
 enum cs_reject {
 #define CS_REJECT_ENUM(name, val, str) CS_REJ_##name = val,

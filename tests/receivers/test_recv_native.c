@@ -108,5 +108,6 @@ int main(int argc, char **argv) {
   }
   g_bin = argv[1];
   RUN(standalone_acks_metrics_frames_as_rejected);
+  RUN(retention_rejects_old_and_future_spans_in_the_ack);
   return CHECK_DONE();
 }
