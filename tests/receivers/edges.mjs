@@ -248,6 +248,7 @@ async function notGzip() {
 
 const all = [
   ['standalone collector refuses metrics openly', standaloneRefusesMetrics],
+  ['spans outside the retention window are rejected', retentionWindow],
 ];
 const only = process.env.EDGES_ONLY;
 await runTests(only ? all.filter(([n]) => n.includes(only)) : all);
