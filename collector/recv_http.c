@@ -34,6 +34,7 @@ typedef struct rh_state {
   size_t len, cap;
   int gzip;
   int answered; /* a response was queued early: discard the rest */
+  int too_large; /* a chunked body crossed the cap: discard, then 413 */
   size_t reserved; /* bytes held in the receivers' body budget */
   char ctype[64];
 } rh_state;
@@ -439,12 +440,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
       RH_ADD(s, timeouts);
       return MHD_NO; /* closes the connection */
     }
+    if (st->too_large) return MHD_YES; /* discarding, bounded by the deadline above */
     if (n > c->o.http_max_body - st->len) {
+      /* A chunked body (no Content-Length to refuse up front) crossed the
+       * cap. MHD cannot queue an answer mid-body (it would just close: the
+       * client sees an empty reply), so drop the body we have, discard the
+       * rest as it arrives and answer 413 once it is complete. */
       __cs_recv_warn(c, "%s request body over %zu bytes", s->name, c->o.http_max_body);
-      char msg[96];
-      snprintf(msg, sizeof msg, "body over the limit of %zu bytes", c->o.http_max_body);
-      /* Mid-body MHD may refuse a response; closing is the answer then. */
-      return early(s, conn, st, 413, msg);
+      st->too_large = 1;
+      free(st->body);
+      st->body = NULL;
+      st->len = st->cap = 0;
+      return MHD_YES;
     }
     if (st->len + n > st->reserved && budget_take(c, st, st->len + n - st->reserved))
       return early_busy(s, conn, st); /* chunked, or more than announced */
@@ -460,6 +467,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     memcpy(st->body + st->len, upload_data, n);
     st->len += n;
     return MHD_YES;
+  }
+  if (st->too_large) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "body over the limit of %zu bytes", c->o.http_max_body);
+    return early(s, conn, st, 413, msg);
   }
   return finish_request(s, conn, st, url);
 }

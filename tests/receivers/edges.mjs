@@ -249,6 +249,7 @@ async function notGzip() {
 const all = [
   ['standalone collector refuses metrics openly', standaloneRefusesMetrics],
   ['spans outside the retention window are rejected', retentionWindow],
+  ['chunked bodies over the cap get 413', chunkedOverCap],
 ];
 const only = process.env.EDGES_ONLY;
 await runTests(only ? all.filter(([n]) => n.includes(only)) : all);
