@@ -17,6 +17,8 @@
 
 typedef struct cs_collector cs_collector;
 
+#define CS_CORS_MAX_ORIGINS 16
+
 typedef struct cs_collector_opts {
   const char *listen_addr;     /* IPv4 or IPv6 literal; default "127.0.0.1" */
   int tcp_port;                /* default CS_PORT_NATIVE; 0 = ephemeral; -1 = off */
@@ -51,6 +53,11 @@ typedef struct cs_collector_opts {
   uint32_t http_idle_timeout_s; /* silent connection closed after; 10 s */
   uint32_t http_request_timeout_s; /* a whole request body within; 30 s */
   uint32_t statsd_flush_ms;    /* StatsD aggregates flushed every; 1000 */
+  /* CORS on the HTTP receivers for browser SDKs: allowed Origin values
+   * ("*" = any), borrowed (they must outlive the collector). None (the
+   * default): no CORS headers, OPTIONS answers 405. */
+  const char *cors_origins[CS_CORS_MAX_ORIGINS];
+  size_t n_cors_origins;
 } cs_collector_opts;
 
 /* Standard ports (CS_PORT_OTLP_HTTP, CS_PORT_ZIPKIN, CS_PORT_STATSD) are

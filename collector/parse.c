@@ -41,7 +41,7 @@ int cs_parse_duration_s(const char *s, uint64_t *out) {
 enum {
   OPT_LISTEN = CS_CLI_COLLECTOR, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE,
   OPT_CONNS, OPT_KEY, OPT_STALL, OPT_IDLE, OPT_STATS, OPT_OTLP, OPT_ZIPKIN, OPT_STATSD,
-  OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT,
+  OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT, OPT_CORS,
 };
 
 const struct option cs_collector_cli_options[] = {
@@ -65,6 +65,7 @@ const struct option cs_collector_cli_options[] = {
     {"no-statsd", no_argument, 0, OPT_NO_STATSD},
     {"http-max-body-mb", required_argument, 0, OPT_HTTP_BODY},
     {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
+    {"cors-origin", required_argument, 0, OPT_CORS},
     {0, 0, 0, 0},
 };
 
@@ -137,6 +138,10 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
       co->http_request_timeout_s = (uint32_t)v * 3;
     }
     break;
+  case OPT_CORS:
+    if ((ok = co->n_cors_origins < CS_CORS_MAX_ORIGINS && *arg && strlen(arg) < 256))
+      co->cors_origins[co->n_cors_origins++] = arg;
+    break;
   default: return 0;
   }
   if (!ok) return cs_cli_fail(prog, "invalid value for --%s: %s", flag_name(opt), arg), -2;
@@ -177,6 +182,9 @@ void cs_collector_cli_usage(FILE *f) {
           "                        (a default port already in use only warns)\n"
           "  --http-max-body-mb N  OTLP/HTTP and Zipkin body cap (default 8)\n"
           "  --http-timeout D      close an idle HTTP connection after D (default 10s);\n"
-          "                        a request body must arrive within 3*D\n",
+          "                        a request body must arrive within 3*D\n"
+          "  --cors-origin ORIGIN  allow browser exporters from ORIGIN on OTLP/HTTP and\n"
+          "                        Zipkin (repeatable, at most 16; * = any; default none:\n"
+          "                        no CORS headers)\n",
           CS_PORT_NATIVE, CS_PORT_NATIVE, CS_PORT_OTLP_HTTP, CS_PORT_ZIPKIN, CS_PORT_STATSD);
 }

@@ -37,6 +37,10 @@ typedef struct rh_state {
   int too_large; /* a chunked body crossed the cap: discard, then 413 */
   size_t reserved; /* bytes held in the receivers' body budget */
   char ctype[64];
+  /* CORS (--cors-origin): the Access-Control-Allow-Origin value for this
+   * request's Origin, empty when CORS is off or the origin not allowed. */
+  char allow_origin[256];
+  int preflight; /* an OPTIONS preflight being answered */
 } rh_state;
 
 /* Stats of one receiver kind. */
@@ -172,7 +176,38 @@ void __cs_rh_slot_release(cs_collector *c, const cs_rh_req *rq) {
 
 /* ---- libmicrohttpd ---- */
 
-static enum MHD_Result respond(struct MHD_Connection *conn, cs_rh_resp *rs) {
+/* Browser exporters (OTel JS web, zipkin-js) need CORS: an allowed Origin
+ * is echoed back ("*" when the wildcard is configured), as the OTel
+ * Collector's confighttp does; without --cors-origin nothing is added. */
+static void cors_origin(const cs_collector *c, const char *origin, rh_state *st) {
+  st->allow_origin[0] = '\0';
+  if (!origin || !*origin || strlen(origin) >= sizeof st->allow_origin) return;
+  for (size_t i = 0; i < c->o.n_cors_origins; i++) {
+    const char *o = c->o.cors_origins[i];
+    if (!strcmp(o, "*")) {
+      snprintf(st->allow_origin, sizeof st->allow_origin, "*");
+      return;
+    }
+    if (!strcasecmp(o, origin)) {
+      snprintf(st->allow_origin, sizeof st->allow_origin, "%s", origin);
+      return;
+    }
+  }
+}
+
+static void cors_headers(struct MHD_Response *r, const rh_state *st) {
+  if (!st || !st->allow_origin[0]) return;
+  MHD_add_response_header(r, "Access-Control-Allow-Origin", st->allow_origin);
+  if (strcmp(st->allow_origin, "*")) MHD_add_response_header(r, "Vary", "Origin");
+  if (st->preflight) {
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "Content-Type, Content-Encoding, X-Requested-With");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "7200");
+  }
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, cs_rh_resp *rs, const rh_state *st) {
   struct MHD_Response *r;
   if (rs->body)
     r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
@@ -192,6 +227,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, cs_rh_resp *rs) {
     MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
   }
   if (rs->status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+  cors_headers(r, st);
   enum MHD_Result ok = MHD_queue_response(conn, (unsigned)rs->status, r);
   MHD_destroy_response(r);
   return ok;
@@ -260,7 +296,7 @@ static enum MHD_Result early(cs_rh_server *s, struct MHD_Connection *conn, rh_st
   if (s->kind == 0) status_body(&rs, st->ctype, msg);
   count_status(s, status);
   st->answered = 1;
-  return respond(conn, &rs);
+  return respond(conn, &rs, st);
 }
 
 static enum MHD_Result early_busy(cs_rh_server *s, struct MHD_Connection *conn, rh_state *st) {
@@ -273,7 +309,7 @@ static enum MHD_Result early_busy(cs_rh_server *s, struct MHD_Connection *conn, 
   st->answered = 1;
   __cs_recv_warn(s->c, "%s request refused: body budget of %zu bytes in use", s->name,
                  s->c->o.max_conn_buffer_bytes);
-  return respond(conn, &rs);
+  return respond(conn, &rs, st);
 }
 
 static int path_known(const cs_rh_server *s, const char *url) {
@@ -368,7 +404,7 @@ static enum MHD_Result finish_request(cs_rh_server *s, struct MHD_Connection *co
                      status == 413 ? "gzip body over the inflate cap" : "corrupt gzip body");
       count_status(s, status);
       __cs_rh_slot_release(c, &rq);
-      return respond(conn, &rs);
+      return respond(conn, &rs, st);
     }
     body = inflated;
     len = ilen;
@@ -379,7 +415,7 @@ static enum MHD_Result finish_request(cs_rh_server *s, struct MHD_Connection *co
   __cs_rh_slot_release(c, &rq);
   free(inflated);
   count_status(s, rs.status);
-  return respond(conn, &rs);
+  return respond(conn, &rs, st);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -399,6 +435,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!path_known(s, url)) {
       snprintf(msg, sizeof msg, "no such endpoint: %.100s", url);
       return early(s, conn, st, 404, msg);
+    }
+    cors_origin(c, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"), st);
+    if (!strcmp(method, "OPTIONS") && c->o.n_cors_origins) {
+      /* A preflight: 204, with the CORS headers only for an allowed
+       * origin (the browser then refuses the POST by itself). */
+      cs_rh_resp rs = {.status = 204};
+      st->preflight = 1;
+      st->answered = 1;
+      return respond(conn, &rs, st);
     }
     if (strcmp(method, "POST")) {
       snprintf(msg, sizeof msg, "method not allowed: %.40s (use POST)", method);

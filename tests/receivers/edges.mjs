@@ -250,6 +250,7 @@ const all = [
   ['standalone collector refuses metrics openly', standaloneRefusesMetrics],
   ['spans outside the retention window are rejected', retentionWindow],
   ['chunked bodies over the cap get 413', chunkedOverCap],
+  ['CORS preflight and origin headers', cors],
 ];
 const only = process.env.EDGES_ONLY;
 await runTests(only ? all.filter(([n]) => n.includes(only)) : all);
