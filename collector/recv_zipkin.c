@@ -69,5 +69,11 @@ void __cs_zipkin_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs) {
     __cs_item_free(it);
   }
   rs->status = 202;
-  if (rejected) __cs_rh_text(rs, 202, "%u spans rejected", rejected);
+  if (rejected) { /* "2 spans rejected: trace_id_len=1 expired=1", as OTLP's message */
+    char msg[400];
+    size_t o = (size_t)snprintf(msg, sizeof msg, "%u spans rejected:", rejected);
+    for (int i = 0; i < CS_REJ__COUNT && o < sizeof msg; i++)
+      if (rej.n[i]) o += (size_t)snprintf(msg + o, sizeof msg - o, " %s=%u", cs_reject_name(i), rej.n[i]);
+    __cs_rh_text(rs, 202, "%s", msg);
+  }
 }

@@ -176,8 +176,11 @@ static int conv_span(zctx *z, const cs_jp_val *o, cs_span *s) {
       return CS_REJ_TOO_DEEP + 1; /* objects and arrays as tag values */
     }
     if (ta->key.n == 5 && !memcmp(ta->key.p, "error", 5)) {
+      /* The tag stays an attribute as sent; the status carries it too,
+       * with its text as the message unless it is only a flag. */
       s->status_code = CS_STATUS_ERROR;
-      s->status_msg = ta->v.s;
+      int flag = ta->v.s.n == 0 || (ta->v.s.n == 4 && !memcmp(ta->v.s.p, "true", 4));
+      s->status_msg = flag ? (cs_str){0} : ta->v.s;
     }
   }
   endpoint_attrs(z, cs_jp_get(o, "remoteEndpoint"), s->attrs, &s->n_attrs, "peer.service",

@@ -179,8 +179,13 @@ int q_json_jaeger_trace(qreq *x, const uint8_t trace_id[16], const cs_span *span
     if (s->scope_version.n) str_tag(j, "otel.scope.version", s->scope_version);
     if (s->status_code == CS_STATUS_ERROR) {
       str_tag(j, "otel.status_code", CS_STR_LIT("ERROR"));
+      /* A span that carries its own "error" attribute (Zipkin's error tag)
+       * keeps it as sent: a second "error" tag would be a duplicate. */
+      int has_error = 0;
+      for (uint32_t a = 0; a < s->n_attrs && !has_error; a++)
+        has_error = s->attrs[a].key.n == 5 && !memcmp(s->attrs[a].key.p, "error", 5);
       cs_attr e = {.key = CS_STR_LIT("error"), .type = CS_VAL_BOOL, .v.b = 1};
-      jaeger_tag(j, &e);
+      if (!has_error) jaeger_tag(j, &e);
     } else if (s->status_code == CS_STATUS_OK) {
       str_tag(j, "otel.status_code", CS_STR_LIT("OK"));
     }

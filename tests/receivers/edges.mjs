@@ -251,6 +251,7 @@ const all = [
   ['spans outside the retention window are rejected', retentionWindow],
   ['chunked bodies over the cap get 413', chunkedOverCap],
   ['CORS preflight and origin headers', cors],
+  ['zipkin error tag becomes the status once', zipkinErrorTag],
 ];
 const only = process.env.EDGES_ONLY;
 await runTests(only ? all.filter(([n]) => n.includes(only)) : all);
