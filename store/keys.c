@@ -10,11 +10,15 @@ int cs__key_is_posting(uint8_t type) {
   return type == CS__K_SERVICE || type == CS__K_OP || type == CS__K_ATTR || type == CS__K_SESSION;
 }
 
+uint8_t cs__key_version(uint8_t type) {
+  return cs__key_is_posting(type) ? CS__POSTING_KEY_VERSION : CS__KEY_VERSION;
+}
+
 static int newest_first(uint8_t type) { return cs__key_newest_first(type); }
 
 void cs__key_encode_prefix(cs__buf *b, const cs__key *k) {
   cs__buf_u8(b, k->type);
-  cs__buf_u8(b, CS__KEY_VERSION);
+  cs__buf_u8(b, cs__key_version(k->type));
   switch (k->type) {
   case CS__K_CHUNK:
   case CS__K_SUMMARY:
@@ -67,7 +71,7 @@ int cs__key_decode(const void *p, size_t n, cs__key *k) {
   cs__rd r = cs__rd_make(p, n);
   memset(k, 0, sizeof(*k));
   k->type = cs__rd_u8(&r);
-  if (cs__rd_u8(&r) != CS__KEY_VERSION) return -1;
+  if (cs__rd_u8(&r) != cs__key_version(k->type)) return -1;
   const uint8_t *id;
   switch (k->type) {
   case CS__K_CHUNK:

@@ -9,6 +9,10 @@
 #include "codec.h"
 
 #define CS__KEY_VERSION 1
+/* Posting-list keys (SERVICE, OP, ATTR, SESSION) are at version 2 since
+ * their values hold whole trace IDs (posting.h); version 1 keys of older
+ * databases are ignored by readers. */
+#define CS__POSTING_KEY_VERSION 2
 
 enum cs__key_type {
   /* Per time bucket (one column family per bucket). */
@@ -44,6 +48,9 @@ void cs__key_encode(cs__buf *b, const cs__key *k);
 /* Appends the part of the key shared by all entries of one index prefix
  * (type, version and the variable fields), the seek start of a scan. */
 void cs__key_encode_prefix(cs__buf *b, const cs__key *k);
+
+/* The format version byte keys of this type are written with. */
+uint8_t cs__key_version(uint8_t type);
 
 /* True for the posting-list index types (SERVICE, OP, ATTR, SESSION). */
 int cs__key_is_posting(uint8_t type);

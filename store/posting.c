@@ -1,6 +1,6 @@
 /* Posting list codec and merge (posting.h). Within a value, starts are
  * delta-coded in list order after a first offset inside the slot, each
- * followed by the 8-byte trace ID prefix (random bytes do not compress). */
+ * followed by the 16-byte trace ID (random bytes do not compress). */
 #include "posting.h"
 
 #include "keys.h"
@@ -8,13 +8,13 @@
 static int newest_first_cmp(const void *a, const void *b) {
   const cs__post *x = a, *y = b;
   if (x->start_ns != y->start_ns) return x->start_ns > y->start_ns ? -1 : 1;
-  return memcmp(x->tid8, y->tid8, 8);
+  return memcmp(x->tid, y->tid, 16);
 }
 
 static int oldest_first_cmp(const void *a, const void *b) {
   const cs__post *x = a, *y = b;
   if (x->start_ns != y->start_ns) return x->start_ns < y->start_ns ? -1 : 1;
-  return memcmp(x->tid8, y->tid8, 8);
+  return memcmp(x->tid, y->tid, 16);
 }
 
 size_t cs__post_sort(cs__post *p, size_t n, int newest_first) {
@@ -22,7 +22,7 @@ size_t cs__post_sort(cs__post *p, size_t n, int newest_first) {
   qsort(p, n, sizeof(cs__post), newest_first ? newest_first_cmp : oldest_first_cmp);
   size_t j = 1;
   for (size_t i = 1; i < n; i++)
-    if (p[i].start_ns != p[j - 1].start_ns || memcmp(p[i].tid8, p[j - 1].tid8, 8))
+    if (p[i].start_ns != p[j - 1].start_ns || memcmp(p[i].tid, p[j - 1].tid, 16))
       p[j++] = p[i];
   return j;
 }
@@ -36,7 +36,7 @@ void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs__buf *out
     if (i == 0) v = newest_first ? mask - (p[0].start_ns & mask) : p[0].start_ns & mask;
     else v = newest_first ? p[i - 1].start_ns - p[i].start_ns : p[i].start_ns - p[i - 1].start_ns;
     cs__buf_varint(out, v);
-    cs__buf_put(out, p[i].tid8, 8);
+    cs__buf_put(out, p[i].tid, 16);
   }
 }
 
@@ -44,7 +44,7 @@ long cs__post_count(const void *v, size_t n) {
   cs__rd r = cs__rd_make(v, n);
   if (cs__rd_u8(&r) != CS__POSTING_VERSION) return -1;
   uint64_t c = cs__rd_varint(&r);
-  if (r.err || c > n / 9) return -1;
+  if (r.err || c > n / 17) return -1;
   return (long)c;
 }
 
@@ -66,10 +66,10 @@ long cs__post_decode(const void *v, size_t n, uint64_t slot, int newest_first, c
       if (newest_first ? d > t - lo : d > hi - t) return -1;
       t = newest_first ? t - d : t + d;
     }
-    const uint8_t *id = cs__rd_bytes(&r, 8);
+    const uint8_t *id = cs__rd_bytes(&r, 16);
     if (!id) return -1;
     out[i].start_ns = t;
-    memcpy(out[i].tid8, id, 8);
+    memcpy(out[i].tid, id, 16);
     out[i].src = 0;
   }
   if (r.err || r.p != r.end) return -1;
@@ -88,6 +88,17 @@ static void merge2(const cs__post *a, size_t na, const cs__post *b, size_t nb, c
 char *cs__post_merge(const uint8_t *key, size_t klen, const char *existing, size_t elen,
                      const char *const *ops, const size_t *olens, int nops, size_t *new_len) {
   cs__key k;
+  if (klen >= 2 && cs__key_is_posting(key[0]) && key[1] < cs__key_version(key[0])) {
+    /* A posting key of an older format: readers no longer seek it (its
+     * prefix has the old version byte), but a failing merge would stop
+     * compactions; keep the newest input until retention drops it. */
+    const char *src = nops ? ops[nops - 1] : existing;
+    size_t sn = nops ? olens[nops - 1] : elen;
+    char *v = malloc(sn ? sn : 1);
+    if (v && sn) memcpy(v, src, sn);
+    *new_len = sn;
+    return v;
+  }
   if (cs__key_decode(key, klen, &k)) return NULL;
   if (!cs__key_is_posting(k.type)) return NULL;
   int nf = cs__key_newest_first(k.type);

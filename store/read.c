@@ -338,31 +338,8 @@ static int scan_trace_keys(cs_store *st, const cs_index_query *q, uint8_t type, 
 static int post_desc(const void *x, const void *y) {
   const cs__post *a = x, *b = y;
   if (a->start_ns != b->start_ns) return a->start_ns > b->start_ns ? -1 : 1;
-  int c = memcmp(a->tid8, b->tid8, 8);
+  int c = memcmp(a->tid, b->tid, 16);
   return c ? c : (a->src > b->src) - (a->src < b->src);
-}
-
-/* Completes a posting's trace ID from the ALL index of its bucket (keys
- * [type, version, ~start, trace ID]) and reports every match. Returns
- * nonzero when the callback asked to stop. */
-static int resolve(cs_store *st, rocksdb_iterator_t **all, const cs__post *p, cs_index_cb cb,
-                   void *ud) {
-  uint8_t key[2 + 8 + 8];
-  cs__buf kb = {key, 0, sizeof(key), 0};
-  cs__buf_u8(&kb, CS__K_ALL);
-  cs__buf_u8(&kb, CS__KEY_VERSION);
-  cs__buf_be64(&kb, ~p->start_ns);
-  cs__buf_put(&kb, p->tid8, 8);
-  if (!all[p->src]) all[p->src] = rocksdb_create_iterator_cf(st->db, st->ro_total, st->b[p->src].cf);
-  rocksdb_iterator_t *it = all[p->src];
-  for (rocksdb_iter_seek(it, (const char *)key, kb.n); rocksdb_iter_valid(it);
-       rocksdb_iter_next(it)) {
-    size_t kn;
-    const char *k = rocksdb_iter_key(it, &kn);
-    if (kn != kb.n + 8 || memcmp(k, key, kb.n) != 0) break;
-    if (cb(ud, (const uint8_t *)k + 10, p->start_ns)) return 1;
-  }
-  return 0;
 }
 static int post_asc(const void *x, const void *y) { return -post_desc(x, y); }
 
@@ -384,8 +361,6 @@ static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k
   }
   scan sc;
   int rc = scan_open(st, &sc, &seek, reverse);
-  rocksdb_iterator_t **all = calloc(st->nb ? st->nb : 1, sizeof(rocksdb_iterator_t *));
-  if (!rc && !all) rc = CS_STORE_ENOMEM;
   cs__post *posts = NULL;
   size_t cap = 0;
   int done = 0;
@@ -450,24 +425,21 @@ static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k
       size_t i = backwards ? n - 1 - step : step;
       const cs__post *prev = step ? &posts[backwards ? i + 1 : i - 1] : NULL;
       uint64_t t = posts[i].start_ns;
-      if (prev && t == prev->start_ns && !memcmp(posts[i].tid8, prev->tid8, 8) &&
-          posts[i].src == prev->src)
-        continue;
+      if (prev && t == prev->start_ns && !memcmp(posts[i].tid, prev->tid, 16)) continue;
       if (out_desc ? t > end : t < q->start_ns) continue;
       if (out_desc ? t < q->start_ns : t > end) {
         done = 1;
         break;
       }
-      if (resolve(st, all, &posts[i], cb, ud)) {
+      /* Postings hold whole trace IDs (format 2): every entry is exactly
+       * the trace that carries the term, no completion or check needed. */
+      if (cb(ud, posts[i].tid, t)) {
         done = 1;
         break;
       }
     }
   }
   scan_close(&sc);
-  for (size_t i = 0; all && i < st->nb; i++)
-    if (all[i]) rocksdb_iter_destroy(all[i]);
-  free(all);
   free(posts);
   cs__buf_free(&pb);
   cs__buf_free(&seek);

@@ -353,7 +353,7 @@ static int write_postings(cs_store *st) {
       run_ent *r = &w->runs[n++];
       r->cf = w->pents[e].cf;
       r->p.start_ns = w->pents[e].start;
-      memcpy(r->p.tid8, w->pents[e].tid, 8);
+      memcpy(r->p.tid, w->pents[e].tid, 16);
       r->p.src = 0;
     }
     if (n > 1) qsort(w->runs, n, sizeof(run_ent), cmp_run);
