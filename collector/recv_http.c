@@ -397,9 +397,17 @@ static enum MHD_Result finish_request(cs_rh_server *s, struct MHD_Connection *co
     size_t ilen = 0;
     int status = inflate_body(body, len, c->o.http_max_inflated, &inflated, &ilen);
     if (status) {
-      __cs_rh_text(&rs, status,
-                   status == 413 ? "gzip body inflates past %zu bytes" : "bad gzip body (limit %zu)",
-                   c->o.http_max_inflated);
+      char msg[128];
+      if (status == 413)
+        snprintf(msg, sizeof msg, "gzip body inflates past the limit of %zu bytes",
+                 c->o.http_max_inflated);
+      else if (status == 400)
+        snprintf(msg, sizeof msg, "body is not valid gzip (sent with Content-Encoding: gzip)");
+      else
+        snprintf(msg, sizeof msg, "out of memory inflating the gzip body, retry later");
+      __cs_rh_text(&rs, status, "%s", msg);
+      if (s->kind == 0) status_body(&rs, st->ctype, msg); /* OTLP: a Status, as for any error */
+      if (status == 503) rs.retry_after_s = 5;
       __cs_recv_warn(c, "%s request rejected: %s", s->name,
                      status == 413 ? "gzip body over the inflate cap" : "corrupt gzip body");
       count_status(s, status);

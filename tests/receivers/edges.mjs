@@ -252,6 +252,7 @@ const all = [
   ['chunked bodies over the cap get 413', chunkedOverCap],
   ['CORS preflight and origin headers', cors],
   ['zipkin error tag becomes the status once', zipkinErrorTag],
+  ['gzip that is not gzip gets a clear 400', notGzip],
 ];
 const only = process.env.EDGES_ONLY;
 await runTests(only ? all.filter(([n]) => n.includes(only)) : all);
