@@ -50,6 +50,9 @@ struct cs_store {
 
   char *dir, *sdir;
   int secondary;
+  /* Secondary: the primary's CURRENT file (its MANIFEST name) when this
+   * instance last opened; a new name means the primary was reopened. */
+  char manifest[64];
   uint64_t retention_s;
   cs_str *index_keys;
   size_t n_index_keys;

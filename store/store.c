@@ -78,6 +78,20 @@ static void free_buckets(cs_store *st) {
   st->def = NULL;
 }
 
+/* Reads the name of the primary's live MANIFEST from its CURRENT file into
+ * out (empty when unreadable). Every open of a primary writes a new
+ * MANIFEST, so the name identifies one run of the primary. */
+static void read_current(const cs_store *st, char *out, size_t n) {
+  out[0] = 0;
+  char path[4096];
+  if ((size_t)snprintf(path, sizeof(path), "%s/CURRENT", st->dir) >= sizeof(path)) return;
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  size_t got = fread(out, 1, n - 1, f);
+  fclose(f);
+  out[got] = 0;
+}
+
 /* Opens the database with every column family it has. */
 static int open_db(cs_store *st, char *err, size_t errlen) {
   char *e = NULL;
@@ -105,6 +119,9 @@ static int open_db(cs_store *st, char *err, size_t errlen) {
     cfn[i] = ncf ? names[i] : "default";
     cfo[i] = st->opts;
   }
+  /* Read before opening: should the primary restart meanwhile, the next
+   * catch-up sees a changed name and reopens once more (harmless). */
+  if (st->secondary) read_current(st, st->manifest, sizeof(st->manifest));
   if (st->secondary)
     st->db = rocksdb_open_as_secondary_column_families(st->opts, st->dir, st->sdir, (int)n, cfn,
                                                        cfo, h, &e);
@@ -400,9 +417,33 @@ int cs_store_expire(cs_store *st, uint64_t now_ns) {
 
 /* ---- secondary ------------------------------------------------------- */
 
+/* True when the primary created or dropped buckets since this secondary
+ * opened: a secondary only sees the column families it was opened with. */
+static int buckets_changed(cs_store *st) {
+  char *e = NULL;
+  size_t ncf = 0;
+  char **names = rocksdb_list_column_families(st->opts, st->dir, &ncf, &e);
+  if (e) {
+    free(e);
+    free(names);
+    return 0;
+  }
+  size_t known = 0, nbuckets = 0;
+  for (size_t i = 0; i < ncf; i++) {
+    uint64_t w, s;
+    if (parse_bucket(names[i], &w, &s) == 0) {
+      nbuckets++;
+      if (cs__bucket_find(st, s)) known++;
+    }
+  }
+  rocksdb_list_column_families_destroy(names, ncf);
+  return known != st->nb || nbuckets != st->nb;
+}
+
 int cs_store_catch_up(cs_store *st) {
   if (!st->secondary) return 0;
   char *e = NULL;
+  /* Exclusive: in-flight reads finish first, none start until done. */
   pthread_rwlock_wrlock(&st->lock);
   rocksdb_try_catch_up_with_primary(st->db, &e);
   int rc = 0;
@@ -411,33 +452,22 @@ int cs_store_catch_up(cs_store *st) {
     e = NULL;
     rc = CS_STORE_EIO;
   }
-  /* A secondary only sees the column families it was opened with; when the
-   * primary has created or dropped buckets since, reopen. */
-  size_t ncf = 0;
-  char **names = rocksdb_list_column_families(st->opts, st->dir, &ncf, &e);
-  if (e) {
-    free(e);
-    free(names);
-  } else {
-    size_t known = 0;
-    for (size_t i = 0; i < ncf; i++) {
-      uint64_t w, s;
-      if (parse_bucket(names[i], &w, &s) == 0 && cs__bucket_find(st, s)) known++;
-    }
-    size_t nbuckets = 0;
-    for (size_t i = 0; i < ncf; i++) {
-      uint64_t w, s;
-      if (parse_bucket(names[i], &w, &s) == 0) nbuckets++;
-    }
-    rocksdb_list_column_families_destroy(names, ncf);
-    if (known != st->nb || nbuckets != st->nb) {
-      free_buckets(st);
-      rocksdb_close(st->db);
-      st->db = NULL;
-      char msg[256];
-      rc = open_db(st, msg, sizeof(msg));
-      if (rc) cs__log_rocksdb("cannot reopen secondary", msg);
-    }
+  /* A restarted primary (graceful or after kill -9) replays its old WAL
+   * into a new SST and starts a new MANIFEST. This instance's memtables,
+   * built by tailing that WAL, still hold the same merge operands, and
+   * RocksDB 7.8's catch-up keeps them: statistics rows (which add) were
+   * counted twice. Reopening drops the memtables; the primary's restart is
+   * seen as a new MANIFEST name in CURRENT. */
+  char cur[sizeof(st->manifest)];
+  read_current(st, cur, sizeof(cur));
+  int restarted = cur[0] && strcmp(cur, st->manifest) != 0;
+  if (restarted || buckets_changed(st)) {
+    free_buckets(st);
+    rocksdb_close(st->db);
+    st->db = NULL;
+    char msg[256];
+    rc = open_db(st, msg, sizeof(msg));
+    if (rc) cs__log_rocksdb("cannot reopen secondary", msg);
   }
   pthread_rwlock_unlock(&st->lock);
   return rc;
