@@ -1,10 +1,10 @@
-/* Replays corpus files through the fuzz target when libFuzzer is not
- * available (non-clang builds): each argument is a file or a directory. */
+/* Corpus replay for builds without libFuzzer (gcc, or clang without
+ * -fsanitize=fuzzer): feeds every file of the given directories or files
+ * to the fuzz target once, like `fuzzer -runs=0 corpus/`. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,24 +22,27 @@ static int run_file(const char *path) {
 }
 
 int main(int argc, char **argv) {
-  int runs = 0;
+  int files = 0;
   for (int i = 1; i < argc; i++) {
     struct stat st;
-    if (stat(argv[i], &st)) continue;
+    if (stat(argv[i], &st) != 0) {
+      fprintf(stderr, "cannot stat %s\n", argv[i]);
+      return 1;
+    }
     if (!S_ISDIR(st.st_mode)) {
-      runs += run_file(argv[i]) == 0;
+      files += run_file(argv[i]) == 0;
       continue;
     }
     DIR *d = opendir(argv[i]);
     struct dirent *e;
     while (d && (e = readdir(d))) {
       if (e->d_name[0] == '.') continue;
-      char p[4096];
-      snprintf(p, sizeof p, "%s/%s", argv[i], e->d_name);
-      runs += run_file(p) == 0;
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
+      files += run_file(path) == 0;
     }
     if (d) closedir(d);
   }
-  printf("replayed %d inputs\n", runs);
-  return runs ? 0 : 1;
+  fprintf(stderr, "replayed %d inputs\n", files);
+  return files > 0 ? 0 : 1;
 }
