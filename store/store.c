@@ -465,8 +465,14 @@ int cs_store_catch_up(cs_store *st) {
     free_buckets(st);
     rocksdb_close(st->db);
     st->db = NULL;
+    /* A primary in the middle of its own open may leave files that a
+     * secondary cannot open for a moment: retry briefly before giving up. */
     char msg[256];
-    rc = open_db(st, msg, sizeof(msg));
+    for (int attempt = 0; attempt < 5; attempt++) {
+      rc = open_db(st, msg, sizeof(msg));
+      if (!rc) break;
+      nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
     if (rc) cs__log_rocksdb("cannot reopen secondary", msg);
   }
   pthread_rwlock_unlock(&st->lock);
