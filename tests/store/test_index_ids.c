@@ -19,8 +19,10 @@ static int collect(void *ud, const uint8_t id[16], uint64_t start) {
   (void)start;
   hits *h = ud;
   for (int i = 0; i < h->n; i++)
-    if (memcmp(h->ids[i], id, 16) == 0) return 0; /* callers deduplicate */
-  if (h->n < 16) memcpy(h->ids[h->n++], id, 16);
+    if (memcmp(h->ids[i], id, 16) == 0)
+      return 0; /* callers deduplicate */
+  if (h->n < 16)
+    memcpy(h->ids[h->n++], id, 16);
   return 0;
 }
 
@@ -50,7 +52,8 @@ static void two_traces_same_start(const uint8_t a[16], const uint8_t b[16], int 
   cs_store *st = NULL;
   char err[256] = "";
   CHECK_EQ(cs_store_open(&o, &st, err, sizeof(err)), 0);
-  if (!st) return;
+  if (!st)
+    return;
   static cs_attr ta[] = {{{"tenant", 6}, CS_VAL_STR, {.s = {"t-a", 3}}}};
   static cs_attr tb[] = {{{"tenant", 6}, CS_VAL_STR, {.s = {"t-b", 3}}}};
   cs_span sp[2];
@@ -76,20 +79,22 @@ static void two_traces_same_start(const uint8_t a[16], const uint8_t b[16], int 
     expect_only(st, (cs_index_query){.kind = CS_IDX_SESSION, .session = CS_STR_LIT("bob")}, b,
                 "session bob");
     expect_only(st,
-                (cs_index_query){.kind = CS_IDX_ATTR, .key = CS_STR_LIT("session.id"),
+                (cs_index_query){.kind = CS_IDX_ATTR,
+                                 .key = CS_STR_LIT("session.id"),
                                  .value = CS_STR_LIT("alice")},
                 a, "attr session.id=alice");
     expect_only(st, (cs_index_query){.kind = CS_IDX_SERVICE, .service = CS_STR_LIT("payments64")},
                 a, "service payments64");
-    expect_only(st, (cs_index_query){.kind = CS_IDX_SERVICE, .service = CS_STR_LIT("catalog64")},
-                b, "service catalog64");
+    expect_only(st, (cs_index_query){.kind = CS_IDX_SERVICE, .service = CS_STR_LIT("catalog64")}, b,
+                "service catalog64");
     expect_only(st,
-                (cs_index_query){.kind = CS_IDX_OPERATION, .service = CS_STR_LIT("catalog64"),
+                (cs_index_query){.kind = CS_IDX_OPERATION,
+                                 .service = CS_STR_LIT("catalog64"),
                                  .operation = CS_STR_LIT("browse")},
                 b, "operation catalog64/browse");
     expect_only(st,
-                (cs_index_query){.kind = CS_IDX_ATTR, .key = CS_STR_LIT("tenant"),
-                                 .value = CS_STR_LIT("t-a")},
+                (cs_index_query){
+                    .kind = CS_IDX_ATTR, .key = CS_STR_LIT("tenant"), .value = CS_STR_LIT("t-a")},
                 a, "attr tenant=t-a");
     CHECK_EQ(cs_store_compact(st), 0);
   }
@@ -109,7 +114,8 @@ static void index_keeps_apart_64bit_ids_with_same_start(void) {
 
 static void index_keeps_apart_128bit_ids_sharing_a_half(void) {
   uint8_t a[16], b[16];
-  for (int i = 0; i < 16; i++) a[i] = b[i] = (uint8_t)(0x31 * i + 7);
+  for (int i = 0; i < 16; i++)
+    a[i] = b[i] = (uint8_t)(0x31 * i + 7);
   b[15] ^= 0x5a; /* same first 8 bytes */
   two_traces_same_start(a, b, 1);
   two_traces_same_start(a, b, 0);

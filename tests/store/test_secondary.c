@@ -19,7 +19,8 @@ static cs_store *open_primary(const char *dir) {
   cs_store *st = NULL;
   char err[256] = "";
   int rc = cs_store_open(&o, &st, err, sizeof(err));
-  if (rc) fprintf(stderr, "open primary: %s\n", err);
+  if (rc)
+    fprintf(stderr, "open primary: %s\n", err);
   CHECK_EQ(rc, 0);
   return st;
 }
@@ -29,7 +30,8 @@ static cs_store *open_secondary(const char *dir, const char *sdir) {
   cs_store *st = NULL;
   char err[256] = "";
   int rc = cs_store_open(&o, &st, err, sizeof(err));
-  if (rc) fprintf(stderr, "open secondary: %s\n", err);
+  if (rc)
+    fprintf(stderr, "open secondary: %s\n", err);
   CHECK_EQ(rc, 0);
   return st;
 }
@@ -43,7 +45,8 @@ static void write_round(cs_store *st, int round) {
       sp[t * 2 + k] = fx_span((uint64_t)t + 1, sid, 0, k ? "GET /b" : "GET /a",
                               k ? &fx_res_backend : &fx_res_frontend,
                               T0 + (uint64_t)t * SEC + (uint64_t)round * 1000, 5000);
-      if (k) sp[t * 2 + k].status_code = CS_STATUS_ERROR;
+      if (k)
+        sp[t * 2 + k].status_code = CS_STATUS_ERROR;
     }
   CHECK_EQ(cs_store_write(st, sp, 2 * TRACES), 0);
 }
@@ -58,7 +61,8 @@ static int add_row(void *ud, const cs_stats_row *r) {
   t->count += r->count;
   t->errors += r->errors;
   t->sum_ns += r->sum_ns;
-  for (uint32_t i = 0; i < r->n_buckets; i++) t->hist += r->bucket_count[i];
+  for (uint32_t i = 0; i < r->n_buckets; i++)
+    t->hist += r->bucket_count[i];
   return 0;
 }
 
@@ -89,7 +93,8 @@ static void expect_totals(totals got, uint64_t spans, const char *what) {
   CHECK_EQ(got.sum_ns, spans * 5000);
   CHECK_EQ(got.spans, spans);
   CHECK_EQ(got.sum_errors, spans / 2);
-  if (cs_check_failures != before) fprintf(stderr, "  (%s)\n", what);
+  if (cs_check_failures != before)
+    fprintf(stderr, "  (%s)\n", what);
 }
 
 /* What a secondary opened now sees. */
@@ -99,7 +104,8 @@ static totals fresh_totals(const char *dir) {
   memset(&t, 0, sizeof(t));
   CHECK(fx_tmpdir(sdir, sizeof(sdir)) != NULL);
   cs_store *s = open_secondary(dir, sdir);
-  if (s) t = read_totals(s);
+  if (s)
+    t = read_totals(s);
   cs_store_close(s);
   fx_rmrf(sdir);
   return t;
@@ -110,7 +116,8 @@ static void write_and_kill_9(const char *dir, int round) {
   pid_t pid = fork();
   if (pid == 0) {
     cs_store *st = open_primary(dir);
-    if (!st) _exit(1);
+    if (!st)
+      _exit(1);
     write_round(st, round);
     raise(SIGKILL);
     _exit(2);
@@ -128,7 +135,8 @@ static void secondary_counts_once_across_primary_restarts(void) {
   cs_store *p = open_primary(dir);
   write_round(p, 0);
   cs_store *s = open_secondary(dir, sdir);
-  if (!p || !s) goto out;
+  if (!p || !s)
+    goto out;
   write_round(p, 1);
   CHECK_EQ(cs_store_catch_up(s), 0);
   expect_totals(read_totals(s), 2 * per_round, "secondary before restart");
