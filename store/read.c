@@ -63,6 +63,7 @@ int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs
   int rc = 0;
   size_t total = 0;
   cs__rdlock(st);
+  if (!st->db) rc = CS_STORE_EIO; /* a secondary whose reopen failed */
   for (size_t i = 0; i < st->nb && !rc; i++) {
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_prefix, st->b[i].cf);
     for (rocksdb_iter_seek(it, (const char *)pfx, kb.n); rocksdb_iter_valid(it);
@@ -189,7 +190,7 @@ int cs_store_get_summary(cs_store *st, const uint8_t trace_id[16], cs_arena *a,
   if (!acc) return CS_STORE_ENOMEM;
   int found = 0;
   cs__rdlock(st);
-  int rc = load_summary(st, trace_id, a, acc, &found);
+  int rc = st->db ? load_summary(st, trace_id, a, acc, &found) : CS_STORE_EIO;
   cs__rdunlock(st);
   if (!rc && !found) rc = CS_STORE_ENOTFOUND;
   if (!rc) {
@@ -484,7 +485,8 @@ int cs_store_scan_index(cs_store *st, const cs_index_query *q, cs_index_cb cb, v
   }
   cs__rdlock(st);
   int rc;
-  if (q->kind == CS_IDX_ALL) rc = scan_trace_keys(st, q, CS__K_ALL, cb, ud);
+  if (!st->db) rc = CS_STORE_EIO;
+  else if (q->kind == CS_IDX_ALL) rc = scan_trace_keys(st, q, CS__K_ALL, cb, ud);
   else if (q->kind == CS_IDX_DURATION) rc = scan_trace_keys(st, q, CS__K_DURATION, cb, ud);
   else rc = scan_postings(st, q, &k, reverse, cb, ud);
   cs__rdunlock(st);
@@ -514,6 +516,11 @@ static int scan_names(cs_store *st, uint8_t type, const cs_str *service, cs_aren
   cs__key *arr = NULL;
   int rc = 0;
   cs__rdlock(st);
+  if (!st->db) { /* a secondary whose reopen failed */
+    cs__rdunlock(st);
+    cs__buf_free(&pb);
+    return CS_STORE_EIO;
+  }
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_total, st->def);
   for (rocksdb_iter_seek(it, (const char *)pb.p, pb.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t kn;

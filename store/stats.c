@@ -326,6 +326,7 @@ int cs_store_scan_stats(cs_store *st, cs_str service, uint64_t from_ns, uint64_t
   int rc = 0, stop = 0;
   const uint8_t type_pfx[2] = {CS__K_STATS, CS__KEY_VERSION};
   cs__rdlock(st);
+  if (!st->db) rc = CS_STORE_EIO; /* a secondary whose reopen failed */
   for (size_t bi = 0; bi < st->nb && !rc && !stop; bi++) {
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_total, st->b[bi].cf);
     seek.n = 0;

@@ -445,8 +445,14 @@ int cs_store_catch_up(cs_store *st) {
   char *e = NULL;
   /* Exclusive: in-flight reads finish first, none start until done. */
   pthread_rwlock_wrlock(&st->lock);
-  rocksdb_try_catch_up_with_primary(st->db, &e);
   int rc = 0;
+  if (!st->db) { /* the last reopen failed: try again now */
+    char msg[256];
+    rc = open_db(st, msg, sizeof(msg));
+    pthread_rwlock_unlock(&st->lock);
+    return rc;
+  }
+  rocksdb_try_catch_up_with_primary(st->db, &e);
   if (e) {
     free(e);
     e = NULL;
@@ -473,6 +479,7 @@ int cs_store_catch_up(cs_store *st) {
       if (!rc) break;
       nanosleep(&(struct timespec){0, 100000000}, NULL);
     }
+    /* Reads answer CS_STORE_EIO meanwhile; the next catch-up tries again. */
     if (rc) cs__log_rocksdb("cannot reopen secondary", msg);
   }
   pthread_rwlock_unlock(&st->lock);
@@ -504,7 +511,7 @@ static uint64_t prop(cs_store *st, rocksdb_column_family_handle_t *cf, const cha
 int cs_store_get_stats(cs_store *st, cs_store_stats *out) {
   memset(out, 0, sizeof(*out));
   cs__rdlock(st);
-  for (size_t i = 0; i <= st->nb; i++) {
+  for (size_t i = 0; st->db && i <= st->nb; i++) {
     rocksdb_column_family_handle_t *cf = i < st->nb ? st->b[i].cf : st->def;
     out->live_sst_bytes += prop(st, cf, "rocksdb.live-sst-files-size");
     out->memtable_bytes += prop(st, cf, "rocksdb.cur-size-all-mem-tables");
