@@ -4,10 +4,14 @@
  * discarding receiver), an unsampled span, counter add, histogram record,
  * traceparent inject and extract; single thread and two threads. Then heap
  * allocations per span after warm-up, and span latency percentiles while
- * the collector is down (TCP to a closed port). */
+ * the collector is down (TCP to a closed port).
+ * The single-thread rows are also run pinned to each allowed CPU in turn,
+ * next to the floor measured on that CPU: vCPUs of one VM can differ by 20%
+ * or more, so only the ratio to the same CPU's floor compares across runs. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +65,15 @@ static uint64_t cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPUs the measuring thread was seen on (bit per CPU, sampled around each
+ * timed run or chunk), so every row can say where it ran. */
+static __thread uint64_t seen_cpus;
+static void note_cpu(void) {
+  int c = sched_getcpu();
+  if (c >= 0 && c < 64)
+    seen_cpus |= 1ull << c;
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -168,6 +181,8 @@ typedef struct job {
   long n;
   double ns, cpu;
   pthread_barrier_t *bar;
+  double best;     /* sampled spans: fastest chunk's CPU ns/op */
+  uint64_t cpus;   /* CPUs the thread was seen on */
 } job;
 
 enum { CHUNK = 1000 };
@@ -187,10 +202,12 @@ static void run_span_chunks(job *j) {
     cst_tracer_flush(j->ctx, 60000);
     if (j->bar)
       pthread_barrier_wait(j->bar);
+    note_cpu();
     uint64_t t0 = now_ns(), c0 = cpu_ns();
     j->fn(CHUNK, j->ctx);
     c[k] = (double)(cpu_ns() - c0) / CHUNK;
     w[k] = (double)(now_ns() - t0) / CHUNK;
+    note_cpu();
   }
   qsort(w, (size_t)chunks, sizeof *w, cmp_d);
   qsort(c, (size_t)chunks, sizeof *c, cmp_d);
@@ -200,12 +217,21 @@ static void run_span_chunks(job *j) {
     best_chunk_cpu = c[0];
   if (!j->bar && c[chunks / 10] < p10_chunk_cpu)
     p10_chunk_cpu = c[chunks / 10];
+  j->best = c[0];
   free(w);
   free(c);
 }
 
+static void *run_job_inner(job *j);
 static void *run_job(void *arg) {
   job *j = arg;
+  seen_cpus = 0;
+  run_job_inner(j);
+  j->cpus = seen_cpus;
+  return NULL;
+}
+
+static void *run_job_inner(job *j) {
   if (j->fn == op_span)
     cst_tracer_flush(j->ctx, 60000);
   j->fn(j->fn == op_span ? CHUNK : j->n / 10, j->ctx); /* warm-up (a span run fits the ring) */
@@ -215,27 +241,36 @@ static void *run_job(void *arg) {
   }
   if (j->bar)
     pthread_barrier_wait(j->bar);
+  note_cpu();
   uint64_t t0 = now_ns(), c0 = cpu_ns();
   j->fn(j->n, j->ctx);
   j->cpu = (double)(cpu_ns() - c0) / (double)j->n;
   j->ns = (double)(now_ns() - t0) / (double)j->n;
+  note_cpu();
   return NULL;
 }
 
 /* Median ns/op over RUNS runs with `threads` threads (per-thread time);
- * *cpu gets the median thread-CPU ns/op. */
-static double measure(op_fn fn, void *ctx, long n, int threads, double *cpu) {
+ * *cpu gets the median thread-CPU ns/op, *cpus the CPUs the measuring
+ * threads were seen on, *best (sampled spans) the fastest chunk. */
+static double measure(op_fn fn, void *ctx, long n, int threads, double *cpu, uint64_t *cpus,
+                      double *best) {
   double v[RUNS], c[RUNS];
+  *cpus = 0;
+  *best = 1e9;
   for (int r = 0; r < RUNS; r++) {
     if (threads == 1) {
-      job j = {fn, ctx, n, 0, 0, NULL};
+      job j = {fn, ctx, n, 0, 0, NULL, 1e9, 0};
       run_job(&j);
       v[r] = j.ns;
       c[r] = j.cpu;
+      *cpus |= j.cpus;
+      if (j.best < *best)
+        *best = j.best;
     } else {
       pthread_barrier_t bar;
       pthread_barrier_init(&bar, NULL, 2);
-      job j[2] = {{fn, ctx, n, 0, 0, &bar}, {fn, ctx, n, 0, 0, &bar}};
+      job j[2] = {{fn, ctx, n, 0, 0, &bar, 1e9, 0}, {fn, ctx, n, 0, 0, &bar, 1e9, 0}};
       pthread_t th;
       pthread_create(&th, NULL, run_job, &j[1]);
       run_job(&j[0]);
@@ -243,12 +278,29 @@ static double measure(op_fn fn, void *ctx, long n, int threads, double *cpu) {
       pthread_barrier_destroy(&bar);
       v[r] = (j[0].ns + j[1].ns) / 2;
       c[r] = (j[0].cpu + j[1].cpu) / 2;
+      *cpus |= j[0].cpus | j[1].cpus;
     }
   }
   qsort(v, RUNS, sizeof v[0], cmp_d);
   qsort(c, RUNS, sizeof c[0], cmp_d);
   *cpu = c[RUNS / 2];
   return v[RUNS / 2];
+}
+
+/* "0", "1", "0,1": the CPUs in a mask. */
+static const char *cpu_list(uint64_t m, char *buf, size_t cap) {
+  size_t o = 0;
+  buf[0] = 0;
+  for (int c = 0; c < 64 && o < cap; c++)
+    if (m & (1ull << c)) {
+      int w = snprintf(buf + o, cap - o, "%s%d", o ? "," : "", c);
+      if (w < 0)
+        break;
+      o += (size_t)w;
+    }
+  if (!o)
+    snprintf(buf, cap, "?");
+  return buf;
 }
 
 /* A UDP receiver that reads and discards, standing in for the collector. */
@@ -304,12 +356,11 @@ int main(int argc, char **argv) {
   cst_span_end(root);
 
   usleep(300 * 1000); /* let the exporter calibrate the span clock */
-  printf("libtrace benchmark: ns/op, median of %d runs of %ld ops (two threads: per thread)\n",
+  printf("libtrace benchmark: ns/op, median of %d runs (two threads: per thread); base n = %ld "
+         "ops (counter and histogram: 10n)\n",
          RUNS, n);
   printf("span clock: %s; wall = elapsed time, cpu = the thread's CPU time (excludes preemption)\n",
          __cst_clock_tsc() ? "calibrated TSC" : "clock_gettime");
-  printf("%-44s %21s %21s\n", "", "1 thread", "2 threads");
-  printf("%-44s %10s %10s %10s %10s\n", "operation", "wall", "cpu", "wall", "cpu");
   struct {
     const char *name;
     op_fn fn;
@@ -325,13 +376,72 @@ int main(int argc, char **argv) {
       {"traceparent extract", op_extract, NULL, n},
   };
   const char *only = argc > 2 ? argv[2] : NULL; /* substring filter on the name */
-  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+  size_t nops = sizeof ops / sizeof ops[0];
+  char cb1[64], cb2[64];
+  double best;
+  uint64_t m1, m2;
+
+  /* Pinned, single thread: each allowed CPU in turn, the floor first so
+   * every row has its own CPU's floor. n/ncpu ops per run per CPU, and the
+   * unpinned table below runs n/2, so the whole run takes about what the
+   * unpinned-only benchmark took with n. */
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  if (sched_getaffinity(0, sizeof all, &all) != 0) {
+    perror("sched_getaffinity");
+    return 1;
+  }
+  int ncpu = CPU_COUNT(&all);
+  printf("\npinned, 1 thread, each CPU in turn (sched_setaffinity on the measuring thread; the "
+         "exporter and UDP receiver threads stay unpinned), %ld ops per run for the base n:\n",
+         n / (ncpu > 1 ? ncpu : 1));
+  printf("%-44s %4s %10s %10s %10s %8s\n", "operation", "CPU", "wall", "cpu", "floor cpu",
+         "cpu/floor");
+  for (int c = 0; c < CPU_SETSIZE; c++) {
+    if (!CPU_ISSET(c, &all))
+      continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(c, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+      perror("sched_setaffinity");
+      continue;
+    }
+    double fl_cpu = 0;
+    for (size_t i = 0; i < nops; i++) {
+      if (i && only && !strstr(ops[i].name, only))
+        continue;
+      long pn = ops[i].n / (ncpu > 1 ? ncpu : 1);
+      if (pn < 1000)
+        pn = 1000;
+      double cc;
+      double w = measure(ops[i].fn, ops[i].ctx, pn, 1, &cc, &m1, &best);
+      if (i == 0)
+        fl_cpu = cc;
+      printf("%-44s %4s %10.1f %10.1f %10.1f %8.2f", ops[i].name, cpu_list(m1, cb1, sizeof cb1),
+             w, cc, fl_cpu, fl_cpu > 0 ? cc / fl_cpu : 0);
+      if (best < 1e9)
+        printf("  (fastest chunk %.1f)", best);
+      printf("\n");
+    }
+  }
+  sched_setaffinity(0, sizeof all, &all);
+  best_chunk_cpu = p10_chunk_cpu = 1e9; /* the summary line below is the unpinned one */
+
+  printf("\nunpinned (the scheduler picks the CPU; 'on' = CPUs the measuring threads were seen "
+         "on), %ld ops per run for the base n:\n", n / 2);
+  printf("%-44s %26s %26s\n", "", "1 thread", "2 threads");
+  printf("%-44s %10s %10s %4s %10s %10s %4s\n", "operation", "wall", "cpu", "on", "wall", "cpu",
+         "on");
+  for (size_t i = 0; i < nops; i++) {
     if (only && !strstr(ops[i].name, only))
       continue;
     double c1, c2;
-    double one = measure(ops[i].fn, ops[i].ctx, ops[i].n, 1, &c1);
-    double two = measure(ops[i].fn, ops[i].ctx, ops[i].n, 2, &c2);
-    printf("%-44s %10.1f %10.1f %10.1f %10.1f\n", ops[i].name, one, c1, two, c2);
+    long un = ops[i].n / 2 < 1000 ? 1000 : ops[i].n / 2;
+    double one = measure(ops[i].fn, ops[i].ctx, un, 1, &c1, &m1, &best);
+    double two = measure(ops[i].fn, ops[i].ctx, un, 2, &c2, &m2, &best);
+    printf("%-44s %10.1f %10.1f %4s %10.1f %10.1f %4s\n", ops[i].name, one, c1,
+           cpu_list(m1, cb1, sizeof cb1), two, c2, cpu_list(m2, cb2, sizeof cb2));
   }
   if (!only || strstr("span sampled", only)) {
     /* The exporter thread's CPU per exported span: what the host pays in
@@ -354,7 +464,7 @@ int main(int argc, char **argv) {
            ns / (double)(s1.spans_exported - s0.spans_exported));
   }
   if (best_chunk_cpu < 1e9)
-    printf("sampled span, single thread, fastest 1000-span chunk: %.1f ns cpu; 10th percentile "
+    printf("unpinned sampled span, single thread, fastest 1000-span chunk: %.1f ns cpu; 10th percentile "
            "chunk: %.1f ns cpu (what the median looks like on an idle machine)\n",
            best_chunk_cpu, p10_chunk_cpu);
   cst_stats st;
