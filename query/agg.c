@@ -270,27 +270,32 @@ void cs_sk_dense_clear(cs_sk_dense *d) {
 }
 
 /* p50, p90, p95, p99 in one walk (nearest rank, capped at the exact max). */
-void cs_sk_dense_quantiles(const cs_sk_dense *d, uint64_t out[4]) {
+void cs_quantiles4(const uint64_t *c, uint32_t lo, uint32_t hi, uint64_t count,
+                   uint64_t max_ns, uint64_t (*value)(uint16_t), uint64_t out[4]) {
   static const double qs[4] = {0.50, 0.90, 0.95, 0.99};
   uint64_t rank[4];
   for (int k = 0; k < 4; k++) {
-    double r = qs[k] * (double)d->count;
+    double r = qs[k] * (double)count;
     rank[k] = (uint64_t)r;
     if ((double)rank[k] < r) rank[k]++;
     if (rank[k] < 1) rank[k] = 1;
     out[k] = 0;
   }
-  if (!d->count) return;
+  if (!count) return;
   uint64_t cum = 0;
   int k = 0;
-  for (uint32_t i = d->lo; i <= d->hi && k < 4; i++) {
-    cum += d->c[i];
+  for (uint32_t i = lo; i <= hi && k < 4; i++) {
+    cum += c[i];
     while (k < 4 && cum >= rank[k]) {
-      uint64_t v = cs_sk_value((uint16_t)i);
-      out[k++] = v > d->max_ns ? d->max_ns : v;
+      uint64_t v = value((uint16_t)i);
+      out[k++] = v > max_ns ? max_ns : v;
     }
   }
-  for (; k < 4; k++) out[k] = d->max_ns;
+  for (; k < 4; k++) out[k] = max_ns;
+}
+
+void cs_sk_dense_quantiles(const cs_sk_dense *d, uint64_t out[4]) {
+  cs_quantiles4(d->c, d->lo, d->hi, d->count, d->max_ns, cs_sk_value, out);
 }
 
 

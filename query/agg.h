@@ -90,6 +90,12 @@ void cs_sk_dense_clear(cs_sk_dense *d);
 /* p50, p90, p95 and p99 (nearest rank, capped at the exact maximum). */
 void cs_sk_dense_quantiles(const cs_sk_dense *d, uint64_t out[4]);
 
+/* The same walk over any log-bucketed counts: c[lo..hi] holds count values
+ * in all, value(i) is bucket i's representative, and no answer exceeds
+ * max_ns. Shared by the dependency sketches and the store's stats rows. */
+void cs_quantiles4(const uint64_t *c, uint32_t lo, uint32_t hi, uint64_t count,
+                   uint64_t max_ns, uint64_t (*value)(uint16_t), uint64_t out[4]);
+
 /* Drops every entry (at the memory cap); caller holds the write lock. */
 void cs_agg_clear(cs_agg *g);
 

@@ -106,26 +106,7 @@ static void dense_clear(dense *d) {
  * so a bucket's representative is within 1% of the exact answer; capped at
  * the exact maximum. */
 static void dense_quantiles(const dense *d, uint64_t out[4]) {
-  static const double qs[4] = {0.50, 0.90, 0.95, 0.99};
-  uint64_t rank[4];
-  for (int k = 0; k < 4; k++) {
-    double r = qs[k] * (double)d->count;
-    rank[k] = (uint64_t)r;
-    if ((double)rank[k] < r) rank[k]++;
-    if (rank[k] < 1) rank[k] = 1;
-    out[k] = 0;
-  }
-  if (!d->count) return;
-  uint64_t cum = 0;
-  int k = 0;
-  for (uint32_t i = d->lo; i <= d->hi && k < 4; i++) {
-    cum += d->c[i];
-    while (k < 4 && cum >= rank[k]) {
-      uint64_t v = cs_stats_bucket_value((uint16_t)i);
-      out[k++] = v > d->max_ns ? d->max_ns : v;
-    }
-  }
-  for (; k < 4; k++) out[k] = d->max_ns;
+  cs_quantiles4(d->c, d->lo, d->hi, d->count, d->max_ns, cs_stats_bucket_value, out);
 }
 
 static void dense_fields(cs_json *j, const dense *d) {
