@@ -10,13 +10,20 @@
 
 static const struct option common_options[] = {
     {"log-level", required_argument, 0, CS_CLI_LOG_LEVEL},
+    {"allow-host", required_argument, 0, CS_CLI_ALLOW_HOST},
     {"help", no_argument, 0, CS_CLI_HELP},
     {0, 0, 0, 0},
 };
 
 const char cs_cli_common_usage[] =
     "  --log-level L         debug, info, warn or error (default info)\n"
+    "  --allow-host NAME     also answer HTTP requests whose Host header names NAME\n"
+    "                        (repeatable; any port; \"*\" = every name, only behind\n"
+    "                        a proxy that checks Host). Loopback names and the\n"
+    "                        listen address are always accepted; others get 421\n"
     "  --help                this text\n";
+
+cs_hostlist cs_cli_allow_hosts;
 
 static int join(const struct option *const *tables, size_t n, struct option *out, size_t cap) {
   size_t k = 0;
@@ -90,6 +97,14 @@ int cs_cli_parse(const char *prog, int argc, char **argv, const struct option *c
       if (lvl < 0)
         return cs_cli_fail(prog, "invalid value for --log-level: %s", optarg);
       cs_log_min_level = lvl;
+      continue;
+    }
+    if (opt == CS_CLI_ALLOW_HOST) {
+      int hrc = cs_hostlist_add(&cs_cli_allow_hosts, optarg);
+      if (hrc == -2)
+        return cs_cli_fail(prog, "too many --allow-host names: limit %d", CS_HOSTLIST_MAX);
+      if (hrc)
+        return cs_cli_fail(prog, "invalid value for --allow-host: %s", optarg);
       continue;
     }
     int rc = apply(ud, prog, opt, optarg);
