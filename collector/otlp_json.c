@@ -128,8 +128,11 @@ static void put_binary(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
     bad(w, "bytes field is not a string", f->name);
     return;
   }
+  /* Hex decodes to n/2 bytes, base64 to at most 3n/4 (rounded up): size
+   * the buffer for the larger of the two so no input can outgrow it. */
   uint8_t small[64];
-  uint8_t *b = v->n / 2 + 3 <= sizeof small ? small : malloc(v->n / 2 + 3 + v->n);
+  size_t need = (size_t)v->n / 4 * 3 + 3;
+  uint8_t *b = need <= sizeof small ? small : malloc(need);
   if (!b) {
     w->rc = CS_OTLP_JSON_ENOMEM;
     return;
