@@ -24,6 +24,7 @@ void cs_collector_opts_default(cs_collector_opts *o) {
   o->max_queue_bytes = (size_t)128 << 20;
   o->max_conn_buffer_bytes = (size_t)64 << 20;
   o->max_conns = 1024;
+  o->max_conns_per_source = 256;
   o->max_frame = CS_FRAME_MAX_DEFAULT;
   o->stall_timeout_ms = 10000;
   o->idle_timeout_ms = 300000;

@@ -26,6 +26,7 @@ typedef struct cs_collector_opts {
   size_t max_queue_bytes;      /* decoded frames waiting for the writer; 128 MiB */
   size_t max_conn_buffer_bytes; /* partial frames over all TCP conns; 64 MiB */
   uint32_t max_conns;          /* open TCP connections; 1024 */
+  uint32_t max_conns_per_source; /* ... from one address; 256; 0 = no cap */
   uint32_t max_frame;          /* TCP payload cap; CS_FRAME_MAX_DEFAULT */
   uint32_t stall_timeout_ms;   /* half a frame buffered, nothing new: close; 10 s */
   uint32_t idle_timeout_ms;    /* nothing received at all: close; 300 s */
@@ -99,7 +100,9 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(tcp_paused)            /* gauge: 1 while reading is stopped */             \
   X(conns_open)            /* gauge */                                         \
   X(conns_accepted)                                                            \
-  X(conns_rejected)        /* refused at the connection cap */                 \
+  X(conns_rejected)        /* refused at a cap: every connection in the way busy */ \
+  X(conns_rejected_per_source) /* ... of them at the per-source cap */         \
+  X(conns_evicted)         /* quiet ones closed to make room for a newcomer */ \
   X(conns_closed_stalled)  /* half a frame, then silence */                    \
   X(conns_closed_idle)                                                         \
   X(conns_closed_error)    /* framing errors, buffer budget, write failures */ \

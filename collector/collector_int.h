@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "collector.h"
+#include "connpool.h"
 #include "framer.h"
 
 #define CS_ACK_UNKNOWN UINT32_MAX /* "rejected" of an undecodable frame */
@@ -45,9 +46,8 @@ typedef struct cs_done {
 struct cs_conn {
   uv_tcp_t h; /* first: the handle's address is the conn's */
   cs_collector *c;
-  cs_conn *prev, *next;
+  cs_pool_conn pe; /* in c->tcp_pool; pe.since_ms: last bytes received */
   cs_framer fr;
-  uint64_t last_rx_ms;
   uint32_t pending;  /* frames queued whose cs_done has not come back */
   int closing;       /* uv_close called or requested */
   int handle_closed; /* close callback ran */
@@ -81,7 +81,7 @@ struct cs_collector {
   uv_async_t stop_req; /* anyone -> loop: stop */
   int tcp_on, udp_on, started, stopping, finished;
   int tcp_port, udp_port;
-  cs_conn *conns;
+  cs_connpool tcp_pool; /* open connections, caps (connpool.h) */
   cs_framer_budget budget;
   uint8_t *tcp_rbuf, *udp_rbuf;
   size_t udp_rbuf_len;

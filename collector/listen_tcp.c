@@ -1,4 +1,6 @@
-/* TCP receiver: accepts connections up to a cap, reassembles frames from
+/* TCP receiver: accepts connections under caps in total and per source
+ * (connpool.c: a newcomer at a cap displaces the connection that has been
+ * quiet longest), reassembles frames from
  * reads of any size (framer.c), sends acknowledgements, and closes peers
  * that break the framing, stall in the middle of a frame or stay silent.
  * A connection's memory outlives its handle while frames of it are still
@@ -6,19 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stddef.h>
+
 #include "collector_int.h"
 #include "log.h"
 
+#define CONN_OF(e) ((cs_conn *)((char *)(e) - offsetof(cs_conn, pe)))
+
 #define READ_BUF 65536
 #define MAX_WRITE_QUEUE (1u << 20) /* unread acks before we give up on a peer */
-
-static void conn_unlink(cs_conn *conn) {
-  cs_collector *c = conn->c;
-  if (conn->prev) conn->prev->next = conn->next;
-  else c->conns = conn->next;
-  if (conn->next) conn->next->prev = conn->prev;
-  conn->prev = conn->next = NULL;
-}
 
 static void conn_maybe_free(cs_conn *conn) {
   if (conn->handle_closed && conn->pending == 0) {
@@ -37,8 +35,8 @@ void __cs_conn_close(cs_conn *conn, const char *why) {
   if (conn->closing) return;
   cs_collector *c = conn->c;
   conn->closing = 1;
-  conn_unlink(conn);
-  STAT_SET(c, conns_open, STAT_GET(c, conns_open) - 1);
+  cs_connpool_remove(&c->tcp_pool, &conn->pe);
+  STAT_SET(c, conns_open, c->tcp_pool.n);
   if (why) __cs_log_peer(c, CS_LOG_INFO, "closing tcp connection %s: %s", conn->peer, why);
   /* The partial frame will never complete: give its bytes back now. */
   cs_framer_release(&conn->fr);
@@ -127,7 +125,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     return;
   }
-  conn->last_rx_ms = __cs_now_ms();
+  conn->pe.since_ms = __cs_now_ms();
   int rc = cs_framer_feed(&conn->fr, (const uint8_t *)buf->base, (size_t)nread, on_frame, conn);
   if (rc) {
     char why[128];
@@ -146,28 +144,75 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void on_reject_closed(uv_handle_t *h) { free(h); }
 
+/* Accepts and closes at once: leaving a refused peer in the backlog would
+ * only make it wait for nothing. */
+static void refuse(cs_collector *c, uv_stream_t *server, const char *why) {
+  uv_tcp_t *t = malloc(sizeof *t);
+  if (!t) return;
+  uv_tcp_init(c->loop, t);
+  if (uv_accept(server, (uv_stream_t *)t) == 0) {
+    STAT_ADD(c, conns_rejected, 1);
+    __cs_log_peer(c, CS_LOG_WARN, "refusing tcp connection: %s", why);
+  }
+  uv_close((uv_handle_t *)t, on_reject_closed);
+}
+
+static void peer_name(cs_conn *conn, const struct sockaddr_storage *sa) {
+  char ip[48] = "?";
+  int port = 0;
+  if (sa->ss_family == AF_INET6) {
+    uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip);
+    port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+  } else {
+    uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip);
+    port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+  }
+  snprintf(conn->peer, sizeof conn->peer, "%s:%d", ip, port);
+}
+
+/* At a cap, the newcomer takes the place of the connection that has been
+ * quiet longest; one whose frames are still on their way to the store is
+ * never displaced. Returns 0 when the newcomer may stay. */
+static int make_room(cs_collector *c, cs_conn *conn) {
+  cs_connpool *p = &c->tcp_pool;
+  for (cs_pool_conn *e = p->head; e; e = e->next) e->busy = CONN_OF(e)->pending > 0;
+  cs_pool_conn *victim;
+  int rc = cs_connpool_admit(p, conn->pe.addr, &victim);
+  if (rc == CS_POOL_EVICT || rc == CS_POOL_EVICT_SOURCE) {
+    cs_conn *v = CONN_OF(victim);
+    int src = rc == CS_POOL_EVICT_SOURCE;
+    char why[160];
+    snprintf(why, sizeof why, "quiet for %llu ms, making room for %s (%s cap %u)",
+             (unsigned long long)(__cs_now_ms() - v->pe.since_ms), conn->peer,
+             src ? "per-source" : "connection", src ? p->max_per_source : p->max_total);
+    STAT_ADD(c, conns_evicted, 1);
+    __cs_conn_close(v, why);
+    return 0;
+  }
+  if (rc == CS_POOL_ROOM) return 0;
+  STAT_ADD(c, conns_rejected, 1);
+  if (rc == CS_POOL_SOURCE_FULL) STAT_ADD(c, conns_rejected_per_source, 1);
+  __cs_log_peer(c, CS_LOG_WARN, "refusing tcp connection from %s: %u connections%s open, all busy",
+                conn->peer, rc == CS_POOL_SOURCE_FULL ? p->max_per_source : p->n,
+                rc == CS_POOL_SOURCE_FULL ? " from that address" : "");
+  return -1;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   cs_collector *c = server->data;
   if (status < 0) {
     __cs_log_peer(c, CS_LOG_WARN, "accept failed: %s", uv_strerror(status));
     return;
   }
-  if (STAT_GET(c, conns_open) >= c->o.max_conns || c->stopping) {
-    /* Accept and close at once: leaving it in the backlog would only make
-     * the peer wait for nothing. */
-    uv_tcp_t *t = malloc(sizeof *t);
-    if (!t) return;
-    uv_tcp_init(c->loop, t);
-    if (uv_accept(server, (uv_stream_t *)t) == 0) {
-      STAT_ADD(c, conns_rejected, 1);
-      __cs_log_peer(c, CS_LOG_WARN, "refusing tcp connection: %u connections open, limit %u",
-                (unsigned)STAT_GET(c, conns_open), c->o.max_conns);
-    }
-    uv_close((uv_handle_t *)t, on_reject_closed);
+  if (c->stopping) {
+    refuse(c, server, "stopping");
     return;
   }
   cs_conn *conn = calloc(1, sizeof *conn);
-  if (!conn) return;
+  if (!conn) {
+    refuse(c, server, "out of memory");
+    return;
+  }
   conn->c = c;
   uv_tcp_init(c->loop, &conn->h);
   if (uv_accept(server, (uv_stream_t *)&conn->h) != 0) {
@@ -175,29 +220,23 @@ static void on_connection(uv_stream_t *server, int status) {
     uv_close((uv_handle_t *)&conn->h, on_conn_closed);
     return;
   }
-  uv_tcp_nodelay(&conn->h, 1);
-  cs_framer_init(&conn->fr, c->o.max_frame, &c->budget);
   struct sockaddr_storage sa;
   int salen = sizeof sa;
   snprintf(conn->peer, sizeof conn->peer, "?");
-  if (uv_tcp_getpeername(&conn->h, (struct sockaddr *)&sa, &salen) == 0) {
-    char ip[48] = "?";
-    int port = 0;
-    if (sa.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
-      port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
-      port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-    }
-    snprintf(conn->peer, sizeof conn->peer, "%s:%d", ip, port);
+  memset(&sa, 0, sizeof sa);
+  if (uv_tcp_getpeername(&conn->h, (struct sockaddr *)&sa, &salen) == 0) peer_name(conn, &sa);
+  cs_pool_addr(conn->pe.addr, (struct sockaddr *)&sa);
+  if (make_room(c, conn)) {
+    conn->closing = 1;
+    uv_close((uv_handle_t *)&conn->h, on_conn_closed);
+    return;
   }
-  conn->last_rx_ms = __cs_now_ms();
-  conn->next = c->conns;
-  if (c->conns) c->conns->prev = conn;
-  c->conns = conn;
+  uv_tcp_nodelay(&conn->h, 1);
+  cs_framer_init(&conn->fr, c->o.max_frame, &c->budget);
+  conn->pe.since_ms = __cs_now_ms();
+  cs_connpool_add(&c->tcp_pool, &conn->pe);
   STAT_ADD(c, conns_accepted, 1);
-  STAT_SET(c, conns_open, STAT_GET(c, conns_open) + 1);
+  STAT_SET(c, conns_open, c->tcp_pool.n);
   cs_log(CS_LOG_DEBUG, "collector", "tcp connection from %s", conn->peer);
   if (!c->paused) uv_read_start((uv_stream_t *)&conn->h, on_alloc, on_read);
 }
@@ -212,6 +251,8 @@ int __cs_tcp_start(cs_collector *c) {
   }
   c->tcp_rbuf = malloc(READ_BUF);
   if (!c->tcp_rbuf) return UV_ENOMEM;
+  c->tcp_pool.max_total = c->o.max_conns;
+  c->tcp_pool.max_per_source = c->o.max_conns_per_source;
   uv_tcp_init(c->loop, &c->tcp);
   c->tcp.data = c;
   c->tcp_on = 1;
@@ -234,24 +275,26 @@ void __cs_tcp_close_listener(cs_collector *c) {
 }
 
 void __cs_tcp_pause_all(cs_collector *c) {
-  for (cs_conn *conn = c->conns; conn; conn = conn->next) uv_read_stop((uv_stream_t *)&conn->h);
+  for (cs_pool_conn *e = c->tcp_pool.head; e; e = e->next) uv_read_stop((uv_stream_t *)&CONN_OF(e)->h);
 }
 
 void __cs_tcp_resume_all(cs_collector *c) {
   uint64_t now = __cs_now_ms();
-  for (cs_conn *conn = c->conns; conn; conn = conn->next) {
+  for (cs_pool_conn *e = c->tcp_pool.head; e; e = e->next) {
+    cs_conn *conn = CONN_OF(e);
     /* Time spent paused is ours, not the peer's: restart its clocks. */
-    conn->last_rx_ms = now;
+    conn->pe.since_ms = now;
     uv_read_start((uv_stream_t *)&conn->h, on_alloc, on_read);
   }
 }
 
 void __cs_tcp_sweep(cs_collector *c, uint64_t now) {
   if (c->paused) return;
-  cs_conn *next;
-  for (cs_conn *conn = c->conns; conn; conn = next) {
-    next = conn->next;
-    uint64_t quiet = now - conn->last_rx_ms;
+  cs_pool_conn *next;
+  for (cs_pool_conn *e = c->tcp_pool.head; e; e = next) {
+    next = e->next;
+    cs_conn *conn = CONN_OF(e);
+    uint64_t quiet = now - conn->pe.since_ms;
     if (cs_framer_pending(&conn->fr) && c->o.stall_timeout_ms && quiet >= c->o.stall_timeout_ms) {
       char why[96];
       snprintf(why, sizeof why, "stalled for %llu ms with %zu bytes of a frame pending",
@@ -274,9 +317,10 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 void __cs_tcp_shutdown_all(cs_collector *c) {
   /* Shutdown lets queued acknowledgements reach the peer before the close. */
-  cs_conn *next;
-  for (cs_conn *conn = c->conns; conn; conn = next) {
-    next = conn->next;
+  cs_pool_conn *next;
+  for (cs_pool_conn *e = c->tcp_pool.head; e; e = next) {
+    next = e->next;
+    cs_conn *conn = CONN_OF(e);
     uv_read_stop((uv_stream_t *)&conn->h);
     if (cs_framer_pending(&conn->fr))
       cs_log(CS_LOG_INFO, "collector", "stopping: dropping %zu bytes of an incomplete frame from %s",

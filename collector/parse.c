@@ -42,6 +42,7 @@ enum {
   OPT_LISTEN = CS_CLI_COLLECTOR, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE,
   OPT_CONNS, OPT_KEY, OPT_STALL, OPT_IDLE, OPT_STATS, OPT_OTLP, OPT_ZIPKIN, OPT_STATSD,
   OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT, OPT_CORS,
+  OPT_CONNS_IP,
 };
 
 const struct option cs_collector_cli_options[] = {
@@ -53,6 +54,7 @@ const struct option cs_collector_cli_options[] = {
     {"sync", no_argument, 0, OPT_SYNC},
     {"max-queue-mb", required_argument, 0, OPT_QUEUE},
     {"max-conns", required_argument, 0, OPT_CONNS},
+    {"max-conns-per-ip", required_argument, 0, OPT_CONNS_IP},
     {"index-key", required_argument, 0, OPT_KEY},
     {"stall-timeout", required_argument, 0, OPT_STALL},
     {"idle-timeout", required_argument, 0, OPT_IDLE},
@@ -113,6 +115,9 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
   case OPT_CONNS:
     if ((ok = cs_parse_u64(arg, 1, 1000000, &v) == 0)) co->max_conns = (uint32_t)v;
     break;
+  case OPT_CONNS_IP:
+    if ((ok = cs_parse_u64(arg, 0, 1000000, &v) == 0)) co->max_conns_per_source = (uint32_t)v;
+    break;
   case OPT_KEY:
     if ((ok = c->n_keys < CS_CLI_MAX_INDEX_KEYS && *arg)) c->keys[c->n_keys++] = arg;
     break;
@@ -169,7 +174,10 @@ void cs_collector_cli_usage(FILE *f) {
           "  --retention D         keep spans for D (e.g. 30m, 72h, 7d; default forever)\n"
           "  --sync                fsync every write batch (default: WAL, no fsync)\n"
           "  --max-queue-mb N      decoded frames waiting for the store (default 128)\n"
-          "  --max-conns N         open TCP connections (default 1024)\n"
+          "  --max-conns N         open TCP connections (default 1024); at the cap a\n"
+          "                        newcomer displaces the connection quiet longest\n"
+          "  --max-conns-per-ip N  open TCP connections from one address (default 256;\n"
+          "                        0 = no cap); at it, that address's quietest goes\n"
           "  --index-key K         also index span attribute K (repeatable; the\n"
           "                        session ID is always indexed)\n"
           "  --stall-timeout D     close a TCP peer silent mid-frame for D (default 10s)\n"
