@@ -299,8 +299,10 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
   cs__buf_varint(out, e->nstrs - 1);
   for (size_t i = 1; i < e->nstrs; i++) cs__buf_str(out, e->strs[i]);
   cs__buf_varint(out, e->nres);
-  cs__buf_put(out, b->p + body_spans, b->n - body_spans);
-  cs__buf_put(out, b->p, body_spans);
+  if (b->n) { /* an empty chunk has no body buffer at all */
+    cs__buf_put(out, b->p + body_spans, b->n - body_spans);
+    cs__buf_put(out, b->p, body_spans);
+  }
   return out->oom ? CS_STORE_ENOMEM : 0;
 }
 

@@ -6,53 +6,11 @@
 #include "fixtures.h"
 #include "store.h"
 
-static cs_attr attrs[] = {
-    {{"s", 1}, CS_VAL_STR, {.s = {"value", 5}}},
-    {{"i", 1}, CS_VAL_INT, {.i = -42}},
-    {{"d", 1}, CS_VAL_DOUBLE, {.d = 2.5}},
-    {{"b", 1}, CS_VAL_BOOL, {.b = 1}},
-    {{"y", 1}, CS_VAL_BYTES, {.s = {"\x00\x01", 2}}},
-    {{"a", 1}, CS_VAL_ARRAY, {.s = {"[1,2]", 5}}},
-};
-static cs_attr rattrs[] = {{{"host.name", 9}, CS_VAL_STR, {.s = {"h1", 2}}}};
-static cs_resource res = {{"svc", 3}, rattrs, 1};
-
-static void make(cs_span sp[3], cs_event *ev, cs_link *ln) {
-  sp[0] = fx_span(1, 1, 0, "root", &res, 1000000, 500);
-  sp[1] = fx_span(1, 2, 1, "child", &res, 1000100, 50);
-  sp[2] = fx_span(1, 3, 77, "orphan", &fx_res_backend, 999000, 10); /* parent elsewhere */
-  sp[0].attrs = attrs;
-  sp[0].n_attrs = 6;
-  sp[0].trace_state = CS_STR_LIT("k=v");
-  sp[0].status_code = CS_STATUS_ERROR;
-  sp[0].status_msg = CS_STR_LIT("boom");
-  sp[0].scope_name = CS_STR_LIT("lib");
-  sp[0].scope_version = CS_STR_LIT("1.0");
-  sp[0].flags = 0x301;
-  sp[0].session_id = CS_STR_LIT("sess");
-  sp[0].dropped_attrs = 3;
-  sp[0].dropped_events = 4;
-  sp[0].dropped_links = 5;
-  *ev = (cs_event){1000200, {"ev", 2}, attrs, 2, 1};
-  sp[1].events = ev;
-  sp[1].n_events = 1;
-  memset(ln, 0, sizeof(*ln));
-  fx_id(ln->trace_id, 16, 9);
-  fx_id(ln->span_id, 8, 8);
-  ln->trace_state = CS_STR_LIT("t=s");
-  ln->flags = 1;
-  ln->attrs = attrs + 1;
-  ln->n_attrs = 1;
-  ln->dropped_attrs = 2;
-  sp[1].links = ln;
-  sp[1].n_links = 1;
-}
-
 static cs__buf encode(void) {
   cs_span sp[3];
   cs_event ev;
   cs_link ln;
-  make(sp, &ev, &ln);
+  fx_rich_spans(sp, &ev, &ln);
   const cs_span *ptr[3] = {&sp[1], &sp[0], &sp[2]}; /* child before its parent */
   cs__chunk_enc *e = cs__chunk_enc_new(NULL);
   cs__buf out = {0};
@@ -73,7 +31,7 @@ static void chunk_round_trips_every_field(void) {
   cs_span want[3];
   cs_event ev;
   cs_link ln;
-  make(want, &ev, &ln);
+  fx_rich_spans(want, &ev, &ln);
   const cs_span *w = &want[0], *c = &out[0], *r = &out[1], *o = &out[2];
   CHECK(memcmp(r->span_id, w->span_id, 8) == 0);
   CHECK(cs_span_is_root(r));
@@ -169,7 +127,7 @@ static void chunk_refers_to_global_strings(void) {
   cs_span sp[3];
   cs_event ev;
   cs_link ln;
-  make(sp, &ev, &ln);
+  fx_rich_spans(sp, &ev, &ln);
   const cs_span *ptr[3] = {&sp[0], &sp[1], &sp[2]};
   cs__buf first = {0}, last = {0};
   for (int i = 0; i <= CS__GDICT_PROMOTE; i++) {
