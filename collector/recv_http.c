@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
+#include "inflate.h"
 #include "log.h"
 #include "recv_int.h"
 
@@ -317,62 +317,6 @@ static int path_known(const cs_rh_server *s, const char *url) {
   return !strcmp(url, "/api/v2/spans");
 }
 
-/* Inflates a gzip (or zlib) body into at most limit bytes. Returns 0,
- * 413 when the output would exceed limit, 400 when corrupt. */
-static int inflate_body(const uint8_t *in, size_t n, size_t limit, uint8_t **out, size_t *out_len) {
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  if (inflateInit2(&z, 32 + MAX_WBITS) != Z_OK) return 503;
-  size_t cap = n * 4 + 1024, len = 0;
-  if (cap > limit) cap = limit;
-  uint8_t *buf = malloc(cap + 1);
-  int status = 0;
-  if (!buf) {
-    inflateEnd(&z);
-    return 503;
-  }
-  z.next_in = (Bytef *)in;
-  z.avail_in = (uInt)(n > UINT32_MAX ? UINT32_MAX : n);
-  for (;;) {
-    if (len == cap) {
-      if (cap >= limit) {
-        status = 413;
-        break;
-      }
-      size_t ncap = cap * 2 > limit ? limit : cap * 2;
-      uint8_t *nb = realloc(buf, ncap + 1);
-      if (!nb) {
-        status = 503;
-        break;
-      }
-      buf = nb;
-      cap = ncap;
-    }
-    z.next_out = buf + len;
-    size_t room = cap - len;
-    z.avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
-    int zr = inflate(&z, Z_NO_FLUSH);
-    len = (size_t)(z.next_out - buf);
-    if (zr == Z_STREAM_END) break;
-    if (zr == Z_BUF_ERROR && z.avail_in == 0) { /* truncated input */
-      status = 400;
-      break;
-    }
-    if (zr != Z_OK && zr != Z_BUF_ERROR) {
-      status = 400;
-      break;
-    }
-  }
-  inflateEnd(&z);
-  if (status) {
-    free(buf);
-    return status;
-  }
-  *out = buf;
-  *out_len = len;
-  return 0;
-}
-
 static void media_type(const char *h, char *out, size_t cap) {
   size_t i = 0;
   if (h)
@@ -395,7 +339,7 @@ static enum MHD_Result finish_request(cs_rh_server *s, struct MHD_Connection *co
   slot_take(c);
   if (st->gzip) {
     size_t ilen = 0;
-    int status = inflate_body(body, len, c->o.http_max_inflated, &inflated, &ilen);
+    int status = cs_inflate_capped(body, len, c->o.http_max_inflated, &inflated, &ilen);
     if (status) {
       char msg[128];
       if (status == 413)
