@@ -190,8 +190,10 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
       uint32_t r = cs_reject_total(&rej);
       it->accepted = (uint32_t)it->n_spans;
       it->rejected = r;
-      if (conn) STAT_ADD(c, spans_tcp, it->n_spans + r);
-      else STAT_ADD(c, spans_udp, it->n_spans + r);
+      if (conn)
+        STAT_ADD(c, spans_tcp, it->n_spans);
+      else
+        STAT_ADD(c, spans_udp, it->n_spans);
     }
   } else {
     size_t points = 0;
@@ -295,16 +297,19 @@ static void log_stats(cs_collector *c) {
   double lat_ms = s.batches_written ? (double)s.write_ns_total / (double)s.batches_written / 1e6 : 0;
   cs_log(CS_LOG_INFO, "collector",
          "stats frames udp=%llu tcp=%llu spans udp=%llu tcp=%llu written=%llu rejected=%llu "
-         "bad_frames udp=%llu tcp=%llu undecodable=%llu udp_dropped=%llu queue=%llu/%llu bytes "
+         "bad_frames udp=%llu tcp=%llu undecodable=%llu udp_dropped=%llu udp_dropped_spans=%llu "
+         "udp_kernel_drops=%llu queue=%llu/%llu bytes "
          "batches=%llu write_ms avg=%.2f max=%.2f tcp_pauses=%llu conns=%llu metrics_points=%llu",
          (unsigned long long)s.frames_udp, (unsigned long long)s.frames_tcp,
          (unsigned long long)s.spans_udp, (unsigned long long)s.spans_tcp,
          (unsigned long long)s.spans_written, (unsigned long long)s.spans_rejected,
          (unsigned long long)s.frame_errors_udp, (unsigned long long)s.frame_errors_tcp,
          (unsigned long long)(s.decode_errors + s.decode_nomem), (unsigned long long)s.udp_dropped,
+         (unsigned long long)s.udp_dropped_spans, (unsigned long long)s.udp_kernel_drops,
          (unsigned long long)s.queue_bytes, (unsigned long long)s.queue_items,
          (unsigned long long)s.batches_written, lat_ms, (double)s.write_ns_max / 1e6,
-         (unsigned long long)s.tcp_pauses, (unsigned long long)s.conns_open, (unsigned long long)s.metric_points);
+         (unsigned long long)s.tcp_pauses, (unsigned long long)s.conns_open,
+         (unsigned long long)s.metric_points);
   __cs_recv_log_stats(c, &s);
 }
 
@@ -317,6 +322,7 @@ static void on_tick(uv_timer_t *t) {
   c->warn_suppressed = 0;
   c->warn_budget = WARNS_PER_TICK;
   __cs_tcp_sweep(c, now);
+  __cs_udp_poll_drops(c);
   maybe_resume(c);
   if (c->o.stats_interval_ms && now >= c->next_stats_ms) {
     c->next_stats_ms = now + c->o.stats_interval_ms;

@@ -69,12 +69,19 @@ typedef struct cs_collector_opts {
 void cs_collector_opts_default(cs_collector_opts *o);
 
 /* Self metrics. Counters only grow; "gauge" marks current values. */
+/* Span counts follow one rule for every receiver: <receiver>_spans counts
+ * spans accepted (valid and handed to the store; for HTTP, in requests
+ * answered 200/202 after the commit), <receiver>_spans_rejected those that
+ * failed validation (reported back in the ACK or partial success), and the
+ * HTTP receivers' _spans_refused those of requests refused whole (429/503,
+ * nothing stored: the client sends them again). */
 #define CS_COLLECTOR_STATS_MAP(X)                                               \
   X(frames_udp)            /* well-formed frames received over UDP */          \
   X(frames_tcp)            /* ... over TCP */                                  \
-  X(spans_udp)             /* spans received (accepted + rejected) over UDP */ \
-  X(spans_tcp)                                                                 \
-  X(spans_rejected)        /* sum over the reasons in rejected[] */            \
+  X(spans_udp)             /* spans accepted from UDP frames */                \
+  X(spans_tcp)             /* spans accepted from TCP frames */                \
+  X(spans_rejected)        /* failed validation, all receivers; by reason in */ \
+                           /* rejected[]                                     */ \
   X(utf8_repaired)         /* strings with invalid UTF-8 replaced */           \
   X(metric_frames)                                                             \
   X(metric_points)                                                             \
@@ -86,10 +93,15 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(decode_nomem)          /* frames over the per-frame decode memory cap */   \
   X(udp_dropped)           /* datagrams dropped: queue full */                 \
   X(udp_dropped_bytes)                                                         \
+  X(udp_dropped_spans)     /* spans in those datagrams (counted, not decoded) */ \
+  X(udp_kernel_drops)      /* datagrams the kernel dropped on our socket     */ \
+                           /* (receive buffer full), since it was opened     */ \
   X(udp_truncated)         /* datagrams larger than the receive buffer */      \
   X(spans_written)                                                             \
   X(batches_written)                                                           \
   X(write_errors)          /* failed cs_store_write calls */                   \
+  X(spans_write_failed)    /* spans in those: not stored (TCP and HTTP   */  \
+                           /* senders resend them, UDP ones are lost)     */  \
   X(write_ns_total)        /* time inside cs_store_write */                    \
   X(write_ns_max)                                                              \
   X(write_ns_last)         /* gauge */                                         \
@@ -110,9 +122,11 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(acks_orphaned)         /* connection gone before its batch committed */    \
   X(expire_runs)                                                                \
   X(otlp_http_requests)    /* OTLP/HTTP requests (any outcome) */              \
-  X(otlp_http_spans)       /* spans received (accepted + rejected) */          \
+  X(otlp_http_spans)       /* accepted (see above) */                          \
   X(otlp_http_spans_rejected)                                                  \
-  X(otlp_http_metric_points)                                                   \
+  X(otlp_http_spans_refused) /* in requests answered 429/503: not stored */     \
+  X(otlp_http_metric_points) /* in requests answered 200 */                   \
+  X(otlp_http_metric_points_refused) /* in requests answered 429/503 */        \
   X(otlp_http_bad_requests) /* 400: malformed body, wrong types, bad IDs */    \
   X(otlp_http_too_large)   /* 413: body or inflated body over the cap */       \
   X(otlp_http_unsupported) /* 404/405/415/501: path, method, content type, */ \
@@ -120,8 +134,9 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(otlp_http_throttled)   /* 429/503: back pressure or stopping */            \
   X(otlp_http_timeouts)    /* request body not complete in time */             \
   X(zipkin_requests)                                                           \
-  X(zipkin_spans)                                                              \
+  X(zipkin_spans)          /* accepted: in requests answered 202 */           \
   X(zipkin_spans_rejected)                                                     \
+  X(zipkin_spans_refused)  /* in requests answered 429/503: not stored */      \
   X(zipkin_bad_requests)                                                       \
   X(zipkin_too_large)                                                          \
   X(zipkin_unsupported)                                                        \

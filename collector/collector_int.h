@@ -159,5 +159,7 @@ void __cs_recv_log_stats(cs_collector *c, const cs_collector_stats *s);
 /* listen_udp.c */
 int __cs_udp_start(cs_collector *c);
 void __cs_udp_close(cs_collector *c);
+/* Publishes the kernel's drop count of the socket (udp_kernel_drops). */
+void __cs_udp_poll_drops(cs_collector *c);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attrs.h"
+#include "pbwire.h"
 
 /* Deepest legitimate OTLP nesting is about 9 messages (metrics exemplar
  * attributes) plus two per level of nested attribute values. */
@@ -187,4 +188,32 @@ int cs_decode_metrics(const uint8_t *buf, size_t len, cs_arena *a, const cs_limi
   *resources = res;
   *n_points = points;
   return CS_DECODE_OK;
+}
+
+/* Counts field `num` (length-delimited) in [p, p + n), walking into each
+ * occurrence for the next level while levels remain. */
+static long count_level(const uint8_t *p, size_t n, const uint32_t *path, int levels) {
+  pb_rd r;
+  pb_init(&r, p, n);
+  long total = 0;
+  while (pb_more(&r)) {
+    pb_field f;
+    if (pb_field_next(&r, &f))
+      return -1;
+    if (f.num != path[0])
+      continue;
+    if (f.wt != PB_LEN)
+      return -1;
+    long k = levels > 1 ? count_level(f.p, f.n, path + 1, levels - 1) : 1;
+    if (k < 0)
+      return -1;
+    total += k;
+  }
+  return total;
+}
+
+long cs_decode_count_spans(const uint8_t *buf, size_t len) {
+  /* resource_spans = 1, scope_spans = 2, spans = 2 */
+  static const uint32_t path[] = {1, 2, 2};
+  return count_level(buf, len, path, 3);
 }

@@ -47,6 +47,13 @@ int cs_decode_traces(const uint8_t *buf, size_t len, cs_arena *a, const cs_limit
 int cs_decode_metrics(const uint8_t *buf, size_t len, cs_arena *a, const cs_limits *lim,
                       cs_otlp_metrics **out, cs_resource **resources, size_t *n_points);
 
+/* Counts the spans of an ExportTraceServiceRequest without decoding them
+ * (resource_spans -> scope_spans -> spans, nothing else looked at), for
+ * counting what a dropped frame carried. No allocation; reads only
+ * [buf, buf + len). Returns the count, or -1 when the three levels are not
+ * well-formed protobuf. Thread-safety: uses only its arguments. */
+long cs_decode_count_spans(const uint8_t *buf, size_t len);
+
 /* Arena chunk size and cap suited to a payload of len bytes: decoded
  * traces take about 3x the wire bytes, protobuf-c's metrics structs 8x. */
 size_t cs_decode_arena_chunk(size_t len);

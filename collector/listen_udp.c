@@ -1,6 +1,7 @@
 /* UDP receiver: one frame per datagram, read many at a time with
  * recvmmsg (UV_UDP_RECVMMSG). Datagrams that break the framing, and all
  * datagrams while the writer's queue is full, are dropped and counted. */
+#include <linux/sock_diag.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -45,6 +46,11 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   if (STAT_GET(c, queue_bytes) >= c->high) {
     STAT_ADD(c, udp_dropped, 1);
     STAT_ADD(c, udp_dropped_bytes, nread);
+    if (hdr.type == CS_FRAME_TRACES) { /* a walk of three levels, no decode */
+      long n = cs_decode_count_spans(payload, hdr.len);
+      if (n > 0)
+        STAT_ADD(c, udp_dropped_spans, n);
+    }
     return;
   }
   __cs_handle_frame(c, NULL, &hdr, payload);
@@ -100,4 +106,19 @@ void __cs_udp_close(cs_collector *c) {
     uv_udp_recv_stop(&c->udp);
     uv_close((uv_handle_t *)&c->udp, NULL);
   }
+}
+
+void __cs_udp_poll_drops(cs_collector *c) {
+  /* The socket's own drop count (sk_drops: receive buffer full, mostly),
+   * where /proc/net/snmp's RcvbufErrors is the whole host's. SO_MEMINFO
+   * reads it without recvmsg ancillary data (SO_RXQ_OVFL), which libuv's
+   * recvmmsg path does not pass on. Linux 4.6 and later. */
+  uv_os_fd_t fd;
+  uint32_t mi[SK_MEMINFO_VARS];
+  socklen_t len = sizeof mi;
+  if (!c->udp_on || uv_is_closing((uv_handle_t *)&c->udp) || uv_fileno((uv_handle_t *)&c->udp, &fd))
+    return;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len) == 0 &&
+      len > SK_MEMINFO_DROPS * sizeof mi[0])
+    STAT_SET(c, udp_kernel_drops, mi[SK_MEMINFO_DROPS]);
 }

@@ -95,16 +95,17 @@ void __cs_recv_log_stats(cs_collector *c, const cs_collector_stats *s) {
   if (!r || (!r->otlp_port && !r->zipkin_port && !r->statsd_port)) return;
 #define U(x) (unsigned long long)s->x
   cs_log(CS_LOG_INFO, "collector",
-         "stats otlp-http requests=%llu spans=%llu rejected=%llu points=%llu 400=%llu 413=%llu "
-         "unsupported=%llu throttled=%llu timeouts=%llu; zipkin requests=%llu spans=%llu "
-         "rejected=%llu 400=%llu 413=%llu unsupported=%llu throttled=%llu timeouts=%llu; statsd "
-         "datagrams=%llu lines=%llu bad=%llu points=%llu dropped=%llu",
+         "stats otlp-http requests=%llu spans=%llu rejected=%llu refused=%llu points=%llu "
+         "400=%llu 413=%llu unsupported=%llu throttled=%llu timeouts=%llu; zipkin requests=%llu "
+         "spans=%llu rejected=%llu refused=%llu 400=%llu 413=%llu unsupported=%llu "
+         "throttled=%llu timeouts=%llu; statsd datagrams=%llu lines=%llu bad=%llu points=%llu "
+         "dropped=%llu",
          U(otlp_http_requests), U(otlp_http_spans), U(otlp_http_spans_rejected),
-         U(otlp_http_metric_points), U(otlp_http_bad_requests), U(otlp_http_too_large),
-         U(otlp_http_unsupported), U(otlp_http_throttled), U(otlp_http_timeouts),
-         U(zipkin_requests), U(zipkin_spans), U(zipkin_spans_rejected), U(zipkin_bad_requests),
-         U(zipkin_too_large), U(zipkin_unsupported), U(zipkin_throttled), U(zipkin_timeouts),
-         U(statsd_datagrams), U(statsd_lines), U(statsd_bad_lines), U(statsd_points),
-         U(statsd_dropped));
+         U(otlp_http_spans_refused), U(otlp_http_metric_points), U(otlp_http_bad_requests),
+         U(otlp_http_too_large), U(otlp_http_unsupported), U(otlp_http_throttled),
+         U(otlp_http_timeouts), U(zipkin_requests), U(zipkin_spans), U(zipkin_spans_rejected),
+         U(zipkin_spans_refused), U(zipkin_bad_requests), U(zipkin_too_large),
+         U(zipkin_unsupported), U(zipkin_throttled), U(zipkin_timeouts), U(statsd_datagrams),
+         U(statsd_lines), U(statsd_bad_lines), U(statsd_points), U(statsd_dropped));
 #undef U
 }

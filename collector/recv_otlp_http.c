@@ -186,20 +186,31 @@ void __cs_otlp_http_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs)
   __cs_rh_slot_release(c, rq); /* decoded: let others decode while we wait */
   if (traces) __cs_reject_out_of_window(c, it->spans, &it->n_spans, &rej, "otlp-http");
   uint32_t rejected = cs_reject_total(&rej);
+  size_t accepted = traces ? it->n_spans : points;
   if (traces) {
-    count_rejects(c, &rej);
-    STAT_ADD(c, otlp_http_spans, it->n_spans + rejected);
     it->accepted = (uint32_t)it->n_spans;
     it->rejected = rejected;
   } else {
-    STAT_ADD(c, metric_points, points);
-    STAT_ADD(c, otlp_http_metric_points, points);
     it->accepted = points > UINT32_MAX ? UINT32_MAX : (uint32_t)points;
   }
   if ((traces && it->n_spans == 0) || (!traces && !it->metrics)) {
     __cs_item_free(it); /* nothing to store */
   } else if (submit(c, it, rs, json)) {
+    /* Refused whole: nothing stored, no partial success reported, so the
+     * client sends every span again; only the refusal is counted here. */
+    if (traces)
+      STAT_ADD(c, otlp_http_spans_refused, accepted + rejected);
+    else
+      STAT_ADD(c, otlp_http_metric_points_refused, points);
     return;
+  }
+  /* Answered 200: now the counts are final. */
+  if (traces) {
+    count_rejects(c, &rej);
+    STAT_ADD(c, otlp_http_spans, accepted);
+  } else {
+    STAT_ADD(c, metric_points, points);
+    STAT_ADD(c, otlp_http_metric_points, points);
   }
   rs->status = 200;
   rs->content_type = json ? CT_JSON : CT_PROTO;

@@ -46,19 +46,14 @@ void __cs_zipkin_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs) {
   __cs_rh_slot_release(c, rq); /* decoded: let others decode while we wait */
   __cs_reject_out_of_window(c, it->spans, &it->n_spans, &rej, "zipkin");
   uint32_t rejected = cs_reject_total(&rej);
-  for (int i = 0; i < CS_REJ__COUNT; i++)
-    if (rej.n[i]) STAT_ADD(c, rejected[i], rej.n[i]);
-  if (rejected) {
-    STAT_ADD(c, spans_rejected, rejected);
-    STAT_ADD(c, zipkin_spans_rejected, rejected);
-  }
-  if (rej.utf8_repaired) STAT_ADD(c, utf8_repaired, rej.utf8_repaired);
-  STAT_ADD(c, zipkin_spans, it->n_spans + rejected);
+  size_t accepted = it->n_spans;
   it->accepted = (uint32_t)it->n_spans;
   it->rejected = rejected;
   if (it->n_spans) {
     int sr = __cs_rh_submit(c, it);
     if (sr != CS_RH_DURABLE) {
+      /* Refused whole: the client sends every span again. */
+      STAT_ADD(c, zipkin_spans_refused, accepted + rejected);
       int busy = sr == CS_RH_BUSY && !atomic_load(&c->recv->stopping);
       __cs_rh_text(rs, busy ? 429 : 503, "%s", busy ? "collector queue full, retry later"
                                                     : "collector stopping or store failing");
@@ -68,6 +63,17 @@ void __cs_zipkin_handle(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *rs) {
   } else {
     __cs_item_free(it);
   }
+  /* Answered 202: now the counts are final. */
+  for (int i = 0; i < CS_REJ__COUNT; i++)
+    if (rej.n[i])
+      STAT_ADD(c, rejected[i], rej.n[i]);
+  if (rejected) {
+    STAT_ADD(c, spans_rejected, rejected);
+    STAT_ADD(c, zipkin_spans_rejected, rejected);
+  }
+  if (rej.utf8_repaired)
+    STAT_ADD(c, utf8_repaired, rej.utf8_repaired);
+  STAT_ADD(c, zipkin_spans, accepted);
   rs->status = 202;
   if (rejected) { /* "2 spans rejected: trace_id_len=1 expired=1", as OTLP's message */
     char msg[400];

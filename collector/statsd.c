@@ -348,6 +348,7 @@ static pb_metric *metric_of(cs_arena *a, series *s, uint64_t t) {
   p->time_unix_nano = t;
   p->count = total;
   p->sum = s->sum;
+  p->sum_present_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM;
   p->bucket_counts = counts;
   p->n_bucket_counts = NB + 1;
   p->explicit_bounds = (double *)cs_statsd_timer_bounds;

@@ -153,6 +153,7 @@ static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
           c->metrics_sink(c->metrics_ud, it->metrics->resource_metrics[i], &it->resources[i]);
   } else {
     STAT_ADD(c, write_errors, 1);
+    STAT_ADD(c, spans_write_failed, n_spans);
     cs_log(CS_LOG_ERROR, "collector", "store write failed: %s (%zu spans, %zu frames)",
            cs_store_strerror(rc), n_spans, n_items);
   }

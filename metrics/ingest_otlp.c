@@ -259,6 +259,12 @@ static int apply_number(series *s, const NumberDataPoint *p, int delta) {
   return -1;
 }
 
+/* The sum of a histogram point is optional in OTLP (see metrics.proto). */
+static int has_sum(const HistogramDataPoint *p) {
+  return p->sum_present_case ==
+         OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM;
+}
+
 static int apply_histogram(series *s, const HistogramDataPoint *p, int delta) {
   size_t nb = p->n_explicit_bounds;
   uint64_t only_inf = p->count;
@@ -280,11 +286,16 @@ static int apply_histogram(series *s, const HistogramDataPoint *p, int delta) {
   if (delta) {
     for (size_t i = 0; i <= nb; i++) s->counts[i] += counts[i];
     s->count += total;
-    s->sum += p->sum;
+    /* One delta without a sum leaves the running sum unknown for good. */
+    if (has_sum(p))
+      s->sum += p->sum;
+    else
+      s->no_sum = 1;
   } else {
     memcpy(s->counts, counts, (nb + 1) * sizeof *counts);
     s->count = total;
-    s->sum = p->sum;
+    s->sum = has_sum(p) ? p->sum : 0;
+    s->no_sum = !has_sum(p);
   }
   if (p->time_unix_nano) s->last_point_ns = p->time_unix_nano;
   return -1;

@@ -51,6 +51,7 @@ typedef struct series {
   uint64_t last_point_ns; /* OTLP point time, to skip replays and old points */
   double value;           /* counter or gauge */
   double sum;             /* histogram */
+  int no_sum;             /* histogram: an OTLP point came without a sum (it is optional) */
   uint64_t count;         /* histogram */
   uint32_t n_bounds;
   double *bounds;

@@ -125,23 +125,73 @@ static int same_bounds(const double *a, uint32_t na, const double *b, uint32_t n
   return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
 }
 
+static family *find_family(const cs_metrics *reg, const char *name, size_t nlen) {
+  if (!reg->ftab_cap)
+    return NULL;
+  size_t h = __cs_metrics_hash(name, nlen, 0) & (reg->ftab_cap - 1);
+  for (family *f; (f = reg->ftab[h]); h = (h + 1) & (reg->ftab_cap - 1))
+    if (strlen(f->name) == nlen && !memcmp(f->name, name, nlen))
+      return f;
+  return NULL;
+}
+
+/* Sample-name suffixes a family of each type owns in OpenMetrics (the text
+ * format uses a subset), "" (the family name itself) first. */
+static const char *const *type_suffixes(int type) {
+  static const char *const counter[] = {"", "_total", "_created", NULL};
+  static const char *const histogram[] = {"", "_bucket", "_count", "_sum", "_created", NULL};
+  static const char *const gauge[] = {"", NULL};
+  return type == MT_COUNTER ? counter : type == MT_HISTOGRAM ? histogram : gauge;
+}
+
+/* Whether a new family (name, type) would share a sample or family name
+ * with an existing one: counter "x" and gauge "x_total", or histogram "x"
+ * and gauge "x_count". Both formats reject such a page as a whole (Python's
+ * OpenMetrics parser: "Clashing name"; promtool: a second TYPE line), so
+ * the newcomer is refused instead. */
+static int name_clashes(const cs_metrics *reg, const char *name, size_t nlen, int type) {
+  static const char *const all[] = {"", "_total", "_created", "_bucket", "_count", "_sum", NULL};
+  char want[CS_METRICS_MAX_NAME + 16];
+  if (nlen > CS_METRICS_MAX_NAME)
+    return 0;
+  for (const char *const *s1 = type_suffixes(type); *s1; s1++) {
+    size_t l1 = strlen(*s1), wn = nlen + l1;
+    memcpy(want, name, nlen);
+    memcpy(want + nlen, *s1, l1);
+    for (const char *const *s2 = all; *s2; s2++) {
+      size_t l2 = strlen(*s2);
+      if (wn <= l2 || memcmp(want + wn - l2, *s2, l2))
+        continue;
+      const family *f = find_family(reg, want, wn - l2);
+      if (!f)
+        continue;
+      for (const char *const *s3 = type_suffixes(f->type); *s3; s3++)
+        if (!strcmp(*s3, *s2))
+          return 1;
+    }
+  }
+  return 0;
+}
+
 family *__cs_metrics_family(cs_metrics *reg, const char *name, const char *help,
                             const char *unit, int type, int internal, const double *bounds,
                             uint32_t n_bounds, int *err) {
   size_t nlen = strlen(name);
-  if (reg->ftab_cap) {
-    size_t h = __cs_metrics_hash(name, nlen, 0) & (reg->ftab_cap - 1);
-    for (family *f; (f = reg->ftab[h]); h = (h + 1) & (reg->ftab_cap - 1)) {
-      if (strcmp(f->name, name) != 0) continue;
-      /* One name, one meaning: a second type, or a self-health histogram
-       * with other buckets, would make the output unparseable. */
-      if (f->type != type || f->internal != internal ||
-          (internal && type == MT_HISTOGRAM && !same_bounds(f->bounds, f->n_bounds, bounds, n_bounds))) {
-        *err = CS_METRICS_ETYPE;
-        return NULL;
-      }
-      return f;
+  family *f = find_family(reg, name, nlen);
+  if (f) {
+    /* One name, one meaning: a second type, or a self-health histogram
+     * with other buckets, would make the output unparseable. */
+    if (f->type != type || f->internal != internal ||
+        (internal && type == MT_HISTOGRAM &&
+         !same_bounds(f->bounds, f->n_bounds, bounds, n_bounds))) {
+      *err = CS_METRICS_ETYPE;
+      return NULL;
     }
+    return f;
+  }
+  if (name_clashes(reg, name, nlen, type)) {
+    *err = CS_METRICS_ETYPE;
+    return NULL;
   }
   *err = CS_METRICS_ENOMEM;
   if (reg->n_fams == reg->cap_fams) {
@@ -154,7 +204,7 @@ family *__cs_metrics_family(cs_metrics *reg, const char *name, const char *help,
   if ((reg->n_fams + 1) * 2 > reg->ftab_cap) {
     if (ftab_rebuild(reg, reg->ftab_cap ? 2 * reg->ftab_cap : 32)) return NULL;
   }
-  family *f = calloc(1, sizeof *f);
+  f = calloc(1, sizeof *f);
   if (!f) return NULL;
   f->type = type;
   f->internal = internal;
@@ -217,6 +267,7 @@ int __cs_metrics_series_rebucket(series *s, const double *bounds, uint32_t n_bou
   s->n_bounds = n_bounds;
   if (n_bounds) memcpy(s->bounds, bounds, n_bounds * sizeof(double));
   s->sum = 0;
+  s->no_sum = 0;
   s->count = 0;
   return 0;
 }

@@ -112,16 +112,23 @@ static void put_histogram(mbuf *b, const family *f, const series *s, le_cache *c
     __cs_metrics_buf_u64(b, cum);
     __cs_metrics_buf_char(b, '\n');
   }
-  /* OpenMetrics treats _sum as a counter: it must not be negative or NaN,
-   * and a histogram with negative buckets has no _sum at all. */
-  if (!om || (s->sum >= 0 && (s->n_bounds == 0 || s->bounds[0] >= 0))) {
+  /* OpenMetrics: _sum is counter-like (never NaN or negative, and absent
+   * when buckets are negative), and _count appears if and only if _sum
+   * does; the +Inf bucket carries the count either way. Text 0.0.4 has no
+   * such rules: it prints the sum whenever there is one (NaN included) and
+   * always the count. */
+  int has_sum = !s->no_sum;
+  int om_sum = has_sum && s->sum >= 0 && (s->n_bounds == 0 || s->bounds[0] >= 0);
+  if (om ? om_sum : has_sum) {
     put_sample(b, f->name, "_sum", s, NULL, 0);
     __cs_metrics_buf_double(b, s->sum);
     __cs_metrics_buf_char(b, '\n');
   }
-  put_sample(b, f->name, "_count", s, NULL, 0);
-  __cs_metrics_buf_u64(b, s->count);
-  __cs_metrics_buf_char(b, '\n');
+  if (!om || om_sum) {
+    put_sample(b, f->name, "_count", s, NULL, 0);
+    __cs_metrics_buf_u64(b, s->count);
+    __cs_metrics_buf_char(b, '\n');
+  }
 }
 
 static void put_family(mbuf *b, family *f, int om) {

@@ -152,6 +152,7 @@ static inline ot_hist *ot_hpoint(ot *o, ot_metric *m, const double *bounds, size
   memcpy(p->bucket_counts, counts, (nb + 1) * sizeof(uint64_t));
   for (size_t i = 0; i <= nb; i++) p->count += counts[i];
   p->sum = sum;
+  p->sum_present_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__SUM_PRESENT_SUM;
   p->time_unix_nano = t;
   va_list ap;
   va_start(ap, n_kv);

@@ -51,6 +51,33 @@ static inline void sample_fill(cs_metrics *reg) {
   ot_metric *u = ot_metric_add(&b, r, "cpu.utilization", "1", "CPU utilization");
   ot_make_gauge(&b, u);
   ot_point(&b, u, 0.25, 10, 0);
+  /* Histograms OpenMetrics is strict about: negative bounds (no _sum and
+   * so no _count), a negative sum, an absent sum (optional in OTLP), NaN. */
+  const double neg_bounds[] = {-10, 0, 10};
+  const uint64_t neg_counts[] = {1, 2, 3, 4};
+  ot_metric *t = ot_metric_add(&b, r, "room.temperature.delta", "", "Temperature change");
+  ot_make_histogram(&b, t, OT_CUMULATIVE);
+  ot_hpoint(&b, t, neg_bounds, 3, neg_counts, -4.5, 10, 0);
+  ot_metric *ns = ot_metric_add(&b, r, "refund.amount", "", "Refunds (negative sum)");
+  ot_make_histogram(&b, ns, OT_CUMULATIVE);
+  ot_hpoint(&b, ns, bounds, 3, counts, -3, 10, 0);
+  ot_metric *as = ot_metric_add(&b, r, "queue.wait", "", "No sum sent");
+  ot_make_histogram(&b, as, OT_CUMULATIVE);
+  ot_hpoint(&b, as, bounds, 3, counts, 0, 10, 0)->sum_present_case =
+      OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__SUM_PRESENT__NOT_SET;
+  ot_metric *nan = ot_metric_add(&b, r, "broken.sum", "", "NaN sum");
+  ot_make_histogram(&b, nan, OT_CUMULATIVE);
+  ot_hpoint(&b, nan, bounds, 3, counts, 0.0 / 0.0, 10, 0);
+  /* Names whose samples would clash with payments_processed (a counter,
+   * so payments_processed_total) and payment_duration_seconds (a
+   * histogram): refused, or both formats would reject the whole page. */
+  ot_metric *c1 = ot_metric_add(&b, r, "payments.processed.total", "", "Clash with a counter");
+  ot_make_gauge(&b, c1);
+  ot_point(&b, c1, 1, 10, 0);
+  ot_metric *c2 =
+      ot_metric_add(&b, r, "payment.duration.seconds.count", "", "Clash with a histogram");
+  ot_make_gauge(&b, c2);
+  ot_point(&b, c2, 1, 10, 0);
   cs_metrics_ingest_otlp(reg, r);
   ot_free(&b);
 }

@@ -1,5 +1,6 @@
 /* Unit tests of metrics/render.c: the two text formats, stable sorted
  * output, HELP escaping per format, and Accept header negotiation. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -99,7 +100,8 @@ static void render_negotiates_format_from_accept(void) {
 }
 
 /* OpenMetrics: _sum is counter-like, so it is left out when negative or
- * when buckets are negative; text 0.0.4 keeps it. */
+ * when buckets are negative, and _count goes with it (both or neither);
+ * text 0.0.4 keeps both. */
 static void render_openmetrics_omits_negative_sums(void) {
   cs_metrics *reg = cs_metrics_new(NULL);
   const double neg[] = {-1, 0, 1}, pos[] = {1};
@@ -107,12 +109,48 @@ static void render_openmetrics_omits_negative_sums(void) {
   cs_metrics_histogram_observe(reg, "plain", "P", pos, 1, NULL, 0, 0.5);
   char *out = render(reg, 1);
   CHECK(!strstr(out, "temp_delta_sum"));
-  CHECK_LINE(out, "temp_delta_count 1");
+  CHECK(!strstr(out, "temp_delta_count"));
+  CHECK_LINE(out, "temp_delta_bucket{le=\"+Inf\"} 1");
   CHECK_LINE(out, "plain_sum 0.5");
+  CHECK_LINE(out, "plain_count 1");
   free(out);
   out = render(reg, 0);
   CHECK_LINE(out, "temp_delta_sum -0.5");
+  CHECK_LINE(out, "temp_delta_count 1");
   free(out);
+  cs_metrics_free(reg);
+}
+
+/* OTLP histogram points whose sum is absent (it is optional) or NaN. */
+static void render_histogram_without_sum_has_no_count_in_openmetrics(void) {
+  cs_metrics *reg = cs_metrics_new(NULL);
+  ot b = {0};
+  ot_req *r = ot_request(&b, "svc", "i", NULL);
+  const double bounds[] = {1, 10};
+  const uint64_t counts[] = {1, 2, 3};
+  ot_metric *m = ot_metric_add(&b, r, "absent.sum", "", "");
+  ot_make_histogram(&b, m, OT_CUMULATIVE);
+  ot_hist *p = ot_hpoint(&b, m, bounds, 2, counts, 0, 1, 0);
+  p->sum_present_case =
+      OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__SUM_PRESENT__NOT_SET;
+  ot_metric *n = ot_metric_add(&b, r, "nan.sum", "", "");
+  ot_make_histogram(&b, n, OT_CUMULATIVE);
+  ot_hpoint(&b, n, bounds, 2, counts, NAN, 1, 0);
+  CHECK_EQ(cs_metrics_ingest_otlp(reg, r), 0);
+  char *out = render(reg, 1);
+  CHECK_LINE(out, "absent_sum_bucket{instance=\"i\",service=\"svc\",le=\"+Inf\"} 6");
+  CHECK(!strstr(out, "absent_sum_sum"));
+  CHECK(!strstr(out, "absent_sum_count"));
+  CHECK(!strstr(out, "nan_sum_sum"));
+  CHECK(!strstr(out, "nan_sum_count"));
+  free(out);
+  /* Text 0.0.4: an absent sum is not made up, a NaN one is printed. */
+  out = render(reg, 0);
+  CHECK(!strstr(out, "absent_sum_sum"));
+  CHECK(strstr(out, "absent_sum_count{") != NULL);
+  CHECK(strstr(out, "nan_sum_sum{") != NULL && strstr(out, "} NaN\n") != NULL);
+  free(out);
+  ot_free(&b);
   cs_metrics_free(reg);
 }
 
@@ -121,5 +159,6 @@ int main(void) {
   RUN(render_openmetrics_format);
   RUN(render_negotiates_format_from_accept);
   RUN(render_openmetrics_omits_negative_sums);
+  RUN(render_histogram_without_sum_has_no_count_in_openmetrics);
   return CHECK_DONE();
 }
