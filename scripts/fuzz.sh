@@ -20,7 +20,7 @@ options:
   --merge          afterwards minimise the inputs that add coverage into the
                    committed corpora (libFuzzer -merge=1); commit them
   --only REGEX     only targets whose name matches REGEX (grep -E)
-  --build-dir DIR  build tree to use (default build/fuzz)
+  --build-dir DIR  build tree to use, relative to the repository (default build/fuzz)
   --no-build       use the tree as it is (no configure, no build)
   --log FILE       also append all output to FILE (for unattended long runs)
   --timeout S      seconds one input may take before it counts as a hang (default 5)
@@ -108,6 +108,7 @@ for v in "$secs" "$jobs" "$timeout_s" "$rss_mb"; do
   case $v in '' | *[!0-9]* | 0) echo "fuzz.sh: not a positive number: '$v'" >&2; exit 2 ;; esac
 done
 
+case $log in '' | /*) ;; *) log=$PWD/$log ;; esac # relative to where we were started
 cd "$(dirname "$0")/.."
 if [ -n "$log" ]; then
   mkdir -p "$(dirname "$log")"
