@@ -1,7 +1,13 @@
 /* libmicrohttpd behind cs_http (see http.h): an internal polling thread
- * with a small pool of workers, a connection cap, request bodies refused,
- * and one arena per request released when MHD reports the request done. */
+ * with a small pool of workers; a connection guard (common/connguard.h)
+ * that caps connections in total and per address and bounds the time of
+ * a whole request head; the request target checked raw, before MHD
+ * decodes it; the Host header checked (common/hostcheck.h); request
+ * bodies refused; one arena per request released when MHD reports the
+ * request done. */
 #include "http.h"
+
+#include "params.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -15,16 +21,21 @@
 
 struct cs_http {
   struct MHD_Daemon *d;
+  cs_connguard *guard;
   cs_http_opts o;
   uint16_t port;
 };
 
+/* One request. Created when its request line is complete (on_uri), so the
+ * raw target can be checked before MHD decodes it and parses arguments. */
 typedef struct conn_ctx {
   cs_http_req req;
   cs_arena arena;
   struct MHD_Connection *c;
   int answered;
-  uint64_t body_bytes;
+  int refused;             /* from the raw target: 400 or 414 */
+  const char *refused_msg; /* static, or msg */
+  char msg[192];
 } conn_ctx;
 
 static uint64_t now_ns(void) {
@@ -78,49 +89,150 @@ const char *cs_http_header(const cs_http_req *r, const char *name) {
   return MHD_lookup_connection_value((struct MHD_Connection *)r->conn_, MHD_HEADER_KIND, name);
 }
 
+static conn_ctx *ctx_new(cs_http *h, struct MHD_Connection *c) {
+  conn_ctx *x = calloc(1, sizeof *x);
+  if (!x)
+    return NULL;
+  cs_arena_init(&x->arena, 16384, h->o.arena_cap);
+  x->c = c;
+  x->req.arena = &x->arena;
+  x->req.start_ns = now_ns();
+  x->req.fd = -1;
+  x->req.conn_ = c;
+  x->req.route = "unmatched";
+  return x;
+}
+
+/* The request line is complete: check the target as sent. A refused
+ * target also loses its query string here, in MHD's own buffer, which
+ * libmicrohttpd 0.9.75 parses into arguments right after this callback:
+ * thousands of parameters overflow the connection's memory pool, and MHD
+ * then neither answers nor closes (the connection is held until its
+ * timeout). Cutting them keeps the refusal prompt. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  cs_http *h = cls;
+  conn_ctx *x = ctx_new(h, c);
+  if (!x)
+    return NULL;
+  size_t n = strnlen(uri, CS_HTTP_URL_CAP + 1), params = 0;
+  const char *why = NULL;
+  const char *q = memchr(uri, '?', n);
+  size_t pl = q ? (size_t)(q - uri) : n;
+  x->req.path = cs_arena_strndup(&x->arena, uri, pl < 8192 ? pl : 8192); /* for logs until decoded */
+  if (n > h->o.max_url) {
+    x->refused = 414;
+    snprintf(x->msg, sizeof x->msg, "request URL too long: %zu%s bytes, limit %zu", n,
+             n > CS_HTTP_URL_CAP ? "+" : "", h->o.max_url);
+    x->refused_msg = x->msg;
+  } else if (cs_qp_check_target(uri, n, &params, &why)) {
+    x->refused = 400;
+    x->refused_msg = why;
+  } else if (params > h->o.max_params) {
+    x->refused = 414;
+    snprintf(x->msg, sizeof x->msg, "too many query parameters: %zu, limit %u", params,
+             h->o.max_params);
+    x->refused_msg = x->msg;
+  }
+  if (x->refused && q && q[1])
+    ((char *)q)[1] = '\0';
+  if (x->refused && !x->refused_msg)
+    x->refused_msg = "request refused";
+  return x;
+}
+
+static cs_cg_conn *guard_slot(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *i =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return i ? (cs_cg_conn *)i->socket_context : NULL;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value) {
+  (void)kind, (void)key, (void)value;
+  ++*(unsigned *)cls;
+  return MHD_YES;
+}
+
+/* Decides every refusal from the request head, first reason wins. */
+static void refuse_from_head(cs_http *h, conn_ctx *x, const char *method) {
+  cs_http_req *r = &x->req;
+  struct MHD_Connection *c = x->c;
+  unsigned headers = 0;
+  MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &headers);
+  const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+  const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+  size_t args = (size_t)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+  if (!r->method || !r->path) {
+    r->method = r->method ? r->method : "-";
+    r->path = r->path ? r->path : "";
+    r->refused = 500;
+    r->refused_msg = "out of memory";
+  } else if (x->refused) {
+    r->route = x->refused == 414 ? "uri_too_long" : "bad_url";
+    r->refused = x->refused;
+    r->refused_msg = x->refused_msg;
+  } else if (headers > h->o.max_headers) {
+    r->route = "headers_too_large";
+    r->refused = 431;
+    snprintf(x->msg, sizeof x->msg, "too many request headers: %u, limit %u", headers,
+             h->o.max_headers);
+    r->refused_msg = x->msg;
+  } else if (!cs_host_allowed(host, h->o.addr, h->o.allow_hosts)) {
+    r->route = "host";
+    r->refused = 421;
+    snprintf(x->msg, sizeof x->msg,
+             "misdirected request: host %.100s is not served here "
+             "(see --allow-host)",
+             host);
+    r->refused_msg = x->msg;
+  } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    r->route = "method";
+    r->refused = 405;
+    r->refused_msg = "method not allowed: only GET and HEAD";
+  } else if ((cl && strcmp(cl, "0") != 0) || te) {
+    r->refused = 413;
+    r->refused_msg = "request bodies are not accepted";
+  } else if (args > h->o.max_params) {
+    r->route = "uri_too_long";
+    r->refused = 414;
+    snprintf(x->msg, sizeof x->msg, "too many query parameters: %zu, limit %u", args,
+             h->o.max_params);
+    r->refused_msg = x->msg;
+  }
+  if (r->refused && !r->refused_msg)
+    r->refused_msg = "out of memory";
+}
+
+static const char csp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+/* Answers on the first call, as soon as the head is complete: the API
+ * takes no bodies, so a request that announces one is refused (413)
+ * without reading it and MHD closes the connection after the answer. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls) {
+  (void)version, (void)upload_data;
   cs_http *h = cls;
   conn_ctx *x = *con_cls;
-  if (!x) {
-    x = calloc(1, sizeof *x);
-    if (!x) return MHD_NO;
-    cs_arena_init(&x->arena, 16384, h->o.arena_cap);
-    x->c = c;
-    x->req.arena = &x->arena;
-    x->req.start_ns = now_ns();
-    x->req.fd = -1;
-    x->req.conn_ = c;
-    x->req.method = cs_arena_strndup(&x->arena, method, strlen(method));
-    x->req.path = cs_arena_strndup(&x->arena, url, strnlen(url, 8192));
-    x->req.route = "unmatched";
-    *con_cls = x;
-    return MHD_YES;
-  }
-  if (*upload_size) {
-    /* The API takes no bodies: count and discard, answer once complete. */
-    x->body_bytes += *upload_size;
+  if (x && x->answered) {
     *upload_size = 0;
     return MHD_YES;
   }
-  if (x->answered) return MHD_YES;
+  if (!x && !(x = ctx_new(h, c)))
+    return MHD_NO;
+  *con_cls = x;
   x->answered = 1;
+  cs_cg_head_done(h->guard, guard_slot(c), 0);
+  x->req.method = cs_arena_strndup(&x->arena, method, strlen(method));
+  x->req.path = cs_arena_strndup(&x->arena, url, strnlen(url, 8192));
   /* Refusals go through the handler too: it knows which error shape the
    * path's API uses. */
-  if (!x->req.method || !x->req.path) {
-    x->req.method = x->req.method ? x->req.method : "-";
-    x->req.path = x->req.path ? x->req.path : "";
-    x->req.refused = 500;
-    x->req.refused_msg = "out of memory";
-  } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-    x->req.route = "method";
-    x->req.refused = 405;
-    x->req.refused_msg = "method not allowed: only GET and HEAD";
-  } else if (x->body_bytes) {
-    x->req.refused = 413;
-    x->req.refused_msg = "request bodies are not accepted";
-  }
+  refuse_from_head(h, x, method);
+  *upload_size = 0;
   x->req.status = 500;
   h->o.handler(h->o.ud, &x->req);
 
@@ -139,6 +251,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (x->req.content_type) MHD_add_response_header(resp, "Content-Type", x->req.content_type);
   if (x->req.cache_control) MHD_add_response_header(resp, "Cache-Control", x->req.cache_control);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+  MHD_add_response_header(resp, "Content-Security-Policy", csp);
+  MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
   if (x->req.refused == 405) MHD_add_response_header(resp, "Allow", "GET, HEAD");
   enum MHD_Result rc = MHD_queue_response(c, (unsigned)x->req.status, resp);
   MHD_destroy_response(resp);
@@ -147,10 +262,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe) {
+  (void)toe;
   cs_http *h = cls;
+  cs_cg_answered(h->guard, guard_slot(c));
   conn_ctx *x = *con_cls;
   if (!x) return;
   if (!x->answered) x->req.status = 499; /* the client went away first */
+  if (!x->req.method)
+    x->req.method = "-";
+  if (!x->req.path)
+    x->req.path = "";
   double ms = (double)(now_ns() - x->req.start_ns) / 1e6;
   if (h->o.done) h->o.done(h->o.ud, &x->req, ms);
   free(x->req.body);
@@ -158,6 +279,32 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
   cs_arena_release(&x->arena);
   free(x);
   *con_cls = NULL;
+}
+
+/* Every connection gets a slot in the guard when accepted (which may
+ * close an older waiting one, or refuse this one) and gives it back
+ * before MHD closes the socket. */
+static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                    enum MHD_ConnectionNotificationCode toe) {
+  cs_http *h = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    cs_cg_close(h->guard, *socket_context);
+    *socket_context = NULL;
+    return;
+  }
+  const union MHD_ConnectionInfo *fi =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const union MHD_ConnectionInfo *ai =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ai ? ai->client_addr : NULL;
+  socklen_t len = !sa                         ? 0
+                  : sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+                                              : (socklen_t)sizeof(struct sockaddr_in);
+  *socket_context = fi ? cs_cg_open(h->guard, fi->connect_fd, sa, len) : NULL;
+}
+
+void cs_http_get_stats(cs_http *h, cs_cg_stats *out) {
+  cs_cg_get_stats(h->guard, out);
 }
 
 int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t errlen) {
@@ -170,8 +317,28 @@ int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t err
   if (!h->o.addr || !*h->o.addr) h->o.addr = "127.0.0.1";
   if (!h->o.threads) h->o.threads = 4;
   if (!h->o.max_conns) h->o.max_conns = 128;
+  if (!h->o.max_per_addr)
+    h->o.max_per_addr = 64;
+  if (!h->o.head_ns)
+    h->o.head_ns = 10000000000ull;
   if (!h->o.conn_timeout_s) h->o.conn_timeout_s = 30;
+  if (!h->o.max_url || h->o.max_url > CS_HTTP_URL_CAP)
+    h->o.max_url = h->o.max_url ? CS_HTTP_URL_CAP : 16384;
+  if (!h->o.max_params)
+    h->o.max_params = 256;
+  if (!h->o.max_headers)
+    h->o.max_headers = 100;
   if (!h->o.arena_cap) h->o.arena_cap = (size_t)256 << 20;
+  cs_cg_opts go = {.max_conns = h->o.max_conns,
+                   .max_per_addr = h->o.max_per_addr,
+                   .head_ns = h->o.head_ns,
+                   .component = "query"};
+  h->guard = cs_cg_new(&go);
+  if (!h->guard) {
+    snprintf(err, errlen, "out of memory");
+    free(h);
+    return -1;
+  }
 
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
@@ -187,18 +354,25 @@ int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t err
     flags |= MHD_USE_IPv6;
   } else {
     snprintf(err, errlen, "bad listen address: %s", h->o.addr);
+    cs_cg_free(h->guard);
     free(h);
     return -1;
   }
-  h->d = MHD_start_daemon(
-      flags, h->o.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->o.threads, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)h->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->o.conn_timeout_s,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
-      MHD_OPTION_END);
+  /* MHD's own cap sits above the guard's, so that the guard, not MHD's
+   * accept loop, decides whom to close when the pool is full; the slack
+   * covers connections the guard has shut down and MHD not yet closed. */
+  unsigned mhd_limit = h->o.max_conns * 2 + 8;
+  h->d = MHD_start_daemon(flags, h->o.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                          (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+                          (unsigned)h->o.threads, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->o.conn_timeout_s,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CS_HTTP_URL_CAP * 2,
+                          MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_NOTIFY_CONNECTION,
+                          on_conn, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
   if (!h->d) {
     snprintf(err, errlen, "cannot listen on %s port %u (in use or not permitted)", h->o.addr,
              (unsigned)h->o.port);
+    cs_cg_free(h->guard);
     free(h);
     return -1;
   }
@@ -213,5 +387,6 @@ uint16_t cs_http_port(const cs_http *h) { return h->port; }
 void cs_http_stop(cs_http *h) {
   if (!h) return;
   if (h->d) MHD_stop_daemon(h->d);
+  cs_cg_free(h->guard);
   free(h);
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "connguard.h"
+#include "hostcheck.h"
 
 typedef struct cs_http cs_http;
 
@@ -18,7 +20,10 @@ typedef struct cs_http_req {
   uint64_t start_ns;      /* CLOCK_MONOTONIC when the request arrived */
   const char *route;      /* set by the handler for logs and metrics */
   /* Non-zero when this module refuses the request before any route runs:
-   * 405 (not GET or HEAD), 413 (a body was sent) or 500 (out of memory).
+   * 400 (bad percent-escape or NUL in the URL), 405 (not GET or HEAD),
+   * 413 (a body was announced), 414 (URL or parameters over their caps),
+   * 421 (a Host that is not ours), 431 (too many headers) or 500 (out of
+   * memory).
    * The handler is still called, must answer with this status and the
    * reason in refused_msg, so errors keep the shape of their path. */
   int refused;
@@ -54,12 +59,23 @@ typedef void (*cs_http_handler)(void *ud, cs_http_req *r);
  * client went away), with the time taken in milliseconds. */
 typedef void (*cs_http_done)(void *ud, const cs_http_req *r, double ms);
 
+/* The most a request target may be: libmicrohttpd keeps the request head
+ * in a per-connection pool of twice this, so targets up to here reach our
+ * code and are answered in the API's shape. */
+#define CS_HTTP_URL_CAP 65536
+
 typedef struct cs_http_opts {
   const char *addr;        /* IPv4 or IPv6 literal; default 127.0.0.1 */
   uint16_t port;           /* 0 picks a free port (see cs_http_port) */
   unsigned threads;        /* worker threads; default 4 */
-  unsigned max_conns;      /* default 128 */
-  unsigned conn_timeout_s; /* idle connection timeout; default 30 */
+  unsigned max_conns;      /* open connections; default 128 */
+  unsigned max_per_addr;   /* open connections from one address; default 64 */
+  uint64_t head_ns;        /* whole request head, from accept or the last answer; 10 s */
+  unsigned conn_timeout_s; /* per-activity timeout while answering; default 30 */
+  size_t max_url;          /* request target bytes (414); default 16 KiB, at most CS_HTTP_URL_CAP */
+  unsigned max_params;     /* query parameters (414); default 256 */
+  unsigned max_headers;    /* request headers (431); default 100 */
+  const cs_hostlist *allow_hosts; /* extra Host names (see hostcheck.h); borrowed, may be NULL */
   size_t arena_cap;        /* per-request arena cap in bytes; default 256 MiB */
   cs_http_handler handler;
   cs_http_done done;
@@ -69,6 +85,9 @@ typedef struct cs_http_opts {
 /* Binds and starts the worker threads. err receives a message on failure.
  * Thread-safety: handler and done run on the worker threads concurrently. */
 int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t errlen);
+
+/* The connection guard's counters (see connguard.h). */
+void cs_http_get_stats(cs_http *h, cs_cg_stats *out);
 
 /* The port actually bound. */
 uint16_t cs_http_port(const cs_http *h);

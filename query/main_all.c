@@ -118,6 +118,26 @@ static void on_render(cs_metrics *m, void *ud) {
                            "spans rejected by validation, by reason", &l, 1,
                            (double)s.rejected[r]);
   }
+  cs_cg_stats qc;
+  cs_query_get_conn_stats(a->q, &qc);
+  cs_metrics_gauge_set(m, "callscope_query_http_conns_open", "query: HTTP connections open", NULL,
+                       0, (double)qc.open);
+  cs_metrics_counter_set(m, "callscope_query_http_conns_accepted",
+                         "query: HTTP connections admitted", NULL, 0, (double)qc.accepted);
+  cs_metrics_counter_set(m, "callscope_query_http_conns_evicted",
+                         "query: waiting HTTP connections closed to make room for a newcomer", NULL,
+                         0, (double)qc.evicted);
+  cs_metrics_counter_set(m, "callscope_query_http_head_timeouts",
+                         "query: HTTP connections closed: request head not complete in time", NULL,
+                         0, (double)qc.head_timeouts);
+  static const char refused_help[] =
+      "query: HTTP connections refused: every connection under the cap was busy";
+  cs_metrics_label rl = {"cap", "total"};
+  cs_metrics_counter_set(m, "callscope_query_http_conns_refused", refused_help, &rl, 1,
+                         (double)qc.refused_total);
+  rl.value = "per_addr";
+  cs_metrics_counter_set(m, "callscope_query_http_conns_refused", refused_help, &rl, 1,
+                         (double)qc.refused_per_addr);
   cs_store_stats ss;
   if (cs_store_get_stats(a->st, &ss) == 0) {
     cs_metrics_gauge_set(m, "callscope_store_live_sst_bytes", "RocksDB live SST bytes", NULL, 0,

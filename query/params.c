@@ -100,3 +100,35 @@ int cs_cursor_decode(const char *s, size_t n, cs_cursor *c) {
   c->start_ns = t;
   return 0;
 }
+
+int cs_qp_check_target(const char *s, size_t n, size_t *n_params, const char **why) {
+  size_t params = 0;
+  int in_query = 0;
+  *n_params = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f) {
+      *why = "control character in the URL";
+      return -1;
+    }
+    if (c == '%') {
+      int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        *why = "bad percent-escape in the URL";
+        return -1;
+      }
+      if (hi == 0 && lo == 0) {
+        *why = "NUL (%00) in the URL";
+        return -1;
+      }
+      i += 2;
+    } else if (c == '?' && !in_query) {
+      in_query = 1;
+      params = i + 1 < n; /* "?" alone has none */
+    } else if (c == '&' && in_query) {
+      params++;
+    }
+  }
+  *n_params = params;
+  return 0;
+}

@@ -45,6 +45,15 @@ typedef struct cs_cursor {
   uint8_t trace_id[16];
 } cs_cursor;
 
+/* Checks a raw request target (path and query string as the client sent
+ * it, before any decoding) of n bytes: every '%' must start a two-digit
+ * hex escape and none may decode to NUL, so "/index.html%00.png" cannot
+ * turn into "/index.html" after decoding; raw control bytes are refused
+ * too. Counts the query parameters (the '&'-separated parts after the
+ * first '?'; an empty query string has none) into *n_params. Returns 0,
+ * or -1 with a static reason in *why. */
+int cs_qp_check_target(const char *s, size_t n, size_t *n_params, const char **why);
+
 #define CS_CURSOR_LEN 49
 /* Writes CS_CURSOR_LEN chars plus a NUL into out. */
 void cs_cursor_encode(const cs_cursor *c, char out[CS_CURSOR_LEN + 1]);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "duration.h"
+#include "http.h"
 #include "params.h"
 #include "wire.h"
 
@@ -23,6 +24,12 @@ enum {
   OPT_LISTEN,
   OPT_KEY,
   OPT_CATCH,
+  OPT_CONNS,
+  OPT_CONNS_ADDR,
+  OPT_HEAD,
+  OPT_URL,
+  OPT_PARAMS,
+  OPT_HEADERS,
 };
 
 const struct option cs_qflags_options[] = {
@@ -33,6 +40,12 @@ const struct option cs_qflags_options[] = {
     {"query-timeout", required_argument, 0, OPT_TIMEOUT},
     {"timeout", required_argument, 0, OPT_TIMEOUT},
     {"max-scan", required_argument, 0, OPT_SCAN},
+    {"query-max-conns", required_argument, 0, OPT_CONNS},
+    {"query-max-conns-per-addr", required_argument, 0, OPT_CONNS_ADDR},
+    {"query-head-timeout", required_argument, 0, OPT_HEAD},
+    {"query-max-url", required_argument, 0, OPT_URL},
+    {"query-max-params", required_argument, 0, OPT_PARAMS},
+    {"query-max-headers", required_argument, 0, OPT_HEADERS},
     {0, 0, 0, 0},
 };
 
@@ -49,6 +62,7 @@ void cs_qflags_init(cs_qflags *f) {
   memset(f, 0, sizeof *f);
   cs_query_opts_default(&f->qo);
   f->catch_up_ns = 200000000ull;
+  f->qo.allow_hosts = &cs_cli_allow_hosts;
 #ifdef CS_DEFAULT_UI_DIR
   if (access(CS_DEFAULT_UI_DIR, R_OK) == 0)
     f->qo.ui_dir = CS_DEFAULT_UI_DIR;
@@ -92,6 +106,30 @@ int cs_qflags_apply(cs_qflags *f, const char *prog, int opt, const char *arg) {
     if ((ok = cs_qp_u64(arg, n, 100000000, &v) == 0 && v))
       f->qo.limits.max_scan = (uint32_t)v;
     break;
+  case OPT_CONNS:
+    if ((ok = cs_qp_u64(arg, n, 100000, &v) == 0 && v))
+      f->qo.max_conns = (unsigned)v;
+    break;
+  case OPT_CONNS_ADDR:
+    if ((ok = cs_qp_u64(arg, n, 100000, &v) == 0 && v))
+      f->qo.max_conns_per_addr = (unsigned)v;
+    break;
+  case OPT_HEAD: /* 100 ms to 1 hour */
+    if ((ok = cs_duration_parse(arg, n, &v) == 0 && v >= 100000000ull && v <= 3600000000000ull))
+      f->qo.head_timeout_ns = v;
+    break;
+  case OPT_URL:
+    if ((ok = cs_qp_u64(arg, n, CS_HTTP_URL_CAP, &v) == 0 && v >= 256))
+      f->qo.max_url = (size_t)v;
+    break;
+  case OPT_PARAMS:
+    if ((ok = cs_qp_u64(arg, n, 10000, &v) == 0 && v))
+      f->qo.max_params = (unsigned)v;
+    break;
+  case OPT_HEADERS:
+    if ((ok = cs_qp_u64(arg, n, 1000, &v) == 0 && v))
+      f->qo.max_headers = (unsigned)v;
+    break;
   case OPT_DATA: f->data_dir = arg; break;
   case OPT_SEC: f->secondary_dir = arg; break;
   case OPT_LISTEN: f->qo.listen_addr = arg; break;
@@ -127,6 +165,16 @@ void cs_qflags_usage(FILE *out, int standalone) {
           "                        tree's ui-static/, else the installed UI)\n"
           "  --query-threads N     HTTP worker threads (default 4; also --threads)\n"
           "  --query-timeout D     per-request time limit (default 5s; also --timeout)\n"
-          "  --max-scan N          traces one query may examine (default 200000)\n",
+          "  --max-scan N          traces one query may examine (default 200000)\n"
+          "  --query-max-conns N   open HTTP connections; at the cap a newcomer closes the\n"
+          "                        oldest one waiting for a request (default 128)\n"
+          "  --query-max-conns-per-addr N\n"
+          "                        open connections from one address (default 64)\n"
+          "  --query-head-timeout D\n"
+          "                        a whole request head must arrive within D of the\n"
+          "                        connection or the previous answer (default 10s)\n"
+          "  --query-max-url N     request URL bytes, else 414 (default 16384, max 65536)\n"
+          "  --query-max-params N  query parameters, else 414 (default 256)\n"
+          "  --query-max-headers N request headers, else 431 (default 100)\n",
           CS_PORT_QUERY);
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "connguard.h"
+#include "hostcheck.h"
 #include "store.h"
 
 /* Everything a request may ask for is capped by these. */
@@ -28,7 +30,13 @@ typedef struct cs_query_opts {
   uint16_t port;           /* default CS_PORT_QUERY; 0 = any free port */
   const char *ui_dir;      /* static files served at /; NULL = none */
   unsigned threads;        /* HTTP worker threads (4) */
-  unsigned max_conns;      /* (128) */
+  unsigned max_conns;      /* open connections (128) */
+  unsigned max_conns_per_addr;    /* open connections from one address (64) */
+  uint64_t head_timeout_ns;       /* whole request head, from accept or the last answer (10 s) */
+  size_t max_url;                 /* request target bytes (16 KiB, at most 64 KiB) */
+  unsigned max_params;            /* query parameters (256) */
+  unsigned max_headers;           /* request headers (100) */
+  const cs_hostlist *allow_hosts; /* Host names besides loopback and listen_addr; borrowed */
   /* Attribute keys the store indexes (the same list given to the store):
    * searches on them use the index, others filter loaded traces. */
   const char *const *index_keys;
@@ -59,6 +67,9 @@ void cs_query_set_observer(cs_query *q, cs_query_observer_fn fn, void *ud);
 
 /* Binds and starts serving on worker threads. */
 int cs_query_start(cs_query *q, char *err, size_t errlen);
+
+/* Counters of the connection guard (after start; zeros before). */
+void cs_query_get_conn_stats(cs_query *q, cs_cg_stats *out);
 
 /* The bound port (after start). */
 uint16_t cs_query_port(const cs_query *q);

@@ -135,6 +135,11 @@ void cs_query_opts_default(cs_query_opts *o) {
   o->port = CS_PORT_QUERY;
   o->threads = 4;
   o->max_conns = 128;
+  o->max_conns_per_addr = 64;
+  o->head_timeout_ns = 10000000000ull;
+  o->max_url = 16384;
+  o->max_params = 256;
+  o->max_headers = 100;
   o->limits.default_limit = 20;
   o->limits.max_limit = 1000;
   o->limits.max_spans = 50000;
@@ -217,11 +222,24 @@ int cs_query_start(cs_query *q, char *err, size_t errlen) {
   ho.port = q->o.port;
   ho.threads = q->o.threads;
   ho.max_conns = q->o.max_conns;
+  ho.max_per_addr = q->o.max_conns_per_addr;
+  ho.head_ns = q->o.head_timeout_ns;
+  ho.max_url = q->o.max_url;
+  ho.max_params = q->o.max_params;
+  ho.max_headers = q->o.max_headers;
+  ho.allow_hosts = q->o.allow_hosts;
   ho.arena_cap = q->o.limits.arena_mb << 20;
   ho.handler = dispatch;
   ho.done = on_done;
   ho.ud = q;
   return cs_http_start(&ho, &q->http, err, errlen);
+}
+
+void cs_query_get_conn_stats(cs_query *q, cs_cg_stats *out) {
+  if (q->http)
+    cs_http_get_stats(q->http, out);
+  else
+    memset(out, 0, sizeof *out);
 }
 
 uint16_t cs_query_port(const cs_query *q) { return q->http ? cs_http_port(q->http) : 0; }

@@ -123,6 +123,41 @@ static void params_cursor_round_trips(void) {
   CHECK_EQ(cs_cursor_decode("1abc", 4, &d), -1);
 }
 
+static int target(const char *s, size_t *np, const char **why) {
+  return cs_qp_check_target(s, strlen(s), np, why);
+}
+
+static void params_target_refuses_nul_and_bad_escapes(void) {
+  size_t np = 99;
+  const char *why = NULL;
+  const char *bad[] = {"/index.html%00.png", "/a%zz", "/a%2",          "/a%",
+                       "/a?x=%00",           "/a?x=%0g", "/a\x01b", "/a?x=1%"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    why = NULL;
+    CHECK_EQ(target(bad[i], &np, &why), -1);
+    CHECK(why != NULL);
+  }
+  CHECK_EQ(target("/index.html%00", &np, &why), -1);
+  CHECK_STR(why, "NUL (%00) in the URL");
+  CHECK_EQ(target("/index%2Ehtml%2f%41", &np, &why), 0);
+  CHECK_EQ(np, 0);
+}
+
+static void params_target_counts_parameters(void) {
+  size_t np = 99;
+  const char *why = NULL;
+  CHECK_EQ(target("/api/v1/search", &np, &why), 0);
+  CHECK_EQ(np, 0);
+  CHECK_EQ(target("/api/v1/search?", &np, &why), 0);
+  CHECK_EQ(np, 0);
+  CHECK_EQ(target("/api/v1/search?a=1", &np, &why), 0);
+  CHECK_EQ(np, 1);
+  CHECK_EQ(target("/s?a=1&b&c=%26&d=?&", &np, &why), 0);
+  CHECK_EQ(np, 5);
+  CHECK_EQ(target("/a&b?x", &np, &why), 0); /* '&' in the path is not a separator */
+  CHECK_EQ(np, 1);
+}
+
 int main(void) {
   RUN(params_parses_go_durations);
   RUN(params_parses_days_like_every_duration);
@@ -132,5 +167,7 @@ int main(void) {
   RUN(params_splits_tags_at_first_colon);
   RUN(params_splits_edges_at_first_gt);
   RUN(params_cursor_round_trips);
+  RUN(params_target_refuses_nul_and_bad_escapes);
+  RUN(params_target_counts_parameters);
   return CHECK_DONE();
 }

@@ -1,0 +1,325 @@
+/* The connection guard (see connguard.h): a fixed table of slots under
+ * one lock, scanned linearly (a few hundred slots: cheaper than keeping
+ * orders), and a sweeper thread that sleeps until the earliest deadline. */
+#include "connguard.h"
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+enum { ST_FREE = 0, ST_HEAD, ST_BODY, ST_BUSY };
+
+struct cs_cg_conn {
+  int state;
+  int doomed; /* shut down by us, waiting for the server to close it */
+  int fd;
+  uint8_t addr[16];  /* IPv6, or IPv4 mapped into IPv6 */
+  uint64_t since_ns; /* start of the current wait (head or body) */
+};
+
+#define LOG_LINES_PER_SEC 10
+
+struct cs_connguard {
+  cs_cg_opts o;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t th;
+  int has_thread, stop;
+  cs_cg_conn *slots;
+  size_t n_slots;
+  cs_cg_stats st;
+  uint64_t log_sec;
+  unsigned log_lines, log_suppressed;
+};
+
+uint64_t cs_cg_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* One line per event, at most LOG_LINES_PER_SEC a second; the count of
+ * lines left out is told with the next line that is written. */
+#define cg_log(g, now, ...)                                                                        \
+  do {                                                                                             \
+    if (CS_LOG_WARN >= cs_log_min_level && cg_log_ok((g), (now))) {                                \
+      cs_log_write(CS_LOG_WARN, (g)->o.component, __VA_ARGS__);                                    \
+    }                                                                                              \
+  } while (0)
+
+static int cg_log_ok(cs_connguard *g, uint64_t now) {
+  uint64_t sec = now / 1000000000ull;
+  if (sec != g->log_sec) {
+    if (g->log_suppressed)
+      cs_log_write(CS_LOG_WARN, g->o.component, "%u connection log lines suppressed",
+                   g->log_suppressed);
+    g->log_sec = sec;
+    g->log_lines = 0;
+    g->log_suppressed = 0;
+  }
+  if (g->log_lines >= LOG_LINES_PER_SEC) {
+    g->log_suppressed++;
+    return 0;
+  }
+  g->log_lines++;
+  return 1;
+}
+
+static void addr_key(const struct sockaddr *sa, socklen_t len, uint8_t out[16]) {
+  memset(out, 0, 16);
+  if (!sa)
+    return;
+  if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    out[10] = out[11] = 0xff;
+    memcpy(out + 12, &s4->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+    memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  }
+}
+
+static void *sweeper(void *arg);
+
+cs_connguard *cs_cg_new(const cs_cg_opts *o) {
+  cs_connguard *g = calloc(1, sizeof *g);
+  if (!g)
+    return NULL;
+  g->o = *o;
+  if (!g->o.max_conns)
+    g->o.max_conns = 128;
+  if (!g->o.max_per_addr)
+    g->o.max_per_addr = 64;
+  if (!g->o.head_ns)
+    g->o.head_ns = 10000000000ull;
+  if (!g->o.body_ns)
+    g->o.body_ns = 10000000000ull;
+  if (!g->o.component)
+    g->o.component = "http";
+  /* Room for the connections being closed on top of the open ones. */
+  g->n_slots = (size_t)g->o.max_conns * 2 + 16;
+  g->slots = calloc(g->n_slots, sizeof *g->slots);
+  if (!g->slots)
+    goto fail;
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&g->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (!g->o.no_thread) {
+    if (pthread_create(&g->th, NULL, sweeper, g)) {
+      pthread_cond_destroy(&g->cv);
+      pthread_mutex_destroy(&g->mu);
+      goto fail;
+    }
+    g->has_thread = 1;
+  }
+  return g;
+fail:
+  free(g->slots);
+  free(g);
+  return NULL;
+}
+
+void cs_cg_free(cs_connguard *g) {
+  if (!g)
+    return;
+  if (g->has_thread) {
+    pthread_mutex_lock(&g->mu);
+    g->stop = 1;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->th, NULL);
+  }
+  pthread_cond_destroy(&g->cv);
+  pthread_mutex_destroy(&g->mu);
+  free(g->slots);
+  free(g);
+}
+
+/* Shuts a slot's connection down; the slot stays until cs_cg_close. */
+static void doom(cs_cg_conn *c) {
+  c->doomed = 1;
+  shutdown(c->fd, SHUT_RDWR);
+}
+
+/* The oldest live connection waiting for a head or a body, among those
+ * from addr when addr is given; NULL when every one is inside a request. */
+static cs_cg_conn *oldest_waiting(cs_connguard *g, const uint8_t *addr) {
+  cs_cg_conn *best = NULL;
+  for (size_t i = 0; i < g->n_slots; i++) {
+    cs_cg_conn *c = &g->slots[i];
+    if (c->state != ST_HEAD && c->state != ST_BODY)
+      continue;
+    if (c->doomed || (addr && memcmp(c->addr, addr, 16) != 0))
+      continue;
+    if (!best || c->since_ns < best->since_ns)
+      best = c;
+  }
+  return best;
+}
+
+cs_cg_conn *cs_cg_open(cs_connguard *g, int fd, const struct sockaddr *addr, socklen_t len) {
+  uint8_t key[16];
+  addr_key(addr, len, key);
+  uint64_t now = cs_cg_now_ns();
+  pthread_mutex_lock(&g->mu);
+  size_t live = 0, from_addr = 0;
+  cs_cg_conn *free_slot = NULL;
+  for (size_t i = 0; i < g->n_slots; i++) {
+    cs_cg_conn *c = &g->slots[i];
+    if (c->state == ST_FREE) {
+      if (!free_slot)
+        free_slot = c;
+      continue;
+    }
+    if (c->doomed)
+      continue;
+    live++;
+    if (memcmp(c->addr, key, 16) == 0)
+      from_addr++;
+  }
+  int refuse = !free_slot;
+  if (!refuse && from_addr >= g->o.max_per_addr) {
+    cs_cg_conn *v = oldest_waiting(g, key);
+    if (v) {
+      doom(v);
+      g->st.evicted++;
+      live--;
+      cg_log(g, now, "closing the oldest waiting connection of a source address at its cap of %u",
+             g->o.max_per_addr);
+    } else {
+      refuse = 1;
+      g->st.refused_per_addr++;
+      cg_log(g, now, "connection refused: %zu busy connections from one address, limit %u",
+             from_addr, g->o.max_per_addr);
+    }
+  }
+  if (!refuse && live >= g->o.max_conns) {
+    cs_cg_conn *v = oldest_waiting(g, NULL);
+    if (v) {
+      doom(v);
+      g->st.evicted++;
+      cg_log(g, now, "closing the oldest waiting connection: %zu open, limit %u", live,
+             g->o.max_conns);
+    } else {
+      refuse = 1;
+      g->st.refused_total++;
+      cg_log(g, now, "connection refused: %zu busy connections, limit %u", live, g->o.max_conns);
+    }
+  } else if (refuse && !free_slot) {
+    g->st.refused_total++;
+    cg_log(g, now, "connection refused: no free slot (%zu)", g->n_slots);
+  }
+  if (refuse) {
+    pthread_mutex_unlock(&g->mu);
+    shutdown(fd, SHUT_RDWR);
+    return NULL;
+  }
+  free_slot->state = ST_HEAD;
+  free_slot->doomed = 0;
+  free_slot->fd = fd;
+  memcpy(free_slot->addr, key, 16);
+  free_slot->since_ns = now;
+  g->st.accepted++;
+  g->st.open++;
+  pthread_mutex_unlock(&g->mu);
+  return free_slot;
+}
+
+static void set_state(cs_connguard *g, cs_cg_conn *c, int state) {
+  if (!c)
+    return;
+  uint64_t now = cs_cg_now_ns();
+  pthread_mutex_lock(&g->mu);
+  if (c->state != ST_FREE) {
+    c->state = state;
+    c->since_ns = now;
+  }
+  pthread_mutex_unlock(&g->mu);
+}
+
+void cs_cg_head_done(cs_connguard *g, cs_cg_conn *c, int expect_body) {
+  set_state(g, c, expect_body ? ST_BODY : ST_BUSY);
+}
+
+void cs_cg_body_done(cs_connguard *g, cs_cg_conn *c) {
+  set_state(g, c, ST_BUSY);
+}
+
+void cs_cg_answered(cs_connguard *g, cs_cg_conn *c) {
+  set_state(g, c, ST_HEAD);
+}
+
+void cs_cg_close(cs_connguard *g, cs_cg_conn *c) {
+  if (!c)
+    return;
+  pthread_mutex_lock(&g->mu);
+  if (c->state != ST_FREE) {
+    memset(c, 0, sizeof *c);
+    g->st.open--;
+  }
+  pthread_mutex_unlock(&g->mu);
+}
+
+static uint64_t sweep_locked(cs_connguard *g, uint64_t now) {
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < g->n_slots; i++) {
+    cs_cg_conn *c = &g->slots[i];
+    if ((c->state != ST_HEAD && c->state != ST_BODY) || c->doomed)
+      continue;
+    int head = c->state == ST_HEAD;
+    uint64_t due = c->since_ns + (head ? g->o.head_ns : g->o.body_ns);
+    if (due > now) {
+      if (due < next)
+        next = due;
+      continue;
+    }
+    doom(c);
+    if (head) {
+      g->st.head_timeouts++;
+      cg_log(g, now, "closing a connection: request head not complete within %llu ms",
+             (unsigned long long)(g->o.head_ns / 1000000ull));
+    } else {
+      g->st.body_timeouts++;
+      cg_log(g, now, "closing a connection: request body not complete within %llu ms",
+             (unsigned long long)(g->o.body_ns / 1000000ull));
+    }
+  }
+  return next;
+}
+
+uint64_t cs_cg_sweep(cs_connguard *g, uint64_t now_ns) {
+  pthread_mutex_lock(&g->mu);
+  uint64_t next = sweep_locked(g, now_ns);
+  pthread_mutex_unlock(&g->mu);
+  return next;
+}
+
+/* Sleeps until the earliest deadline, at most a second: a connection
+ * opened meanwhile has a later deadline than any already known. */
+static void *sweeper(void *arg) {
+  cs_connguard *g = arg;
+  pthread_mutex_lock(&g->mu);
+  while (!g->stop) {
+    uint64_t now = cs_cg_now_ns();
+    uint64_t next = sweep_locked(g, now);
+    uint64_t wake = now + 1000000000ull;
+    if (next < wake)
+      wake = next;
+    struct timespec ts = {(time_t)(wake / 1000000000ull), (long)(wake % 1000000000ull)};
+    pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+  }
+  pthread_mutex_unlock(&g->mu);
+  return NULL;
+}
+
+void cs_cg_get_stats(cs_connguard *g, cs_cg_stats *out) {
+  pthread_mutex_lock(&g->mu);
+  *out = g->st;
+  pthread_mutex_unlock(&g->mu);
+}
