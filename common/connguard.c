@@ -1,6 +1,8 @@
 /* The connection guard (see connguard.h): a fixed table of slots under
- * one lock, scanned linearly (a few hundred slots: cheaper than keeping
- * orders), and a sweeper thread that sleeps until the earliest deadline. */
+ * one lock, admission by the shared cs_connpool policy (connpool.h), and a
+ * sweeper thread that sleeps until the earliest deadline. Slots the guard
+ * has shut down leave the pool at once (they neither count nor can be
+ * chosen again) but keep their slot until the server closes them. */
 #include "connguard.h"
 
 #include <netinet/in.h>
@@ -9,15 +11,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "connpool.h"
 #include "log.h"
 
 enum { ST_FREE = 0, ST_HEAD, ST_BODY, ST_BUSY };
 
 struct cs_cg_conn {
+  cs_pool_conn pc; /* first: a victim of cs_connpool_admit is its cs_cg_conn */
   int state;
   int doomed; /* shut down by us, waiting for the server to close it */
   int fd;
-  uint8_t addr[16];  /* IPv6, or IPv4 mapped into IPv6 */
   uint64_t since_ns; /* start of the current wait (head or body) */
 };
 
@@ -31,6 +34,7 @@ struct cs_connguard {
   int has_thread, stop;
   cs_cg_conn *slots;
   size_t n_slots;
+  cs_connpool pool; /* live (not doomed) connections */
   cs_cg_stats st;
   uint64_t log_sec;
   unsigned log_lines, log_suppressed;
@@ -69,19 +73,6 @@ static int cg_log_ok(cs_connguard *g, uint64_t now) {
   return 1;
 }
 
-static void addr_key(const struct sockaddr *sa, socklen_t len, uint8_t out[16]) {
-  memset(out, 0, 16);
-  if (!sa)
-    return;
-  if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-    out[10] = out[11] = 0xff;
-    memcpy(out + 12, &s4->sin_addr, 4);
-  } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-    memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-  }
-}
-
 static void *sweeper(void *arg);
 
 cs_connguard *cs_cg_new(const cs_cg_opts *o) {
@@ -102,6 +93,8 @@ cs_connguard *cs_cg_new(const cs_cg_opts *o) {
   /* Room for the connections being closed on top of the open ones. */
   g->n_slots = (size_t)g->o.max_conns * 2 + 16;
   g->slots = calloc(g->n_slots, sizeof *g->slots);
+  g->pool.max_total = g->o.max_conns;
+  g->pool.max_per_source = g->o.max_per_addr;
   if (!g->slots)
     goto fail;
   pthread_mutex_init(&g->mu, NULL);
@@ -142,93 +135,66 @@ void cs_cg_free(cs_connguard *g) {
 }
 
 /* Shuts a slot's connection down; the slot stays until cs_cg_close. */
-static void doom(cs_cg_conn *c) {
+static void doom(cs_connguard *g, cs_cg_conn *c) {
   c->doomed = 1;
+  cs_connpool_remove(&g->pool, &c->pc);
   shutdown(c->fd, SHUT_RDWR);
 }
 
-/* The oldest live connection waiting for a head or a body, among those
- * from addr when addr is given; NULL when every one is inside a request. */
-static cs_cg_conn *oldest_waiting(cs_connguard *g, const uint8_t *addr) {
-  cs_cg_conn *best = NULL;
-  for (size_t i = 0; i < g->n_slots; i++) {
-    cs_cg_conn *c = &g->slots[i];
-    if (c->state != ST_HEAD && c->state != ST_BODY)
-      continue;
-    if (c->doomed || (addr && memcmp(c->addr, addr, 16) != 0))
-      continue;
-    if (!best || c->since_ns < best->since_ns)
-      best = c;
-  }
-  return best;
-}
-
 cs_cg_conn *cs_cg_open(cs_connguard *g, int fd, const struct sockaddr *addr, socklen_t len) {
-  uint8_t key[16];
-  addr_key(addr, len, key);
+  uint8_t key[16] = {0};
+  if (addr && ((addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) ||
+               (addr->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6))))
+    cs_pool_addr(key, addr);
   uint64_t now = cs_cg_now_ns();
   pthread_mutex_lock(&g->mu);
-  size_t live = 0, from_addr = 0;
-  cs_cg_conn *free_slot = NULL;
-  for (size_t i = 0; i < g->n_slots; i++) {
-    cs_cg_conn *c = &g->slots[i];
-    if (c->state == ST_FREE) {
-      if (!free_slot)
-        free_slot = c;
-      continue;
-    }
-    if (c->doomed)
-      continue;
-    live++;
-    if (memcmp(c->addr, key, 16) == 0)
-      from_addr++;
-  }
-  int refuse = !free_slot;
-  if (!refuse && from_addr >= g->o.max_per_addr) {
-    cs_cg_conn *v = oldest_waiting(g, key);
-    if (v) {
-      doom(v);
-      g->st.evicted++;
-      live--;
-      cg_log(g, now, "closing the oldest waiting connection of a source address at its cap of %u",
-             g->o.max_per_addr);
-    } else {
-      refuse = 1;
-      g->st.refused_per_addr++;
-      cg_log(g, now, "connection refused: %zu busy connections from one address, limit %u",
-             from_addr, g->o.max_per_addr);
-    }
-  }
-  if (!refuse && live >= g->o.max_conns) {
-    cs_cg_conn *v = oldest_waiting(g, NULL);
-    if (v) {
-      doom(v);
-      g->st.evicted++;
-      cg_log(g, now, "closing the oldest waiting connection: %zu open, limit %u", live,
-             g->o.max_conns);
-    } else {
-      refuse = 1;
-      g->st.refused_total++;
-      cg_log(g, now, "connection refused: %zu busy connections, limit %u", live, g->o.max_conns);
-    }
-  } else if (refuse && !free_slot) {
+  cs_cg_conn *slot = NULL;
+  for (size_t i = 0; i < g->n_slots && !slot; i++)
+    if (g->slots[i].state == ST_FREE)
+      slot = &g->slots[i];
+  cs_pool_conn *victim = NULL;
+  int rc = slot ? cs_connpool_admit(&g->pool, key, &victim) : CS_POOL_FULL;
+  switch (rc) {
+  case CS_POOL_EVICT_SOURCE:
+    cg_log(g, now, "closing the oldest waiting connection of a source address at its cap of %u",
+           g->o.max_per_addr);
+    break;
+  case CS_POOL_EVICT:
+    cg_log(g, now, "closing the oldest waiting connection: %u open, limit %u", g->pool.n,
+           g->o.max_conns);
+    break;
+  case CS_POOL_SOURCE_FULL:
+    g->st.refused_per_addr++;
+    cg_log(g, now, "connection refused: every connection of its address is busy, limit %u",
+           g->o.max_per_addr);
+    break;
+  case CS_POOL_FULL:
     g->st.refused_total++;
-    cg_log(g, now, "connection refused: no free slot (%zu)", g->n_slots);
+    cg_log(g, now, "connection refused: every connection is busy, limit %u (%zu slots)",
+           g->o.max_conns, g->n_slots);
+    break;
+  default: break;
   }
-  if (refuse) {
+  if (victim) {
+    doom(g, (cs_cg_conn *)victim);
+    g->st.evicted++;
+  }
+  if (rc < 0) {
     pthread_mutex_unlock(&g->mu);
     shutdown(fd, SHUT_RDWR);
     return NULL;
   }
-  free_slot->state = ST_HEAD;
-  free_slot->doomed = 0;
-  free_slot->fd = fd;
-  memcpy(free_slot->addr, key, 16);
-  free_slot->since_ns = now;
+  memset(slot, 0, sizeof *slot);
+  slot->state = ST_HEAD;
+  slot->fd = fd;
+  slot->since_ns = now;
+  memcpy(slot->pc.addr, key, 16);
+  slot->pc.since_ms = now / 1000000ull;
+  cs_connpool_add(&g->pool, &slot->pc);
   g->st.accepted++;
   g->st.open++;
   pthread_mutex_unlock(&g->mu);
-  return free_slot;
+  return slot;
 }
 
 static void set_state(cs_connguard *g, cs_cg_conn *c, int state) {
@@ -239,6 +205,8 @@ static void set_state(cs_connguard *g, cs_cg_conn *c, int state) {
   if (c->state != ST_FREE) {
     c->state = state;
     c->since_ns = now;
+    c->pc.since_ms = now / 1000000ull;
+    c->pc.busy = state == ST_BUSY;
   }
   pthread_mutex_unlock(&g->mu);
 }
@@ -260,6 +228,8 @@ void cs_cg_close(cs_connguard *g, cs_cg_conn *c) {
     return;
   pthread_mutex_lock(&g->mu);
   if (c->state != ST_FREE) {
+    if (!c->doomed)
+      cs_connpool_remove(&g->pool, &c->pc);
     memset(c, 0, sizeof *c);
     g->st.open--;
   }
@@ -279,7 +249,7 @@ static uint64_t sweep_locked(cs_connguard *g, uint64_t now) {
         next = due;
       continue;
     }
-    doom(c);
+    doom(g, c);
     if (head) {
       g->st.head_timeouts++;
       cg_log(g, now, "closing a connection: request head not complete within %llu ms",

@@ -8,7 +8,10 @@
  * reached, a newcomer closes the oldest connection that is waiting for a
  * head or a body (of the same address for the per-address cap) instead of
  * being turned away, so newcomers always have room; only when every
- * connection is inside a request is the newcomer refused.
+ * connection is inside a request is the newcomer refused. That choice is
+ * cs_connpool_admit's (connpool.h), the policy the collector's listeners
+ * use too; the guard adds the deadlines, the locking and the closing for
+ * servers that run connections on several threads.
  *
  * It knows no HTTP library: the server reports each connection's life
  * (open, head complete, body complete, answered, closed) and the guard
