@@ -109,8 +109,14 @@ void cs_collector_get_stats(const cs_collector *c, cs_collector_stats *out) {
     out->wire_errors[i] = atomic_load_explicit(&c->st.wire_errors[i], memory_order_relaxed);
 }
 
+int __cs_admit(cs_collector *c, int acked) {
+  (void)acked;
+  if (STAT_GET(c, write_stalled)) return 0;
+  return STAT_GET(c, queue_bytes) < c->high;
+}
+
 void __cs_maybe_pause(cs_collector *c) {
-  if (c->paused || STAT_GET(c, queue_bytes) < c->high) return;
+  if (c->paused || __cs_admit(c, 1)) return;
   c->paused = 1;
   STAT_SET(c, tcp_paused, 1);
   STAT_ADD(c, tcp_pauses, 1);
@@ -120,7 +126,8 @@ void __cs_maybe_pause(cs_collector *c) {
 }
 
 static void maybe_resume(cs_collector *c) {
-  if (!c->paused || c->stopping || STAT_GET(c, queue_bytes) > c->low) return;
+  if (!c->paused || c->stopping || STAT_GET(c, write_stalled) || STAT_GET(c, queue_bytes) > c->low)
+    return;
   c->paused = 0;
   STAT_SET(c, tcp_paused, 0);
   cs_log(CS_LOG_DEBUG, "collector", "queue drained: resuming tcp reads");
@@ -287,6 +294,7 @@ static void on_wake(uv_async_t *a) {
     }
     __cs_conn_release(conn);
   }
+  __cs_maybe_pause(c); /* the store may have run out of space */
   maybe_resume(c);
   if (c->stopping && writer_done && !c->finished) finish(c);
 }

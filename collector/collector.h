@@ -91,7 +91,7 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(frame_errors_tcp)      /* connections closed for bad framing */            \
   X(decode_errors)         /* frames whose payload is not valid protobuf */    \
   X(decode_nomem)          /* frames over the per-frame decode memory cap */   \
-  X(udp_dropped)           /* datagrams dropped: queue full */                 \
+  X(udp_dropped)           /* datagrams dropped: queue full, disk full */      \
   X(udp_dropped_bytes)                                                         \
   X(udp_dropped_spans)     /* spans in those datagrams (counted, not decoded) */ \
   X(udp_kernel_drops)      /* datagrams the kernel dropped on our socket     */ \
@@ -99,9 +99,13 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(udp_truncated)         /* datagrams larger than the receive buffer */      \
   X(spans_written)                                                             \
   X(batches_written)                                                           \
-  X(write_errors)          /* failed cs_store_write calls */                   \
-  X(spans_write_failed)    /* spans in those: not stored (TCP and HTTP   */  \
-                           /* senders resend them, UDP ones are lost)     */  \
+  X(write_errors)          /* failed cs_store_write calls (while the disk */  \
+                           /* is full: every refused retry of the batch)  */  \
+  X(write_stalled)         /* gauge: 1 while the store is out of disk     */  \
+                           /* space and the writer holds its batch        */  \
+  X(write_stalls)          /* times that began                            */  \
+  X(spans_write_failed)    /* spans in failed writes: not stored (TCP and */  \
+                           /* HTTP senders resend them, UDP ones are lost) */ \
   X(write_ns_total)        /* time inside cs_store_write */                    \
   X(write_ns_max)                                                              \
   X(write_ns_last)         /* gauge */                                         \

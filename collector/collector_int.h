@@ -110,6 +110,7 @@ struct cs_collector {
   void *observer_ud;
   cs_metrics_sink_fn metrics_sink;
   void *metrics_ud;
+  int stall_stop_logged; /* stopping while out of disk space: said once */
 };
 
 /* collector.c */
@@ -120,6 +121,12 @@ void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...)
 /* Decodes one frame from a transport and queues it; conn NULL for UDP. */
 void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
                        const uint8_t *payload);
+/* Whether an item from an acknowledged (acked: TCP, HTTP) or a
+ * fire-and-forget source (UDP, StatsD) may be queued now: not while the
+ * store is out of disk space, nor above the queue's high watermark.
+ * Thread-safety: any thread. */
+int __cs_admit(cs_collector *c, int acked);
+/* Stops TCP reading when __cs_admit(c, 1) says no. Loop thread. */
 void __cs_maybe_pause(cs_collector *c);
 /* Removes the spans outside the ingest window (retention_s, max_future_s)
  * from spans[0..*n) in place, counts them in rej (EXPIRED, FUTURE) and logs

@@ -43,7 +43,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     __cs_log_peer(c, CS_LOG_WARN, "dropping udp datagram of %zd bytes: %s", nread, cs_wire_strerror(rc));
     return;
   }
-  if (STAT_GET(c, queue_bytes) >= c->high) {
+  if (!__cs_admit(c, 0)) {
     STAT_ADD(c, udp_dropped, 1);
     STAT_ADD(c, udp_dropped_bytes, nread);
     if (hdr.type == CS_FRAME_TRACES) { /* a walk of three levels, no decode */

@@ -67,13 +67,15 @@ int main(int argc, char **argv) {
   }
   g_collector = c;
   uv_loop_t *loop = uv_default_loop();
+  /* Handlers first: the "listening" lines tell a supervisor (or a test)
+   * that we are up, and a SIGTERM right after them must stop us cleanly,
+   * not kill us while the receivers are still starting. */
+  uv_signal_init(loop, &g_sigterm);
+  uv_signal_init(loop, &g_sigint);
+  uv_signal_start(&g_sigterm, on_signal, SIGTERM);
+  uv_signal_start(&g_sigint, on_signal, SIGINT);
   rc = cs_collector_start(c, loop);
-  if (rc == 0) {
-    uv_signal_init(loop, &g_sigterm);
-    uv_signal_init(loop, &g_sigint);
-    uv_signal_start(&g_sigterm, on_signal, SIGTERM);
-    uv_signal_start(&g_sigint, on_signal, SIGINT);
-  }
+  if (rc) close_signals();
   uv_run(loop, UV_RUN_DEFAULT);
   cs_collector_free(c);
   cs_store_close(st);

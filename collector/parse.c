@@ -42,7 +42,7 @@ enum {
   OPT_LISTEN = CS_CLI_COLLECTOR, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE,
   OPT_CONNS, OPT_KEY, OPT_STALL, OPT_IDLE, OPT_STATS, OPT_OTLP, OPT_ZIPKIN, OPT_STATSD,
   OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT, OPT_CORS,
-  OPT_CONNS_IP,
+  OPT_CONNS_IP, OPT_WBUF,
 };
 
 const struct option cs_collector_cli_options[] = {
@@ -68,6 +68,7 @@ const struct option cs_collector_cli_options[] = {
     {"http-max-body-mb", required_argument, 0, OPT_HTTP_BODY},
     {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
     {"cors-origin", required_argument, 0, OPT_CORS},
+    {"write-buffer-mb", required_argument, 0, OPT_WBUF},
     {0, 0, 0, 0},
 };
 
@@ -109,6 +110,9 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
   case OPT_DATA: c->so.dir = arg; break;
   case OPT_RET: ok = cs_parse_duration_s(arg, &c->so.retention_s) == 0; break;
   case OPT_SYNC: c->so.sync = 1; break;
+  case OPT_WBUF:
+    if ((ok = cs_parse_u64(arg, 1, 4096, &v) == 0)) c->so.write_buffer_mb = (size_t)v;
+    break;
   case OPT_QUEUE:
     if ((ok = cs_parse_u64(arg, 1, 1 << 20, &v) == 0)) co->max_queue_bytes = (size_t)v << 20;
     break;
@@ -173,6 +177,8 @@ void cs_collector_cli_usage(FILE *f) {
           "  --data-dir DIR        RocksDB directory (default ./data)\n"
           "  --retention D         keep spans for D (e.g. 30m, 72h, 7d; default forever)\n"
           "  --sync                fsync every write batch (default: WAL, no fsync)\n"
+          "  --write-buffer-mb N   RocksDB memtable size (default 64); after the disk\n"
+          "                        fills up, writes resume once this much is free\n"
           "  --max-queue-mb N      decoded frames waiting for the store (default 128)\n"
           "  --max-conns N         open TCP connections (default 1024); at the cap a\n"
           "                        newcomer displaces the connection quiet longest\n"

@@ -111,7 +111,7 @@ static void on_item_done(void *ud, int failed) {
 }
 
 int __cs_rh_submit(cs_collector *c, cs_item *it) {
-  if (atomic_load(&c->recv->stopping) || STAT_GET(c, queue_bytes) >= c->high) {
+  if (atomic_load(&c->recv->stopping) || !__cs_admit(c, 1)) {
     __cs_item_free(it);
     return CS_RH_BUSY;
   }

@@ -59,7 +59,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
  * pressure the aggregates stay and merge into the next flush. */
 static void flush(cs_collector *c) {
   cs_statsd *sd = c->recv->statsd;
-  if (STAT_GET(c, queue_bytes) >= c->high) return;
+  if (!__cs_admit(c, 0)) return;
   cs_item *it = calloc(1, sizeof *it);
   if (!it) return;
   cs_arena_init(&it->arena, 64u << 10, 64u << 20);

@@ -8,6 +8,7 @@
 
 #include "collector_int.h"
 #include "log.h"
+#include "recv_http.h"
 
 void __cs_item_free(cs_item *it) {
   cs_arena_release(&it->arena);
@@ -42,19 +43,25 @@ static uint64_t wall_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The CLOCK_REALTIME deadline ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(uint32_t ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
 /* Takes frames off the queue up to max_spans (at least one frame). Waits
  * up to wait_ms when empty. Returns NULL when empty. */
 static cs_item *take_batch(cs_collector *c, size_t max_spans, uint32_t wait_ms, int *exit_now) {
   pthread_mutex_lock(&c->mu);
   if (!c->q_head && !c->writer_exit) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = deadline_in(wait_ms);
     pthread_cond_timedwait(&c->cv, &c->mu, &ts);
   }
   cs_item *head = c->q_head, *last = NULL;
@@ -97,6 +104,87 @@ static void post_done(cs_collector *c, const cs_done *d, size_t n) {
   uv_async_send(&c->wake);
 }
 
+static int writer_exiting(cs_collector *c) {
+  pthread_mutex_lock(&c->mu);
+  int x = c->writer_exit;
+  pthread_mutex_unlock(&c->mu);
+  return x;
+}
+
+/* Sleeps ms, or less when the collector stops. */
+static void writer_nap(cs_collector *c, uint32_t ms) {
+  struct timespec ts = deadline_in(ms);
+  pthread_mutex_lock(&c->mu);
+  /* Queue pushes signal the same condition: wait out the whole nap. */
+  while (!c->writer_exit)
+    if (pthread_cond_timedwait(&c->cv, &c->mu, &ts)) break;
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void log_stall(cs_collector *c, size_t n_spans, size_t n_items) {
+  cs_store_space sp;
+  int have = cs_store_space_get(c->store, &sp) == 0;
+  cs_log(CS_LOG_ERROR, "collector",
+         "store out of disk space in %s (%.1f MiB free, RocksDB resumes with %.0f MiB free): "
+         "writes stopped, holding %zu frames (%zu spans) unacknowledged; tcp reading paused, "
+         "http answered 429, udp dropped; writes resume by themselves once space is freed",
+         have ? sp.dir : "the data directory", have ? (double)sp.free_bytes / 1048576.0 : 0.0,
+         have ? (double)sp.headroom_bytes / 1048576.0 : 0.0, n_items, n_spans);
+}
+
+/* Writes spans. While the store is out of disk space the batch stays
+ * here, unacknowledged, and the write is retried (the store refuses at
+ * once until RocksDB has recovered, which it does by itself once the
+ * headroom is free); the loop meanwhile pauses TCP reading, answers HTTP
+ * 429 and drops UDP. The state is logged once when it begins and once
+ * when it ends. At the stop one more attempt is made, then the batch is
+ * given up (CS_STORE_ENOSPC: not acknowledged, senders resend). */
+static int write_spans(cs_collector *c, const cs_span *spans, size_t n, size_t n_items) {
+  uint32_t nap_ms = 100;
+  uint64_t stalled_at = 0, refused = 0;
+  for (;;) {
+    uint64_t t0 = mono_ns();
+    int rc = cs_store_write(c->store, spans, n);
+    uint64_t dt = mono_ns() - t0;
+    if (rc != CS_STORE_ENOSPC) {
+      STAT_ADD(c, write_ns_total, dt);
+      STAT_SET(c, write_ns_last, dt);
+      if (dt > STAT_GET(c, write_ns_max)) STAT_SET(c, write_ns_max, dt);
+    }
+    if (rc != CS_STORE_ENOSPC) {
+      if (stalled_at) {
+        STAT_SET(c, write_stalled, 0);
+        cs_log(rc ? CS_LOG_ERROR : CS_LOG_INFO, "collector",
+               "store %s after %.1f s out of disk space (%llu writes refused): held batch of "
+               "%zu spans %s, reading resumes",
+               rc ? "failed" : "writable again", (double)(mono_ns() - stalled_at) / 1e9,
+               (unsigned long long)refused, n, rc ? "not written" : "written");
+        uv_async_send(&c->wake);
+      }
+      return rc;
+    }
+    STAT_ADD(c, write_errors, 1);
+    refused++;
+    if (STAT_GET(c, write_stalled) == 0) {
+      STAT_SET(c, write_stalled, 1);
+      STAT_ADD(c, write_stalls, 1);
+      log_stall(c, n, n_items);
+      uv_async_send(&c->wake); /* the loop pauses its sources */
+    }
+    if (!stalled_at) stalled_at = mono_ns();
+    if (writer_exiting(c)) {
+      if (!c->stall_stop_logged)
+        cs_log(CS_LOG_WARN, "collector",
+               "stopping with the store out of disk space: the queued frames are not written "
+               "and not acknowledged (senders resend)");
+      c->stall_stop_logged = 1;
+      return rc;
+    }
+    writer_nap(c, nap_ms);
+    nap_ms = nap_ms * 2 > 1000 ? 1000 : nap_ms * 2;
+  }
+}
+
 typedef struct wbuf {
   cs_span *spans;
   size_t cap;
@@ -134,12 +222,7 @@ static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
       memcpy(w->spans + k, it->spans, it->n_spans * sizeof *it->spans);
       k += it->n_spans;
     }
-    uint64_t t0 = mono_ns();
-    rc = cs_store_write(c->store, w->spans, n_spans);
-    uint64_t dt = mono_ns() - t0;
-    STAT_ADD(c, write_ns_total, dt);
-    STAT_SET(c, write_ns_last, dt);
-    if (dt > STAT_GET(c, write_ns_max)) STAT_SET(c, write_ns_max, dt);
+    rc = write_spans(c, w->spans, n_spans, n_items);
   }
   if (rc == CS_STORE_OK) {
     if (n_spans) {
@@ -152,10 +235,12 @@ static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
         for (size_t i = 0; i < it->metrics->n_resource_metrics; i++)
           c->metrics_sink(c->metrics_ud, it->metrics->resource_metrics[i], &it->resources[i]);
   } else {
-    STAT_ADD(c, write_errors, 1);
     STAT_ADD(c, spans_write_failed, n_spans);
-    cs_log(CS_LOG_ERROR, "collector", "store write failed: %s (%zu spans, %zu frames)",
-           cs_store_strerror(rc), n_spans, n_items);
+    if (rc != CS_STORE_ENOSPC) { /* ENOSPC (given up at a stop): counted by write_spans */
+      STAT_ADD(c, write_errors, 1);
+      __cs_recv_warn(c, "store write failed: %s (%zu spans, %zu frames not acknowledged)",
+                     cs_store_strerror(rc), n_spans, n_items);
+    }
   }
   size_t k = 0;
   cs_item *it = batch;
@@ -184,7 +269,8 @@ static void *writer_main(void *arg) {
     int exit_now = 0;
     cs_item *batch = take_batch(c, c->o.max_batch_spans, 1000, &exit_now);
     if (batch) write_batch(c, batch, &w);
-    if (c->o.expire_interval_ms && mono_ns() >= next_expire) {
+    /* Expiry drops column families: not while RocksDB refuses writes. */
+    if (c->o.expire_interval_ms && mono_ns() >= next_expire && !STAT_GET(c, write_stalled)) {
       int rc = cs_store_expire(c->store, wall_ns());
       if (rc) cs_log(CS_LOG_ERROR, "collector", "retention expiry failed: %s", cs_store_strerror(rc));
       STAT_ADD(c, expire_runs, 1);

@@ -88,7 +88,7 @@ static void on_render(cs_metrics *m, void *ud) {
   cs_collector_stats s;
   cs_collector_get_stats(a->c, &s);
   static const char *const gauges[] = {"queue_bytes", "queue_items", "queue_bytes_peak",
-                                       "tcp_paused", "conns_open"};
+                                       "tcp_paused", "conns_open", "write_stalled"};
   /* Nanosecond timers are published in seconds, Prometheus's base unit. */
 #define CS_PUBLISH(field)                                                              \
   do {                                                                                 \
@@ -150,6 +150,18 @@ static void on_render(cs_metrics *m, void *ud) {
                            NULL, 0, (double)ss.spans_written);
     cs_metrics_counter_set(m, "callscope_store_batches_written", "write batches committed",
                            NULL, 0, (double)ss.batches_written);
+  }
+  cs_store_space sp;
+  if (cs_store_space_get(a->st, &sp) == 0) {
+    cs_metrics_gauge_set(m, "callscope_store_disk_free_bytes",
+                         "free space on the data directory's file system", NULL, 0,
+                         (double)sp.free_bytes);
+    cs_metrics_gauge_set(m, "callscope_store_disk_headroom_bytes",
+                         "free space RocksDB needs to resume writes after running out", NULL, 0,
+                         (double)sp.headroom_bytes);
+    cs_metrics_gauge_set(m, "callscope_store_disk_full",
+                         "1 while the last store write failed for lack of space", NULL, 0,
+                         (double)sp.full);
   }
 }
 

@@ -65,7 +65,20 @@ struct cs_store {
   cs__writer *w;
 
   _Atomic uint64_t batches_written, spans_written;
+
+  /* Out of space (writer thread sets and clears; any thread reads):
+   * set by a write that failed for lack of space, cleared by the next one
+   * that succeeds. While set, writes are attempted for real only when
+   * statvfs shows the headroom or every CS__NOSPACE_PROBE_MS. */
+  _Atomic int nospace;
+  uint64_t nospace_probe_ms; /* next real attempt (monotonic ms) */
+  uint64_t headroom_bytes;   /* RocksDB's reserved disk buffer */
+  /* Failed-write log lines: at most one per CS__NOSPACE_PROBE_MS. */
+  uint64_t werr_log_ms;
+  uint64_t werr_suppressed;
 };
+
+#define CS__NOSPACE_PROBE_MS 5000
 
 /* Shared lock on the bucket list, re-entrant within one thread. */
 void cs__rdlock(cs_store *st);
@@ -73,6 +86,9 @@ void cs__rdunlock(cs_store *st);
 cs__bucket *cs__bucket_find(cs_store *st, uint64_t start_s);
 int cs__bucket_create(cs_store *st, uint64_t start_s);
 void cs__log_rocksdb(const char *what, const char *detail);
+/* CS_STORE_ENOSPC when a RocksDB error message says the disk is full,
+ * CS_STORE_EIO otherwise. */
+int cs__rocksdb_rc(const char *err);
 int cs__writer_init(cs_store *st);
 void *cs__merge_operator(void); /* rocksdb_mergeoperator_t* (merge.c) */
 void cs__writer_release(cs_store *st);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "chunk.h"
@@ -228,6 +229,9 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
   rocksdb_options_set_block_based_table_factory(st->opts, st->bbo);
   rocksdb_options_set_write_buffer_size(st->opts, wb_mb << 20);
   rocksdb_options_set_db_write_buffer_size(st->opts, (wb_mb * 2) << 20);
+  /* After running out of space RocksDB resumes once this much is free
+   * (its SstFileManager reserves one write buffer per column family). */
+  st->headroom_bytes = (uint64_t)wb_mb << 20;
   rocksdb_options_set_max_write_buffer_number(st->opts, 3);
   /* A bucket that only gets the odd late span would otherwise pin every
    * WAL file since its last flush; past this size RocksDB flushes it. */
@@ -238,6 +242,14 @@ int cs_store_open(const cs_store_opts *o, cs_store **out, char *err, size_t errl
   /* RocksDB's own info log lives in the data directory: keep it small. */
   rocksdb_options_set_max_log_file_size(st->opts, 8 << 20);
   rocksdb_options_set_keep_log_file_num(st->opts, 3);
+  /* Only the header (version, options) goes to that LOG, at open. On a
+   * full disk the LOG's own append fails, and Debian's librocksdb 7.8
+   * (built with assertions) aborts at the next line logged into it:
+   * WritableFileWriter::AssertFalseAndGetStatusForPrevError, reached from
+   * the SstFileManager's recovery loop, which logs every 5 s while space
+   * is short, so the daemon died 20 s into a full disk. Our own log says
+   * what matters instead (cs_store_write, the collector's writer). */
+  rocksdb_options_set_info_log_level(st->opts, 5 /* HEADER_LEVEL */);
   /* LZ4 where data is young and rewritten soon, ZSTD level 3 with a 32 KB
    * dictionary at the bottom, where most bytes end up. The dictionary
    * (worth 9 B/span) is sampled data, not a trained one: training cost 15%
@@ -372,8 +384,8 @@ int cs__bucket_create(cs_store *st, uint64_t start_s) {
   rocksdb_column_family_handle_t *h = rocksdb_create_column_family(st->db, st->opts, name, &e);
   if (e) {
     cs__log_rocksdb("cannot create bucket", e);
+    rc = cs__rocksdb_rc(e);
     free(e);
-    rc = CS_STORE_EIO;
     goto out;
   }
   st->b[st->nb++] = (cs__bucket){start_s, st->width_s, h};
@@ -521,6 +533,26 @@ int cs_store_get_stats(cs_store *st, cs_store_stats *out) {
   out->batches_written = atomic_load(&st->batches_written);
   out->spans_written = atomic_load(&st->spans_written);
   return 0;
+}
+
+int cs_store_space_get(cs_store *st, cs_store_space *out) {
+  memset(out, 0, sizeof(*out));
+  out->dir = st->dir;
+  out->headroom_bytes = st->headroom_bytes;
+  out->full = atomic_load(&st->nospace);
+  struct statvfs v;
+  if (statvfs(st->dir, &v) != 0) return CS_STORE_EIO;
+  out->free_bytes = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+  return 0;
+}
+
+int cs__rocksdb_rc(const char *err) {
+  /* RocksDB reports ENOSPC as Status::NoSpace, "IO error: No space left on
+   * device: <what>: <strerror>", and its SstFileManager's own cap as
+   * "Max allowed space was reached". */
+  if (err && (strstr(err, "No space left on device") || strstr(err, "Max allowed space")))
+    return CS_STORE_ENOSPC;
+  return CS_STORE_EIO;
 }
 
 void cs__log_rocksdb(const char *what, const char *detail) {

@@ -22,7 +22,8 @@ typedef struct cs_store cs_store;
   X(ENOTFOUND, -4, "not found")                                \
   X(EREADONLY, -5, "store opened read-only")                   \
   X(ECORRUPT, -6, "stored record is corrupt")                  \
-  X(ELIMIT, -7, "result exceeds the arena limit")
+  X(ELIMIT, -7, "result exceeds the arena limit")               \
+  X(ENOSPC, -8, "no space left on the store's file system")
 
 enum cs_store_err {
   CS_STORE_OK = 0,
@@ -54,8 +55,26 @@ void cs_store_close(cs_store *st);
 
 /* Writes validated spans (with session_id filled) and every index and
  * summary they imply, as one atomic batch. Returns once the batch is in the
- * WAL (fsync'd if opts.sync), so an ACK may be sent after it returns. */
+ * WAL (fsync'd if opts.sync), so an ACK may be sent after it returns.
+ *
+ * CS_STORE_ENOSPC: the file system is full. RocksDB then refuses every
+ * write until it has recovered by itself, which it tries every 5 s once
+ * cs_store_space reports free >= headroom. Meanwhile this call returns
+ * CS_STORE_ENOSPC at once without touching RocksDB (except for one real
+ * attempt every few seconds), so the caller may simply retry the same
+ * spans; nothing of a failed batch was written. */
 int cs_store_write(cs_store *st, const cs_span *spans, size_t n);
+
+typedef struct cs_store_space {
+  const char *dir;         /* data directory (borrowed from the store) */
+  uint64_t free_bytes;     /* available to us on its file system */
+  uint64_t headroom_bytes; /* free space RocksDB wants before resuming */
+  int full;                /* the last write failed for lack of space */
+} cs_store_space;
+
+/* Fills out (statvfs of the data directory). Returns 0 or CS_STORE_EIO.
+ * Thread-safety: any thread. */
+int cs_store_space_get(cs_store *st, cs_store_space *out);
 
 /* Secondary instance: catch up with the primary's latest writes. */
 int cs_store_catch_up(cs_store *st);

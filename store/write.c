@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "keys.h"
+#include "log.h"
 #include "posting.h"
 #include "session.h"
 #include "stats.h"
@@ -541,10 +543,50 @@ static int ensure_bucket(cs_store *st, uint64_t *start_s) {
   return found ? 0 : cs__bucket_create(st, *start_s);
 }
 
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Once a write failed for lack of space, RocksDB refuses all writes until
+ * it has recovered, which needs the headroom free. Building a batch only
+ * to have it refused costs the writer's CPU, so attempt for real only
+ * when statvfs shows the headroom, or every CS__NOSPACE_PROBE_MS in case
+ * statvfs and RocksDB disagree (quotas, another file system's view). */
+static int nospace_gate(cs_store *st) {
+  if (!atomic_load(&st->nospace)) return 0;
+  uint64_t now = mono_ms();
+  cs_store_space sp;
+  int room = cs_store_space_get(st, &sp) == 0 && sp.free_bytes >= sp.headroom_bytes;
+  if (!room && now < st->nospace_probe_ms) return CS_STORE_ENOSPC;
+  st->nospace_probe_ms = now + CS__NOSPACE_PROBE_MS;
+  return 0;
+}
+
+/* A failing store fails every batch: one line per CS__NOSPACE_PROBE_MS,
+ * with the number of failures not logged since the last one. */
+static void log_write_error(cs_store *st, const char *e) {
+  uint64_t now = mono_ms();
+  if (now < st->werr_log_ms) {
+    st->werr_suppressed++;
+    return;
+  }
+  st->werr_log_ms = now + CS__NOSPACE_PROBE_MS;
+  if (st->werr_suppressed)
+    cs_log(CS_LOG_ERROR, "store", "write failed: %s (and %llu more failed writes not logged)", e,
+           (unsigned long long)st->werr_suppressed);
+  else
+    cs_log(CS_LOG_ERROR, "store", "write failed: %s", e);
+  st->werr_suppressed = 0;
+}
+
 int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
   if (st->secondary) return CS_STORE_EREADONLY;
   if (n == 0) return 0;
   if (!spans) return CS_STORE_EINVAL;
+  int gate = nospace_gate(st);
+  if (gate) return gate;
   cs__writer *w = st->w;
   if (n > w->cap_order) {
     const cs_span **no = realloc(w->order, n * sizeof(*no));
@@ -603,6 +645,7 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
     if (w->g[i].bucket_s == last) continue;
     uint64_t want = w->g[i].bucket_s;
     int rc = ensure_bucket(st, &w->g[i].bucket_s);
+    if (rc == CS_STORE_ENOSPC) atomic_store(&st->nospace, 1);
     if (rc) return rc;
     if (w->g[i].bucket_s == want) last = want;
   }
@@ -638,15 +681,19 @@ int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
     char *e = NULL;
     rocksdb_write(st->db, st->wo, st->batch, &e);
     if (e) {
-      cs__log_rocksdb("write failed", e);
+      rc = cs__rocksdb_rc(e);
+      /* Out of space, only the first failure says so (the collector logs
+       * the state); other failures are rate-limited. */
+      if (rc != CS_STORE_ENOSPC || !atomic_load(&st->nospace)) log_write_error(st, e);
       free(e);
-      rc = CS_STORE_EIO;
     }
   }
   cs__rdunlock(st);
   rocksdb_writebatch_clear(st->batch);
   cs__gdict_commit(st->gd, rc == 0);
+  if (rc == CS_STORE_ENOSPC) atomic_store(&st->nospace, 1);
   if (rc) return rc;
+  if (atomic_load(&st->nospace)) atomic_store(&st->nospace, 0);
 
   for (size_t i = 0; i < ng; i++) {
     group *g = &w->g[i];

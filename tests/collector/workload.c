@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "store.h"
+
 static const char *const svc_names[3] = {"frontend", "cart", "payment"};
 
 uint64_t wl_start(uint64_t no) { return WL_T0 + no * 1000000ull; }
@@ -52,4 +54,31 @@ void wl_add_trace(ob *b, const char *prefix, uint64_t no, int n) {
     ob_span_attr(b, s, "span.index", ob_int(b, i));
     if (i % 7 == 3) ob_span_status(b, s, 2, "failed");
   }
+}
+
+uint64_t wl_count_incomplete(const char *data_dir, uint64_t n_traces, int spans_per_trace) {
+  cs_store_opts so = {.dir = data_dir};
+  cs_store *st = NULL;
+  char err[256] = "";
+  if (cs_store_open(&so, &st, err, sizeof err) != CS_STORE_OK) {
+    fprintf(stderr, "  cannot open the store in %s: %s\n", data_dir, err);
+    return UINT64_MAX;
+  }
+  cs_arena a;
+  cs_arena_init(&a, 0, 0);
+  uint64_t missing = 0;
+  for (uint64_t t = 0; t < n_traces; t++) {
+    uint8_t id[16];
+    wl_trace_id(t, id);
+    cs_span *spans;
+    size_t n = 0;
+    int rc = cs_store_get_trace(st, id, &a, &spans, &n);
+    if ((rc != CS_STORE_OK || n != (size_t)spans_per_trace) && missing++ < 5)
+      fprintf(stderr, "  trace %llu of an acknowledged frame: %zu spans (%s), want %d\n",
+              (unsigned long long)t, n, cs_store_strerror(rc), spans_per_trace);
+    cs_arena_reset(&a);
+  }
+  cs_arena_release(&a);
+  cs_store_close(st);
+  return missing;
 }

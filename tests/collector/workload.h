@@ -25,4 +25,10 @@ uint64_t wl_duration(int n);
 int wl_errors(int n);
 int wl_services(int n); /* distinct services */
 
+/* Opens the store in data_dir and counts the traces among 0 .. n_traces-1
+ * that do not hold exactly spans_per_trace spans (the first few are
+ * printed). Returns that count, or UINT64_MAX when the store does not
+ * open. The daemon must have stopped. */
+uint64_t wl_count_incomplete(const char *data_dir, uint64_t n_traces, int spans_per_trace);
+
 #endif
