@@ -576,7 +576,10 @@ static void examples_all_in_one_http(const bins *b) {
    * checkout, product). */
   /* The frontend hands the caller its trace ID (traceresponse). */
   char tr_id[33] = "", load_id[33] = "";
-  char *fresp = http_get(atoi(strrchr(fe_url, ':') + 1), "/product?item=sku-1&session=tr-user");
+  const char *colon = strrchr(fe_url, ':');
+  long fe_port = colon ? strtol(colon + 1, NULL, 10) : 0;
+  CHECK(fe_port > 0 && fe_port < 65536);
+  char *fresp = http_get((int)fe_port, "/product?item=sku-1&session=tr-user");
   CHECK(fresp && strstr(fresp, " 200 "));
   CHECK(traceresponse_id(fresp, tr_id));
   free(fresp);
