@@ -23,7 +23,7 @@ for f in "$@"; do
   hdr=$(readelf -hW "$f") || { miss "$f" "not an ELF file"; continue; }
   dyn=$(readelf -dW "$f")
   phdr=$(readelf -lW "$f")
-  syms=$(readelf -sW --dyn-syms "$f" | awk '$7 == "UND" { print $8 }')
+  syms=$(readelf -W --dyn-syms "$f" | awk '$7 == "UND" { print $8 }')
   grep -q "GNU_RELRO" <<<"$phdr" || miss "$f" "no GNU_RELRO segment (link with -z relro)"
   grep -Eq "\(FLAGS\).*BIND_NOW|\(FLAGS_1\).*NOW|\(BIND_NOW\)" <<<"$dyn" || miss "$f" "no BIND_NOW (link with -z now)"
   grep -q "TEXTREL" <<<"$dyn" && miss "$f" "has text relocations"
