@@ -39,8 +39,11 @@ void cs_collector_opts_default(cs_collector_opts *o) {
   o->http_max_body = (size_t)8 << 20;
   o->http_max_inflated = (size_t)32 << 20;
   o->http_max_conns = 256;
+  o->http_max_conns_per_source = 64;
   o->http_idle_timeout_s = 10;
   o->http_request_timeout_s = 30;
+  o->http_head_timeout_s = 10;
+  o->http_max_head = 32u << 10;
   o->statsd_flush_ms = 1000;
   o->max_future_s = 3600;
 }

@@ -51,8 +51,15 @@ typedef struct cs_collector_opts {
   size_t http_max_body;        /* request body as received; 8 MiB (413 above) */
   size_t http_max_inflated;    /* body after gzip; 32 MiB (413 above) */
   uint32_t http_max_conns;     /* per HTTP receiver; 256 */
+  uint32_t http_max_conns_per_source; /* ... from one address; 64; 0 = no cap */
   uint32_t http_idle_timeout_s; /* silent connection closed after; 10 s */
   uint32_t http_request_timeout_s; /* a whole request body within; 30 s */
+  uint32_t http_head_timeout_s; /* request line and headers within; 10 s */
+  uint32_t http_max_head;      /* request line and headers, bytes; 32 KiB (431 above) */
+  /* Host header check of the HTTP receivers (common/hostcheck.h): names
+   * accepted besides loopback and the listen address; borrowed; NULL =
+   * none. */
+  const struct cs_hostlist *allow_hosts;
   uint32_t statsd_flush_ms;    /* StatsD aggregates flushed every; 1000 */
   /* CORS on the HTTP receivers for browser SDKs: allowed Origin values
    * ("*" = any), borrowed (they must outlive the collector). None (the
@@ -136,7 +143,8 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(otlp_http_unsupported) /* 404/405/415/501: path, method, content type, */ \
                            /* /v1/metrics without a metrics sink          */       \
   X(otlp_http_throttled)   /* 429/503: back pressure or stopping */            \
-  X(otlp_http_timeouts)    /* request body not complete in time */             \
+  X(otlp_http_timeouts)    /* 408: head or body not complete in time */        \
+  X(otlp_http_heads_too_large) /* 414/431: request line or header fields */     \
   X(zipkin_requests)                                                           \
   X(zipkin_spans)          /* accepted: in requests answered 202 */           \
   X(zipkin_spans_rejected)                                                     \
@@ -146,6 +154,10 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(zipkin_unsupported)                                                        \
   X(zipkin_throttled)                                                          \
   X(zipkin_timeouts)                                                           \
+  X(zipkin_heads_too_large)                                                    \
+  X(http_conns_open)       /* gauge: OTLP/HTTP and Zipkin connections */       \
+  X(http_conns_evicted)    /* idle or slow ones closed to make room */         \
+  X(http_conns_rejected)   /* refused at a cap: every connection in the way busy */ \
   X(statsd_datagrams)                                                          \
   X(statsd_lines)          /* well-formed metric lines */                      \
   X(statsd_bad_lines)      /* lines that do not parse */                       \

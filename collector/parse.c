@@ -42,7 +42,8 @@ enum {
   OPT_LISTEN = CS_CLI_COLLECTOR, OPT_TCP, OPT_UDP, OPT_DATA, OPT_RET, OPT_SYNC, OPT_QUEUE,
   OPT_CONNS, OPT_KEY, OPT_STALL, OPT_IDLE, OPT_STATS, OPT_OTLP, OPT_ZIPKIN, OPT_STATSD,
   OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT, OPT_CORS,
-  OPT_CONNS_IP, OPT_WBUF,
+  OPT_CONNS_IP, OPT_WBUF, OPT_HTTP_CONNS, OPT_HTTP_CONNS_IP, OPT_HTTP_HEAD_TIMEOUT,
+  OPT_HTTP_BODY_TIMEOUT, OPT_HTTP_HEAD_KB,
 };
 
 const struct option cs_collector_cli_options[] = {
@@ -69,6 +70,11 @@ const struct option cs_collector_cli_options[] = {
     {"http-timeout", required_argument, 0, OPT_HTTP_TIMEOUT},
     {"cors-origin", required_argument, 0, OPT_CORS},
     {"write-buffer-mb", required_argument, 0, OPT_WBUF},
+    {"http-max-conns", required_argument, 0, OPT_HTTP_CONNS},
+    {"http-max-conns-per-ip", required_argument, 0, OPT_HTTP_CONNS_IP},
+    {"http-head-timeout", required_argument, 0, OPT_HTTP_HEAD_TIMEOUT},
+    {"http-body-timeout", required_argument, 0, OPT_HTTP_BODY_TIMEOUT},
+    {"http-max-head-kb", required_argument, 0, OPT_HTTP_HEAD_KB},
     {0, 0, 0, 0},
 };
 
@@ -122,6 +128,24 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
   case OPT_CONNS_IP:
     if ((ok = cs_parse_u64(arg, 0, 1000000, &v) == 0)) co->max_conns_per_source = (uint32_t)v;
     break;
+  case OPT_HTTP_CONNS:
+    if ((ok = cs_parse_u64(arg, 1, 100000, &v) == 0)) co->http_max_conns = (uint32_t)v;
+    break;
+  case OPT_HTTP_CONNS_IP:
+    if ((ok = cs_parse_u64(arg, 0, 100000, &v) == 0)) co->http_max_conns_per_source = (uint32_t)v;
+    break;
+  case OPT_HTTP_HEAD_TIMEOUT:
+    if ((ok = cs_parse_duration_s(arg, &v) == 0 && v <= 3600)) co->http_head_timeout_s = (uint32_t)v;
+    break;
+  case OPT_HTTP_BODY_TIMEOUT:
+    if ((ok = cs_parse_duration_s(arg, &v) == 0 && v <= 3600)) {
+      co->http_request_timeout_s = (uint32_t)v;
+      c->body_timeout_set = 1;
+    }
+    break;
+  case OPT_HTTP_HEAD_KB:
+    if ((ok = cs_parse_u64(arg, 1, 64, &v) == 0)) co->http_max_head = (uint32_t)v << 10;
+    break;
   case OPT_KEY:
     if ((ok = c->n_keys < CS_CLI_MAX_INDEX_KEYS && *arg)) c->keys[c->n_keys++] = arg;
     break;
@@ -144,7 +168,7 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
   case OPT_HTTP_TIMEOUT:
     if ((ok = cs_parse_duration_s(arg, &v) == 0 && v <= 3600)) {
       co->http_idle_timeout_s = (uint32_t)v;
-      co->http_request_timeout_s = (uint32_t)v * 3;
+      if (!c->body_timeout_set) co->http_request_timeout_s = (uint32_t)v * 3;
     }
     break;
   case OPT_CORS:
@@ -160,6 +184,7 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
 void cs_collector_cli_finish(cs_collector_cli *c) {
   c->so.index_keys = c->keys;
   c->so.n_index_keys = c->n_keys;
+  c->co.allow_hosts = &cs_cli_allow_hosts; /* --allow-host, a common flag (cli.c) */
   c->co.retention_s = c->so.retention_s; /* the collector rejects what the store would drop */
   if (c->so.retention_s) {
     /* Expire ten times per retention period, at most once a minute. */
@@ -197,6 +222,17 @@ void cs_collector_cli_usage(FILE *f) {
           "  --http-max-body-mb N  OTLP/HTTP and Zipkin body cap (default 8)\n"
           "  --http-timeout D      close an idle HTTP connection after D (default 10s);\n"
           "                        a request body must arrive within 3*D\n"
+          "  --http-head-timeout D a request line and headers must arrive within D\n"
+          "                        (default 10s; 408 after)\n"
+          "  --http-body-timeout D a whole request body must arrive within D (default\n"
+          "                        3 x --http-timeout = 30s; 408 after)\n"
+          "  --http-max-head-kb N  request line and headers cap in KiB (default 32, at\n"
+          "                        most 64; 431 above; a request line over 8 KiB gets\n"
+          "                        414)\n"
+          "  --http-max-conns N    connections per HTTP receiver (default 256)\n"
+          "  --http-max-conns-per-ip N  ... from one address (default 64; 0 = no cap);\n"
+          "                        at a cap a newcomer displaces the connection idle\n"
+          "                        or stuck in a request longest\n"
           "  --cors-origin ORIGIN  allow browser exporters from ORIGIN on OTLP/HTTP and\n"
           "                        Zipkin (repeatable, at most 16; * = any; default none:\n"
           "                        no CORS headers)\n",

@@ -29,6 +29,7 @@ typedef struct cs_collector_cli {
   cs_store_opts so;
   const char *keys[CS_CLI_MAX_INDEX_KEYS]; /* --index-key values, borrowed from argv */
   size_t n_keys;
+  int body_timeout_set; /* --http-body-timeout given: --http-timeout leaves it */
 } cs_collector_cli;
 
 /* Defaults: cs_collector_opts_default, data directory ./data. */

@@ -64,7 +64,7 @@ int __cs_recv_start(cs_collector *c) {
 void __cs_recv_stop(cs_collector *c) {
   cs_recv *r = c->recv;
   if (!r || atomic_exchange(&r->stopping, 1)) return;
-  /* New requests get 503 from here on; MHD_stop_daemon waits for those in
+  /* New requests get 503 from here on; __cs_rh_stop waits for those in
    * flight, which the still-running writer completes. */
   __cs_rh_stop(r->otlp);
   __cs_rh_stop(r->zipkin);

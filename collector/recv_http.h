@@ -1,9 +1,10 @@
 /* Internal to the collector: the HTTP side shared by the OTLP/HTTP and
- * Zipkin receivers, the only code that touches libmicrohttpd in the
- * collector. It reads a POST body under a size cap, inflates gzip under a
- * second cap, enforces timeouts and a connection limit, and hands the whole
- * body to a receiver's handler; it also queues decoded items and waits for
- * the writer so that a 2xx means "durable in the store". */
+ * Zipkin receivers, served by the collector's own HTTP/1.1 server
+ * (recv_http_conn.c, recv_http.c, http_parse.c). It reads a POST body under
+ * a size cap, inflates gzip under a second cap, enforces deadlines and
+ * connection caps, and hands the whole body to a receiver's handler; it
+ * also queues decoded items and waits for the writer so that a 2xx means
+ * "durable in the store". */
 #ifndef CS_RECV_HTTP_H
 #define CS_RECV_HTTP_H
 
@@ -41,9 +42,9 @@ typedef void (*cs_rh_handler)(cs_collector *c, const cs_rh_req *rq, cs_rh_resp *
 
 /* Starts an HTTP server for one receiver on the collector's listen address
  * and port (0 = ephemeral). name is for logs ("otlp-http"). Returns 0 and
- * sets *out and *bound, or a negative libuv-style error. Connections run on
- * their own threads (bounded by the connection limit) since a handler may
- * wait for the writer. */
+ * sets *out and *bound, or a negative libuv error. Connections run on a
+ * loop thread of the server's own; handlers run on its worker threads,
+ * since a handler waits for the writer. */
 int __cs_rh_start(cs_collector *c, const char *name, int port, cs_rh_handler h, cs_rh_server **out,
                   int *bound);
 

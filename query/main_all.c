@@ -88,7 +88,8 @@ static void on_render(cs_metrics *m, void *ud) {
   cs_collector_stats s;
   cs_collector_get_stats(a->c, &s);
   static const char *const gauges[] = {"queue_bytes", "queue_items", "queue_bytes_peak",
-                                       "tcp_paused", "conns_open", "write_stalled"};
+                                       "tcp_paused", "conns_open", "write_stalled",
+                                       "http_conns_open"};
   /* Nanosecond timers are published in seconds, Prometheus's base unit. */
 #define CS_PUBLISH(field)                                                              \
   do {                                                                                 \

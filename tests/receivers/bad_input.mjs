@@ -97,7 +97,7 @@ async function sizeLimits(cs) {
   eq(r.status, 413, 'gzip bomb');
   // Content-Length over the cap: refused before any of the body is read
   // (an HTTP client still uploading sees a reset, so talk raw HTTP).
-  const head = await rawRequest(p, `POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${9 << 20}\r\n\r\n`);
+  const head = await rawRequest(p, `POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${9 << 20}\r\n\r\n`);
   ok(/^HTTP\/1\.1 413 /.test(head), `body over 8 MiB: ${head.slice(0, 40)}`);
   // Chunked, so no Content-Length to refuse up front: refused while reading.
   const sock = net.connect(p, '127.0.0.1');
@@ -105,7 +105,7 @@ async function sizeLimits(cs) {
   let got = '';
   sock.on('data', (d) => { got += d; });
   const closed = new Promise((res) => sock.on('close', res));
-  sock.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+  sock.write('POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
   const chunk = Buffer.alloc(1 << 20, 0x20);
   sock.on('error', () => {});
   for (let i = 0; i < 10 && !sock.destroyed; i++) {
@@ -166,8 +166,8 @@ function slowClient(port, first, trickle) {
 async function slowLoris(cs) {
   const p = cs.ports.otlp;
   // The daemon runs with --http-timeout 1: idle 1 s, whole body 3 s.
-  const idle = [1, 2, 3, 4, 5].map(() => slowClient(p, 'POST /v1/traces HTTP/1.1\r\nHost: x\r\n', false));
-  const trickle = slowClient(p, 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{', true);
+  const idle = [1, 2, 3, 4, 5].map(() => slowClient(p, 'POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n', false));
+  const trickle = slowClient(p, 'POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{', true);
   await new Promise((res) => setTimeout(res, 300));
   const r = await post(p, '/v1/traces', JSON.stringify(span('5b8efff798038103d269b633813fc60d', 'eee19b7ec3c1b174')), JSON_CT);
   eq(r.status, 200, 'served while slow clients hang');

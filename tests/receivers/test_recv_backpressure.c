@@ -50,7 +50,7 @@ static int post(int port, const char *path, const char *ctype, const void *body,
   if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa)) return -1;
   char head[256];
   int hn = snprintf(head, sizeof head,
-                    "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                    "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                     "Connection: close\r\n\r\n",
                     path, ctype, len);
   if (write(fd, head, (size_t)hn) != hn || write(fd, body, len) != (ssize_t)len) {
@@ -215,7 +215,7 @@ static void receivers_share_a_body_budget(void) {
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)otlp)};
   inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
   CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  const char *head = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+  const char *head = "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n"
                      "Content-Length: 900000\r\n\r\n";
   CHECK(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
   CHECK(write(fd, body, 10) == 10);
