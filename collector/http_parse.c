@@ -21,7 +21,10 @@ size_t cs_http_skip_empty_lines(const char *buf, size_t n) {
 }
 
 long cs_http_head_end(const char *buf, size_t n, cs_http_scan *scan, const cs_http_limits *lim) {
-  for (size_t i = scan->pos; i < n; i++) {
+  /* Bytes past the head limit are never searched, so the answer does not
+   * depend on how the bytes arrived. */
+  size_t end = n < lim->max_head + 4 ? n : lim->max_head + 4;
+  for (size_t i = scan->pos; i < end; i++) {
     if (buf[i] != '\n')
       continue;
     size_t len = i - scan->ls;
@@ -37,7 +40,7 @@ long cs_http_head_end(const char *buf, size_t n, cs_http_scan *scan, const cs_ht
     }
     scan->ls = i + 1;
   }
-  scan->pos = n;
+  scan->pos = end;
   /* +2: the request line's own CRLF is not part of its limit. */
   if (!scan->line_done && n > lim->max_line + 2)
     return -414;
