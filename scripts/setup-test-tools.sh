@@ -16,6 +16,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y nodejs npm >/dev/null || { apt-get update >/dev/null && apt-get install -y nodejs npm >/dev/null; }
 fi
+# npm reaches its registry over HTTPS; a minimal Debian root has no CA store.
+if ! dpkg-query -W -f='${Status}' ca-certificates 2>/dev/null | grep -q "install ok installed"; then
+  echo "setup-test-tools: installing ca-certificates"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y ca-certificates >/dev/null || { apt-get update >/dev/null && apt-get install -y ca-certificates >/dev/null; }
+fi
 
 # npm ci only when the installed tree does not match the lockfile.
 lock=tests/ui/package-lock.json

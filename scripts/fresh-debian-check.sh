@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Checks the README's two commands where a new user runs them: in a fresh
+# minimal Debian 12 root (debootstrap --variant=minbase) with only git added,
+# a clone of this repository at one commit runs `bash scripts/test.sh`, then
+# `bash scripts/run.sh`, whose UI must answer and whose example traffic must
+# be stored. Prints "fresh-debian-check: PASS" or "... FAIL: why" last.
+# Not part of CI (it downloads a system and builds everything: an hour or
+# more on 2 cores); run it as root whenever the dependencies change.
+#
+# Usage: scripts/fresh-debian-check.sh [--commit REV] [--dir DIR] [--keep]
+#   --commit REV  what to check (default HEAD of this repository)
+#   --dir DIR     where the root goes (default a new /var/tmp/cs-fresh.XXXXXX)
+#   --keep        keep the root afterwards (it is deleted on PASS otherwise)
+# Environment: CS_DEBIAN_MIRROR overrides the mirror read from apt's sources,
+#   CS_RUN_WAIT_S (900) bounds run.sh's start-up, logs go to DIR/*.log.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+REV=HEAD
+DIR=""
+KEEP=0
+while [ $# -gt 0 ]; do
+  case $1 in
+  --commit) REV=${2:?--commit needs a revision}; shift 2 ;;
+  --dir) DIR=${2:?--dir needs a directory}; shift 2 ;;
+  --keep) KEEP=1; shift ;;
+  -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "fresh-debian-check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+say() { echo "fresh-debian-check: $*"; }
+fail() { say "FAIL: $*"; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "must run as root (debootstrap, chroot, mount)"
+for c in chroot unshare ip findmnt; do
+  command -v $c >/dev/null || fail "$c not found"
+done
+COMMIT=$(git -C "$SRC" rev-parse --verify "$REV^{commit}") || fail "no commit '$REV' in $SRC"
+
+# The Debian mirror this machine's apt uses: the first bookworm entry of a
+# one-line .list or a deb822 .sources file.
+debian_mirror() {
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk '$1 == "deb" && $3 == "bookworm" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' "$f"
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk 'BEGIN { RS = ""; FS = "\n" }
+         { uri = ""; ok = 0
+           for (i = 1; i <= NF; i++) {
+             if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); uri = a[2] }
+             if ($i ~ /^Suites:/ && $i ~ /[ \t]bookworm([ \t]|$)/) ok = 1
+           }
+           if (ok && uri != "") { print uri; exit } }' "$f"
+  done
+}
+MIRROR=${CS_DEBIAN_MIRROR:-$(debian_mirror | head -n 1)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+case $MIRROR in
+*/debian) SECURITY=${MIRROR%/debian}/debian-security ;;
+*) SECURITY=http://deb.debian.org/debian-security ;;
+esac
+
+if [ -z "$DIR" ]; then
+  DIR=$(mktemp -d /var/tmp/cs-fresh.XXXXXX)
+else
+  mkdir -p "$DIR"
+fi
+DIR=$(cd "$DIR" && pwd)
+ROOT=$DIR/root
+RUNPID=""
+MOUNTS=() # mounted paths, in mount order
+
+cleanup() {
+  local rc=$? i
+  if [ -n "$RUNPID" ] && kill -0 "$RUNPID" 2>/dev/null; then
+    kill -TERM "$RUNPID" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$RUNPID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$RUNPID" 2>/dev/null || true
+  fi
+  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+    umount -R "${MOUNTS[i]}" 2>/dev/null || umount -R -l "${MOUNTS[i]}" 2>/dev/null || true
+  done
+  # Deleted only on success, and never while anything is still mounted
+  # below it (a bind mount of /dev or of the repository).
+  if [ $rc -eq 0 ] && [ $KEEP = 0 ] && [ -d "$ROOT" ]; then
+    if findmnt -rn -o TARGET | grep -q "^$ROOT"; then
+      say "still mounted below $ROOT: left in place"
+    else
+      rm -rf --one-file-system "$DIR"
+    fi
+  elif [ -d "$ROOT" ]; then
+    say "root kept in $ROOT (logs in $DIR)"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bind() { # host-path root-relative-path [ro]
+  mkdir -p "$ROOT$2"
+  if [ "$1" = /dev ]; then
+    mount --rbind "$1" "$ROOT$2" && mount --make-rslave "$ROOT$2"
+  else
+    mount --bind "$1" "$ROOT$2"
+  fi
+  MOUNTS+=("$ROOT$2")
+  [ "${3:-}" = ro ] && mount -o remount,bind,ro "$ROOT$2"
+  return 0
+}
+
+# Runs a command in the root with the environment of a fresh root login:
+# nothing from this shell except proxy settings.
+in_root() {
+  local envs=(HOME=/root TERM=dumb LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+  local v
+  for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+    [ -n "${!v:-}" ] && envs+=("$v=${!v}")
+  done
+  chroot "$ROOT" /usr/bin/env -i "${envs[@]}" "$@"
+}
+
+say "commit $COMMIT, mirror $MIRROR, root $ROOT"
+command -v debootstrap >/dev/null || {
+  say "installing debootstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+}
+
+say "debootstrap --variant=minbase bookworm (log $DIR/debootstrap.log)"
+debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 ||
+  fail "debootstrap failed, see $DIR/debootstrap.log"
+
+# What a Debian 12 install points apt at, on this machine's mirror.
+cat >"$ROOT/etc/apt/sources.list" <<EOF
+deb $MIRROR bookworm main
+deb $MIRROR bookworm-updates main
+deb $SECURITY bookworm-security main
+EOF
+# Name resolution, this machine's CA bundle (also where update-ca-certificates
+# picks it up again if a package reinstalls ca-certificates), apt's proxy
+# settings and npm's registry settings: so apt and npm reach their
+# registries from the root as they do from here.
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+cp /etc/hosts "$ROOT/etc/hosts"
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  mkdir -p "$ROOT/etc/ssl/certs" "$ROOT/usr/local/share/ca-certificates"
+  cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+  cp /etc/ssl/certs/ca-certificates.crt "$ROOT/usr/local/share/ca-certificates/host-bundle.crt"
+fi
+for f in /etc/apt/apt.conf /etc/apt/apt.conf.d/*; do
+  [ -f "$f" ] && grep -Eqi '^[[:space:]]*Acquire::[a-z]+::Proxy' "$f" && cp "$f" "$ROOT/etc/apt/apt.conf.d/"
+done
+if command -v npm >/dev/null 2>&1; then
+  : >"$ROOT/etc/npmrc"
+  for k in registry proxy https-proxy noproxy strict-ssl; do
+    val=$(npm config get "$k" 2>/dev/null || true)
+    [ -n "$val" ] && [ "$val" != null ] && [ "$val" != undefined ] && echo "$k=$val" >>"$ROOT/etc/npmrc"
+  done
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && echo "cafile=/etc/ssl/certs/ca-certificates.crt" >>"$ROOT/etc/npmrc"
+fi
+
+bind /proc /proc
+bind /sys /sys
+bind /dev /dev
+
+say "apt-get install git (only)"
+{ in_root apt-get update && in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git; } \
+  >"$DIR/git.log" 2>&1 || fail "installing git failed, see $DIR/git.log"
+
+# The repository's own .git (a worktree's .git is only a pointer to it).
+say "git clone, checkout $COMMIT"
+GITDIR=$(cd "$SRC" && cd "$(git rev-parse --git-common-dir)" && pwd)
+bind "$GITDIR" /mnt/callscope-src ro
+in_root git clone -q /mnt/callscope-src /root/callscope >"$DIR/clone.log" 2>&1 &&
+  in_root git -C /root/callscope checkout -q --detach "$COMMIT" >>"$DIR/clone.log" 2>&1 ||
+  fail "git clone failed, see $DIR/clone.log"
+umount "$ROOT/mnt/callscope-src"
+unset 'MOUNTS[${#MOUNTS[@]}-1]'
+
+say "bash scripts/test.sh (log $DIR/test.log; the longest step)"
+start=$SECONDS
+if ! in_root bash -c 'cd /root/callscope && bash scripts/test.sh' >"$DIR/test.log" 2>&1; then
+  grep -E "tests passed|FAILED|\*\*\*Failed|\*\*\*Timeout|Error" "$DIR/test.log" | tail -n 20 || true
+  fail "scripts/test.sh failed after $((SECONDS - start)) s, see $DIR/test.log"
+fi
+grep -E "tests passed" "$DIR/test.log" | sed 's/^/fresh-debian-check: test.sh: /' || true
+say "scripts/test.sh passed in $((SECONDS - start)) s"
+
+# run.sh uses the README's default ports (16686, 4320, 4318, 9411, 8125,
+# 8080-8083): in a network namespace of its own it cannot meet other
+# daemons on this machine. curl comes from scripts/setup-deps.sh.
+say "bash scripts/run.sh in its own network namespace (log $DIR/run.log)"
+cat >"$ROOT/root/run-check.sh" <<'EOF'
+#!/bin/bash
+# Runs inside the root and its own network namespace: starts run.sh, waits
+# for the UI, then for stored example traces, then stops run.sh.
+set -u
+cd /root/callscope
+bash scripts/run.sh >/root/run.log 2>&1 </dev/null &
+run=$!
+trap 'kill -TERM $run 2>/dev/null; wait $run' EXIT
+Q=http://127.0.0.1:16686
+verdict="UI did not answer within ${CS_RUN_WAIT_S}s"
+for ((i = 0; i < CS_RUN_WAIT_S; i++)); do
+  kill -0 $run 2>/dev/null || { verdict="run.sh exited early"; break; }
+  code=$(curl -s -o /root/ui.html -w '%{http_code}' $Q/ 2>/dev/null)
+  if [ "$code" = 200 ] && grep -qi "<html" /root/ui.html; then
+    verdict="UI answered but no example trace was stored within 120 s"
+    for ((j = 0; j < 120; j++)); do
+      if curl -s "$Q/api/v1/search?service=frontend&limit=5" | grep -q '"traceID":"[0-9a-f]'; then
+        verdict=ok
+        break
+      fi
+      sleep 1
+    done
+    break
+  fi
+  sleep 1
+done
+echo "run-check: $verdict"
+kill -TERM $run 2>/dev/null
+for ((i = 0; i < 300; i++)); do kill -0 $run 2>/dev/null || break; sleep 0.1; done
+if kill -0 $run 2>/dev/null; then echo "run-check: run.sh did not stop within 30 s of SIGTERM"; exit 1; fi
+wait $run
+rc=$?
+trap - EXIT
+[ "$verdict" = ok ] && [ $rc = 0 ] && { echo "run-check: run.sh stopped cleanly"; exit 0; }
+[ "$verdict" = ok ] && echo "run-check: run.sh exited $rc after SIGTERM"
+exit 1
+EOF
+chmod +x "$ROOT/root/run-check.sh"
+# The namespace's loopback is brought up with this machine's ip (iproute2 is
+# not in a minbase root).
+export ROOT CS_RUN_WAIT_S=${CS_RUN_WAIT_S:-900}
+if unshare --net bash -c 'ip link set lo up && exec chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb \
+  LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  CS_RUN_WAIT_S="$CS_RUN_WAIT_S" bash /root/run-check.sh' >"$DIR/run-check.log" 2>&1; then
+  ok=1
+else
+  ok=0
+fi
+cp "$ROOT/root/run.log" "$DIR/run.log" 2>/dev/null || true
+sed 's/^/fresh-debian-check: /' "$DIR/run-check.log"
+[ $ok = 1 ] || { tail -n 20 "$DIR/run.log" 2>/dev/null; fail "scripts/run.sh check failed, see $DIR/run.log"; }
+grep -h "^run: " "$DIR/run.log" | tail -n 3 | sed 's/^/fresh-debian-check: /' || true
+say "PASS (commit $COMMIT, fresh Debian 12 minbase root, both README commands)"
