@@ -92,7 +92,7 @@ int cs__stats_decode(const void *v, size_t n, cs__stats *s) {
   uint64_t b = 0;
   for (uint64_t i = 0; i < nb; i++) {
     uint64_t d = cs__rd_varint(&r);
-    if ((i > 0 && d == 0) || b + d >= CS_STATS_BUCKETS) return -1;
+    if ((i > 0 && d == 0) || d >= CS_STATS_BUCKETS - b) return -1; /* no wrap */
     b += d;
     s->bucket[i] = (uint16_t)b;
     s->bucket_count[i] = cs__rd_varint(&r);

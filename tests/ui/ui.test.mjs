@@ -19,7 +19,7 @@ const CALLSCOPE = env('CALLSCOPE_BIN');
 const UI_FILL = env('UI_FILL_BIN');
 const UI_DIR = env('UI_DIR');
 const ART = process.env.UI_ARTIFACTS || path.join(os.tmpdir(), 'callscope-ui-artifacts');
-const OPEN_LIMIT_MS = Number(process.env.UI_OPEN_LIMIT_MS || 2000);
+const OPEN_LIMIT_MS = Number(process.env.UI_OPEN_LIMIT_MS || 10000); // a hang bound on a shared machine; the timing itself belongs to a benchmark
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
 const EXAMPLES = process.env.EXAMPLES_DIR || '';
