@@ -14,7 +14,9 @@
 
 #define WARNS_PER_TICK 20 /* rate limit for per-peer warnings */
 
-uint64_t __cs_now_ms(void) { return uv_hrtime() / 1000000u; }
+uint64_t __cs_now_ms(void) {
+  return uv_hrtime() / 1000000u;
+}
 
 void cs_collector_opts_default(cs_collector_opts *o) {
   memset(o, 0, sizeof *o);
@@ -49,7 +51,8 @@ void cs_collector_opts_default(cs_collector_opts *o) {
 }
 
 void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...) {
-  if (level < cs_log_min_level) return;
+  if (level < cs_log_min_level)
+    return;
   /* Events caused by peers share one budget per second, so a flood of bad
    * datagrams or connections cannot flood the log. */
   if (c->warn_budget == 0) {
@@ -67,16 +70,21 @@ void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...) {
 
 cs_collector *cs_collector_new(const cs_collector_opts *opts, cs_store *st) {
   cs_collector *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
-  if (opts) c->o = *opts;
-  else cs_collector_opts_default(&c->o);
+  if (!c)
+    return NULL;
+  if (opts)
+    c->o = *opts;
+  else
+    cs_collector_opts_default(&c->o);
   snprintf(c->listen_addr, sizeof c->listen_addr, "%s",
            c->o.listen_addr ? c->o.listen_addr : "127.0.0.1");
   c->o.listen_addr = c->listen_addr;
   if (c->o.max_frame == 0 || c->o.max_frame > CS_FRAME_MAX_DEFAULT * 16u)
     c->o.max_frame = CS_FRAME_MAX_DEFAULT;
-  if (c->o.max_batch_spans == 0) c->o.max_batch_spans = 16384;
-  if (c->o.max_conns == 0) c->o.max_conns = 1;
+  if (c->o.max_batch_spans == 0)
+    c->o.max_batch_spans = 16384;
+  if (c->o.max_conns == 0)
+    c->o.max_conns = 1;
   c->store = st;
   c->budget.limit = c->o.max_conn_buffer_bytes;
   c->high = c->o.max_queue_bytes;
@@ -98,8 +106,10 @@ void cs_collector_set_metrics_sink(cs_collector *c, cs_metrics_sink_fn fn, void 
 }
 
 void cs_collector_ports(const cs_collector *c, int *tcp, int *udp) {
-  if (tcp) *tcp = c->tcp_port;
-  if (udp) *udp = c->udp_port;
+  if (tcp)
+    *tcp = c->tcp_port;
+  if (udp)
+    *udp = c->udp_port;
 }
 
 void cs_collector_get_stats(const cs_collector *c, cs_collector_stats *out) {
@@ -114,12 +124,14 @@ void cs_collector_get_stats(const cs_collector *c, cs_collector_stats *out) {
 
 int __cs_admit(cs_collector *c, int acked) {
   (void)acked;
-  if (STAT_GET(c, write_stalled)) return 0;
+  if (STAT_GET(c, write_stalled))
+    return 0;
   return STAT_GET(c, queue_bytes) < c->high;
 }
 
 void __cs_maybe_pause(cs_collector *c) {
-  if (c->paused || __cs_admit(c, 1)) return;
+  if (c->paused || __cs_admit(c, 1))
+    return;
   c->paused = 1;
   STAT_SET(c, tcp_paused, 1);
   STAT_ADD(c, tcp_pauses, 1);
@@ -140,16 +152,20 @@ static void maybe_resume(cs_collector *c) {
 static void count_rejects(cs_collector *c, const cs_reject_counts *rej) {
   uint32_t total = 0;
   for (int i = 0; i < CS_REJ__COUNT; i++) {
-    if (rej->n[i]) STAT_ADD(c, rejected[i], rej->n[i]);
+    if (rej->n[i])
+      STAT_ADD(c, rejected[i], rej->n[i]);
     total += rej->n[i];
   }
-  if (total) STAT_ADD(c, spans_rejected, total);
-  if (rej->utf8_repaired) STAT_ADD(c, utf8_repaired, rej->utf8_repaired);
+  if (total)
+    STAT_ADD(c, spans_rejected, total);
+  if (rej->utf8_repaired)
+    STAT_ADD(c, utf8_repaired, rej->utf8_repaired);
 }
 
 uint32_t __cs_reject_out_of_window(cs_collector *c, cs_span *spans, size_t *n,
                                    cs_reject_counts *rej, const char *from) {
-  if (!c->o.retention_s && !c->o.max_future_s) return 0;
+  if (!c->o.retention_s && !c->o.max_future_s)
+    return 0;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   const uint64_t G = 1000000000ull;
@@ -161,11 +177,15 @@ uint32_t __cs_reject_out_of_window(cs_collector *c, cs_span *spans, size_t *n,
   uint32_t expired = 0, future = 0;
   size_t kept = 0;
   for (size_t i = 0; i < *n; i++) {
-    if (spans[i].end_ns < oldest) expired++;
-    else if (spans[i].end_ns > newest) future++;
-    else if (kept++ != i) spans[kept - 1] = spans[i];
+    if (spans[i].end_ns < oldest)
+      expired++;
+    else if (spans[i].end_ns > newest)
+      future++;
+    else if (kept++ != i)
+      spans[kept - 1] = spans[i];
   }
-  if (!expired && !future) return 0;
+  if (!expired && !future)
+    return 0;
   *n = kept;
   rej->n[CS_REJ_EXPIRED] += expired;
   rej->n[CS_REJ_FUTURE] += future;
@@ -179,8 +199,10 @@ uint32_t __cs_reject_out_of_window(cs_collector *c, cs_span *spans, size_t *n,
 
 void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
                        const uint8_t *payload) {
-  if (conn) STAT_ADD(c, frames_tcp, 1);
-  else STAT_ADD(c, frames_udp, 1);
+  if (conn)
+    STAT_ADD(c, frames_tcp, 1);
+  else
+    STAT_ADD(c, frames_udp, 1);
   cs_item *it = calloc(1, sizeof *it);
   if (!it) {
     __cs_log_peer(c, CS_LOG_WARN, "out of memory: dropping a frame of %u bytes", h->len);
@@ -193,7 +215,8 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
   if (h->type == CS_FRAME_TRACES) {
     cs_reject_counts rej;
     memset(&rej, 0, sizeof rej);
-    rc = cs_decode_traces(payload, h->len, &it->arena, &c->o.limits, &it->spans, &it->n_spans, &rej);
+    rc =
+        cs_decode_traces(payload, h->len, &it->arena, &c->o.limits, &it->spans, &it->n_spans, &rej);
     if (rc == CS_DECODE_OK) {
       __cs_reject_out_of_window(c, it->spans, &it->n_spans, &rej, conn ? conn->peer : "udp");
       count_rejects(c, &rej);
@@ -207,8 +230,8 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
     }
   } else {
     size_t points = 0;
-    rc = cs_decode_metrics(payload, h->len, &it->arena, &c->o.limits, &it->metrics,
-                           &it->resources, &points);
+    rc = cs_decode_metrics(payload, h->len, &it->arena, &c->o.limits, &it->metrics, &it->resources,
+                           &points);
     if (rc == CS_DECODE_OK) {
       STAT_ADD(c, metric_frames, 1);
       STAT_ADD(c, metric_points, points);
@@ -233,8 +256,8 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
     STAT_ADD(c, decode_errors, rc == CS_DECODE_EPROTO);
     STAT_ADD(c, decode_nomem, rc == CS_DECODE_ENOMEM);
     __cs_log_peer(c, CS_LOG_WARN, "undecodable %s payload of %u bytes from %s: %s",
-              h->type == CS_FRAME_TRACES ? "traces" : "metrics", h->len,
-              conn ? conn->peer : "udp", cs_decode_strerror(rc));
+                  h->type == CS_FRAME_TRACES ? "traces" : "metrics", h->len,
+                  conn ? conn->peer : "udp", cs_decode_strerror(rc));
     cs_arena_release(&it->arena);
     it->spans = NULL;
     it->n_spans = 0;
@@ -279,11 +302,14 @@ static void on_wake(uv_async_t *a) {
   cs_conn *cur = NULL;
   for (size_t i = 0; i <= n; i++) {
     cs_conn *conn = i < n ? d[i].conn : NULL;
-    if (n_out && (conn != cur || n_out == ACKS_PER_WRITE || cur->closing || (i < n && d[i].failed))) {
-      if (!cur->closing) __cs_conn_write_acks(cur, out, (size_t)n_out * ACK_FRAME, n_out);
+    if (n_out &&
+        (conn != cur || n_out == ACKS_PER_WRITE || cur->closing || (i < n && d[i].failed))) {
+      if (!cur->closing)
+        __cs_conn_write_acks(cur, out, (size_t)n_out * ACK_FRAME, n_out);
       n_out = 0;
     }
-    if (i == n) break;
+    if (i == n)
+      break;
     cur = conn;
     if (conn->closing) {
       STAT_ADD(c, acks_orphaned, 1);
@@ -299,13 +325,15 @@ static void on_wake(uv_async_t *a) {
   }
   __cs_maybe_pause(c); /* the store may have run out of space */
   maybe_resume(c);
-  if (c->stopping && writer_done && !c->finished) finish(c);
+  if (c->stopping && writer_done && !c->finished)
+    finish(c);
 }
 
 static void log_stats(cs_collector *c) {
   cs_collector_stats s;
   cs_collector_get_stats(c, &s);
-  double lat_ms = s.batches_written ? (double)s.write_ns_total / (double)s.batches_written / 1e6 : 0;
+  double lat_ms =
+      s.batches_written ? (double)s.write_ns_total / (double)s.batches_written / 1e6 : 0;
   cs_log(CS_LOG_INFO, "collector",
          "stats frames udp=%llu tcp=%llu spans udp=%llu tcp=%llu written=%llu rejected=%llu "
          "bad_frames udp=%llu tcp=%llu undecodable=%llu udp_dropped=%llu udp_dropped_spans=%llu "
@@ -343,7 +371,8 @@ static void on_tick(uv_timer_t *t) {
 
 static void on_stop_req(uv_async_t *a) {
   cs_collector *c = a->data;
-  if (c->stopping) return;
+  if (c->stopping)
+    return;
   c->stopping = 1;
   cs_log(CS_LOG_INFO, "collector", "stopping: closing listeners, draining %llu queued frames",
          (unsigned long long)STAT_GET(c, queue_items));
@@ -380,8 +409,10 @@ int cs_collector_start(cs_collector *c, uv_loop_t *loop) {
   c->tick.data = c;
   c->started = 1;
   c->next_stats_ms = __cs_now_ms() + c->o.stats_interval_ms;
-  if (c->o.tcp_port >= 0 && (rc = __cs_tcp_start(c))) goto fail;
-  if (c->o.udp_port >= 0 && (rc = __cs_udp_start(c))) goto fail;
+  if (c->o.tcp_port >= 0 && (rc = __cs_tcp_start(c)))
+    goto fail;
+  if (c->o.udp_port >= 0 && (rc = __cs_udp_start(c)))
+    goto fail;
   if ((rc = __cs_writer_start(c))) {
     cs_log(CS_LOG_ERROR, "collector", "cannot start the writer thread: %s", uv_strerror(rc));
     goto fail;
@@ -408,18 +439,21 @@ fail:
 }
 
 void cs_collector_stop(cs_collector *c) {
-  if (c->started) uv_async_send(&c->stop_req);
+  if (c->started)
+    uv_async_send(&c->stop_req);
 }
 
 void cs_collector_free(cs_collector *c) {
-  if (!c) return;
+  if (!c)
+    return;
   if (c->writer_started) { /* stopped without running the loop to the end */
     __cs_writer_stop(c);
     pthread_join(c->writer, NULL);
   }
   for (cs_item *it = c->q_head, *next; it; it = next) {
     next = it->next;
-    if (it->on_done) it->on_done(it->done_ud, 1);
+    if (it->on_done)
+      it->on_done(it->done_ud, 1);
     __cs_item_free(it);
   }
   __cs_recv_free(c);

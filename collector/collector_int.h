@@ -19,16 +19,16 @@ typedef struct cs_conn cs_conn;
 /* One decoded frame on its way to the store. */
 typedef struct cs_item {
   struct cs_item *next;
-  cs_arena arena;   /* owns everything the spans point to */
-  uint8_t type;     /* CS_FRAME_TRACES or CS_FRAME_METRICS */
-  cs_span *spans;   /* TRACES: valid spans */
+  cs_arena arena; /* owns everything the spans point to */
+  uint8_t type;   /* CS_FRAME_TRACES or CS_FRAME_METRICS */
+  cs_span *spans; /* TRACES: valid spans */
   size_t n_spans;
   cs_otlp_metrics *metrics; /* METRICS: NULL when undecodable */
   cs_resource *resources;
   uint32_t accepted, rejected; /* for the ACK */
-  cs_conn *conn;    /* NULL for UDP */
+  cs_conn *conn;               /* NULL for UDP */
   uint64_t seq;
-  size_t bytes;     /* charged to the queue */
+  size_t bytes; /* charged to the queue */
   /* HTTP receivers: called on the writer thread once the item's write
    * committed (failed = 0) or failed, before the item is freed. */
   void (*on_done)(void *ud, int failed);
@@ -89,7 +89,7 @@ struct cs_collector {
   size_t high, low; /* queue watermarks, bytes */
   uint64_t next_stats_ms;
   uint32_t warn_budget, warn_suppressed; /* log rate limit, per second */
-  cs_done *done_local;  /* swapped with done under mu */
+  cs_done *done_local;                   /* swapped with done under mu */
   size_t done_local_cap;
 
   /* Shared under mu. */

@@ -29,8 +29,10 @@ size_t cs_decode_arena_chunk(size_t len) {
    * repaired strings) takes about 1x to 1.5x the payload, usually one
    * ordinary chunk. */
   size_t c = len * 3 / 2;
-  if (c < 4096) c = 4096;
-  if (c > (1u << 20)) c = 1u << 20;
+  if (c < 4096)
+    c = 4096;
+  if (c > (1u << 20))
+    c = 1u << 20;
   return c;
 }
 
@@ -41,7 +43,8 @@ size_t cs_decode_arena_cap(size_t len) {
    * about 40x through protobuf-c, which the cap refuses instead of
    * serving. */
   size_t cap = len * 24 + (256u << 10);
-  if (cap > ((size_t)96 << 20)) cap = (size_t)96 << 20;
+  if (cap > ((size_t)96 << 20))
+    cap = (size_t)96 << 20;
   return cap;
 }
 
@@ -55,11 +58,14 @@ typedef struct pb_alloc_ud {
 static void *arena_pb_alloc(void *ud, size_t n) {
   pb_alloc_ud *u = ud;
   void *p = cs_arena_alloc(u->a, n);
-  if (!p) u->failed = 1;
+  if (!p)
+    u->failed = 1;
   return p;
 }
 
-static void arena_pb_free(void *ud, void *p) { (void)ud, (void)p; }
+static void arena_pb_free(void *ud, void *p) {
+  (void)ud, (void)p;
+}
 
 /* Reads a varint; returns bytes used or 0 when malformed/truncated. */
 static size_t get_varint(const uint8_t *p, size_t n, uint64_t *v) {
@@ -78,24 +84,29 @@ static size_t get_varint(const uint8_t *p, size_t n, uint64_t *v) {
  * nest deeper than MAX_MSG_DEPTH. Malformed bytes are left for protobuf-c
  * to reject (return 0), only depth is judged here. */
 static int too_deep(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, int depth) {
-  if (depth > MAX_MSG_DEPTH) return 1;
+  if (depth > MAX_MSG_DEPTH)
+    return 1;
   size_t i = 0;
   while (i < n) {
     uint64_t key, len;
     size_t k = get_varint(p + i, n - i, &key);
-    if (!k) return 0;
+    if (!k)
+      return 0;
     i += k;
     switch (key & 7) {
     case 0:
-      if (!(k = get_varint(p + i, n - i, &len))) return 0;
+      if (!(k = get_varint(p + i, n - i, &len)))
+        return 0;
       i += k;
       break;
     case 1: i += 8; break;
     case 5: i += 4; break;
     case 2: {
-      if (!(k = get_varint(p + i, n - i, &len))) return 0;
+      if (!(k = get_varint(p + i, n - i, &len)))
+        return 0;
       i += k;
-      if (len > n - i) return 0;
+      if (len > n - i)
+        return 0;
       const ProtobufCFieldDescriptor *f =
           key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
                                  : NULL;
@@ -120,19 +131,23 @@ static void *unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, siz
   pb_alloc_ud u = {a, 0};
   ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, &u};
   void *m = protobuf_c_message_unpack(d, &alloc, len, buf);
-  if (!m) *err = u.failed ? CS_DECODE_ENOMEM : CS_DECODE_EPROTO;
+  if (!m)
+    *err = u.failed ? CS_DECODE_ENOMEM : CS_DECODE_EPROTO;
   return m;
 }
 
 static int conv_resource(cs_conv *c, const Opentelemetry__Proto__Resource__V1__Resource *pr,
                          cs_resource **out) {
   cs_resource *r = cs_arena_calloc(c->a, sizeof *r);
-  if (!r) return CS_CONV_NOMEM;
+  if (!r)
+    return CS_CONV_NOMEM;
   *out = r;
   r->service = CS_STR_LIT("unknown_service");
-  if (!pr) return CS_CONV_OK;
+  if (!pr)
+    return CS_CONV_OK;
   int rc = __cs_conv_attrs(c, pr->attributes, pr->n_attributes, &r->attrs, &r->n_attrs);
-  if (rc) return rc;
+  if (rc)
+    return rc;
   for (uint32_t i = 0; i < r->n_attrs; i++) {
     const cs_attr *at = &r->attrs[i];
     if (at->type == CS_VAL_STR && at->v.s.n > 0 && at->key.n == 12 &&
@@ -165,11 +180,13 @@ int cs_decode_metrics(const uint8_t *buf, size_t len, cs_arena *a, const cs_limi
   cs_otlp_metrics *req = unpack(
       &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
       buf, len, a, &err);
-  if (!req) return err;
+  if (!req)
+    return err;
   cs_resource *res = NULL;
   if (req->n_resource_metrics) {
     res = cs_arena_calloc(a, req->n_resource_metrics * sizeof *res);
-    if (!res) return CS_DECODE_ENOMEM;
+    if (!res)
+      return CS_DECODE_ENOMEM;
   }
   cs_conv c = {.a = a, .lim = lim};
   size_t points = 0;
@@ -177,9 +194,12 @@ int cs_decode_metrics(const uint8_t *buf, size_t len, cs_arena *a, const cs_limi
     const cs_otlp_resource_metrics *rm = req->resource_metrics[i];
     cs_resource *r;
     int rc = conv_resource(&c, rm->resource, &r);
-    if (rc == CS_CONV_NOMEM) return CS_DECODE_ENOMEM;
-    if (rc == CS_CONV_OK) res[i] = *r;
-    else res[i].service = CS_STR_LIT("unknown_service"); /* over the caps: attributes dropped */
+    if (rc == CS_CONV_NOMEM)
+      return CS_DECODE_ENOMEM;
+    if (rc == CS_CONV_OK)
+      res[i] = *r;
+    else
+      res[i].service = CS_STR_LIT("unknown_service"); /* over the caps: attributes dropped */
     for (size_t j = 0; j < rm->n_scope_metrics; j++)
       for (size_t k = 0; k < rm->scope_metrics[j]->n_metrics; k++)
         points += count_points(rm->scope_metrics[j]->metrics[k]);

@@ -13,7 +13,7 @@
 #include "collector_int.h"
 #include "log.h"
 
-#define CONN_OF(e) ((cs_conn *)((char *)(e) - offsetof(cs_conn, pe)))
+#define CONN_OF(e) ((cs_conn *)((char *)(e)-offsetof(cs_conn, pe)))
 
 #define READ_BUF 65536
 #define MAX_WRITE_QUEUE (1u << 20) /* unread acks before we give up on a peer */
@@ -32,12 +32,14 @@ static void on_conn_closed(uv_handle_t *h) {
 }
 
 void __cs_conn_close(cs_conn *conn, const char *why) {
-  if (conn->closing) return;
+  if (conn->closing)
+    return;
   cs_collector *c = conn->c;
   conn->closing = 1;
   cs_connpool_remove(&c->tcp_pool, &conn->pe);
   STAT_SET(c, conns_open, c->tcp_pool.n);
-  if (why) __cs_log_peer(c, CS_LOG_INFO, "closing tcp connection %s: %s", conn->peer, why);
+  if (why)
+    __cs_log_peer(c, CS_LOG_INFO, "closing tcp connection %s: %s", conn->peer, why);
   /* The partial frame will never complete: give its bytes back now. */
   cs_framer_release(&conn->fr);
   uv_close((uv_handle_t *)&conn->h, on_conn_closed);
@@ -105,7 +107,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static int on_frame(void *ud, const cs_frame_hdr *h, const uint8_t *payload) {
   cs_conn *conn = ud;
-  if (h->type == CS_FRAME_ACK) return CS_WIRE_ETYPE; /* only we send those */
+  if (h->type == CS_FRAME_ACK)
+    return CS_WIRE_ETYPE; /* only we send those */
   __cs_handle_frame(conn->c, conn, h, payload);
   return 0;
 }
@@ -113,7 +116,8 @@ static int on_frame(void *ud, const cs_frame_hdr *h, const uint8_t *payload) {
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   cs_conn *conn = (cs_conn *)s;
   cs_collector *c = conn->c;
-  if (nread == 0 || conn->closing) return;
+  if (nread == 0 || conn->closing)
+    return;
   if (nread < 0) {
     if (nread == UV_EOF && cs_framer_pending(&conn->fr) == 0) {
       __cs_conn_close(conn, NULL);
@@ -134,7 +138,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
                c->budget.used);
     else
       snprintf(why, sizeof why, "framing error: %s", cs_wire_strerror(rc));
-    if (rc < 0 && -rc < 16) STAT_ADD(c, wire_errors[-rc], 1);
+    if (rc < 0 && -rc < 16)
+      STAT_ADD(c, wire_errors[-rc], 1);
     STAT_ADD(c, frame_errors_tcp, 1);
     STAT_ADD(c, conns_closed_error, 1);
     __cs_conn_close(conn, why);
@@ -142,13 +147,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   __cs_maybe_pause(c);
 }
 
-static void on_reject_closed(uv_handle_t *h) { free(h); }
+static void on_reject_closed(uv_handle_t *h) {
+  free(h);
+}
 
 /* Accepts and closes at once: leaving a refused peer in the backlog would
  * only make it wait for nothing. */
 static void refuse(cs_collector *c, uv_stream_t *server, const char *why) {
   uv_tcp_t *t = malloc(sizeof *t);
-  if (!t) return;
+  if (!t)
+    return;
   uv_tcp_init(c->loop, t);
   if (uv_accept(server, (uv_stream_t *)t) == 0) {
     STAT_ADD(c, conns_rejected, 1);
@@ -175,7 +183,8 @@ static void peer_name(cs_conn *conn, const struct sockaddr_storage *sa) {
  * never displaced. Returns 0 when the newcomer may stay. */
 static int make_room(cs_collector *c, cs_conn *conn) {
   cs_connpool *p = &c->tcp_pool;
-  for (cs_pool_conn *e = p->head; e; e = e->next) e->busy = CONN_OF(e)->pending > 0;
+  for (cs_pool_conn *e = p->head; e; e = e->next)
+    e->busy = CONN_OF(e)->pending > 0;
   cs_pool_conn *victim;
   int rc = cs_connpool_admit(p, conn->pe.addr, &victim);
   if (rc == CS_POOL_EVICT || rc == CS_POOL_EVICT_SOURCE) {
@@ -189,9 +198,11 @@ static int make_room(cs_collector *c, cs_conn *conn) {
     __cs_conn_close(v, why);
     return 0;
   }
-  if (rc == CS_POOL_ROOM) return 0;
+  if (rc == CS_POOL_ROOM)
+    return 0;
   STAT_ADD(c, conns_rejected, 1);
-  if (rc == CS_POOL_SOURCE_FULL) STAT_ADD(c, conns_rejected_per_source, 1);
+  if (rc == CS_POOL_SOURCE_FULL)
+    STAT_ADD(c, conns_rejected_per_source, 1);
   __cs_log_peer(c, CS_LOG_WARN, "refusing tcp connection from %s: %u connections%s open, all busy",
                 conn->peer, rc == CS_POOL_SOURCE_FULL ? p->max_per_source : p->n,
                 rc == CS_POOL_SOURCE_FULL ? " from that address" : "");
@@ -224,7 +235,8 @@ static void on_connection(uv_stream_t *server, int status) {
   int salen = sizeof sa;
   snprintf(conn->peer, sizeof conn->peer, "?");
   memset(&sa, 0, sizeof sa);
-  if (uv_tcp_getpeername(&conn->h, (struct sockaddr *)&sa, &salen) == 0) peer_name(conn, &sa);
+  if (uv_tcp_getpeername(&conn->h, (struct sockaddr *)&sa, &salen) == 0)
+    peer_name(conn, &sa);
   cs_pool_addr(conn->pe.addr, (struct sockaddr *)&sa);
   if (make_room(c, conn)) {
     conn->closing = 1;
@@ -238,19 +250,22 @@ static void on_connection(uv_stream_t *server, int status) {
   STAT_ADD(c, conns_accepted, 1);
   STAT_SET(c, conns_open, c->tcp_pool.n);
   cs_log(CS_LOG_DEBUG, "collector", "tcp connection from %s", conn->peer);
-  if (!c->paused) uv_read_start((uv_stream_t *)&conn->h, on_alloc, on_read);
+  if (!c->paused)
+    uv_read_start((uv_stream_t *)&conn->h, on_alloc, on_read);
 }
 
 int __cs_tcp_start(cs_collector *c) {
   struct sockaddr_storage sa;
   int rc = uv_ip4_addr(c->listen_addr, c->o.tcp_port, (struct sockaddr_in *)&sa);
-  if (rc) rc = uv_ip6_addr(c->listen_addr, c->o.tcp_port, (struct sockaddr_in6 *)&sa);
+  if (rc)
+    rc = uv_ip6_addr(c->listen_addr, c->o.tcp_port, (struct sockaddr_in6 *)&sa);
   if (rc) {
     cs_log(CS_LOG_ERROR, "collector", "bad listen address: %s", c->listen_addr);
     return rc;
   }
   c->tcp_rbuf = malloc(READ_BUF);
-  if (!c->tcp_rbuf) return UV_ENOMEM;
+  if (!c->tcp_rbuf)
+    return UV_ENOMEM;
   c->tcp_pool.max_total = c->o.max_conns;
   c->tcp_pool.max_per_source = c->o.max_conns_per_source;
   uv_tcp_init(c->loop, &c->tcp);
@@ -265,17 +280,19 @@ int __cs_tcp_start(cs_collector *c) {
   int salen = sizeof sa;
   uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&sa, &salen);
   c->tcp_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                                : ((struct sockaddr_in *)&sa)->sin_port);
+                                               : ((struct sockaddr_in *)&sa)->sin_port);
   cs_log(CS_LOG_INFO, "collector", "listening tcp %s:%d", c->listen_addr, c->tcp_port);
   return 0;
 }
 
 void __cs_tcp_close_listener(cs_collector *c) {
-  if (c->tcp_on && !uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, NULL);
+  if (c->tcp_on && !uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, NULL);
 }
 
 void __cs_tcp_pause_all(cs_collector *c) {
-  for (cs_pool_conn *e = c->tcp_pool.head; e; e = e->next) uv_read_stop((uv_stream_t *)&CONN_OF(e)->h);
+  for (cs_pool_conn *e = c->tcp_pool.head; e; e = e->next)
+    uv_read_stop((uv_stream_t *)&CONN_OF(e)->h);
 }
 
 void __cs_tcp_resume_all(cs_collector *c) {
@@ -289,7 +306,8 @@ void __cs_tcp_resume_all(cs_collector *c) {
 }
 
 void __cs_tcp_sweep(cs_collector *c, uint64_t now) {
-  if (c->paused) return;
+  if (c->paused)
+    return;
   cs_pool_conn *next;
   for (cs_pool_conn *e = c->tcp_pool.head; e; e = next) {
     next = e->next;
@@ -323,12 +341,14 @@ void __cs_tcp_shutdown_all(cs_collector *c) {
     cs_conn *conn = CONN_OF(e);
     uv_read_stop((uv_stream_t *)&conn->h);
     if (cs_framer_pending(&conn->fr))
-      cs_log(CS_LOG_INFO, "collector", "stopping: dropping %zu bytes of an incomplete frame from %s",
+      cs_log(CS_LOG_INFO, "collector",
+             "stopping: dropping %zu bytes of an incomplete frame from %s",
              cs_framer_pending(&conn->fr), conn->peer);
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req) {
       req->data = conn;
-      if (uv_shutdown(req, (uv_stream_t *)&conn->h, on_shutdown) == 0) continue;
+      if (uv_shutdown(req, (uv_stream_t *)&conn->h, on_shutdown) == 0)
+        continue;
       free(req);
     }
     __cs_conn_close(conn, NULL);

@@ -21,7 +21,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                     unsigned flags) {
   cs_collector *c = h->data;
-  if (nread == 0 || c->stopping) return; /* nothing (more) to read, or buffer release */
+  if (nread == 0 || c->stopping)
+    return; /* nothing (more) to read, or buffer release */
   if (nread < 0) {
     __cs_log_peer(c, CS_LOG_WARN, "udp receive failed: %s", uv_strerror((int)nread));
     return;
@@ -36,11 +37,14 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   const uint8_t *payload;
   int rc = cs_frame_parse_datagram((const uint8_t *)buf->base, (size_t)nread, CS_FRAME_MAX_UDP,
                                    &hdr, &payload);
-  if (rc == CS_WIRE_OK && hdr.type == CS_FRAME_ACK) rc = CS_WIRE_ETYPE;
+  if (rc == CS_WIRE_OK && hdr.type == CS_FRAME_ACK)
+    rc = CS_WIRE_ETYPE;
   if (rc != CS_WIRE_OK) {
     STAT_ADD(c, frame_errors_udp, 1);
-    if (-rc > 0 && -rc < 16) STAT_ADD(c, wire_errors[-rc], 1);
-    __cs_log_peer(c, CS_LOG_WARN, "dropping udp datagram of %zd bytes: %s", nread, cs_wire_strerror(rc));
+    if (-rc > 0 && -rc < 16)
+      STAT_ADD(c, wire_errors[-rc], 1);
+    __cs_log_peer(c, CS_LOG_WARN, "dropping udp datagram of %zd bytes: %s", nread,
+                  cs_wire_strerror(rc));
     return;
   }
   if (!__cs_admit(c, 0)) {
@@ -61,7 +65,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 static void size_rcvbuf(cs_collector *c) {
   uv_os_fd_t fd;
   int want = c->o.udp_rcvbuf > (size_t)(INT32_MAX / 2) ? INT32_MAX / 2 : (int)c->o.udp_rcvbuf;
-  if (want <= 0) return;
+  if (want <= 0)
+    return;
   if (uv_fileno((uv_handle_t *)&c->udp, &fd) == 0)
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
       uv_recv_buffer_size((uv_handle_t *)&c->udp, &want);
@@ -75,28 +80,31 @@ static void size_rcvbuf(cs_collector *c) {
 int __cs_udp_start(cs_collector *c) {
   struct sockaddr_storage sa;
   int rc = uv_ip4_addr(c->listen_addr, c->o.udp_port, (struct sockaddr_in *)&sa);
-  if (rc) rc = uv_ip6_addr(c->listen_addr, c->o.udp_port, (struct sockaddr_in6 *)&sa);
+  if (rc)
+    rc = uv_ip6_addr(c->listen_addr, c->o.udp_port, (struct sockaddr_in6 *)&sa);
   if (rc) {
     cs_log(CS_LOG_ERROR, "collector", "bad listen address: %s", c->listen_addr);
     return rc;
   }
   c->udp_rbuf_len = (size_t)DGRAM_SLOT * DGRAM_SLOTS;
   c->udp_rbuf = malloc(c->udp_rbuf_len);
-  if (!c->udp_rbuf) return UV_ENOMEM;
-  if ((rc = uv_udp_init_ex(c->loop, &c->udp, AF_UNSPEC | UV_UDP_RECVMMSG))) return rc;
+  if (!c->udp_rbuf)
+    return UV_ENOMEM;
+  if ((rc = uv_udp_init_ex(c->loop, &c->udp, AF_UNSPEC | UV_UDP_RECVMMSG)))
+    return rc;
   c->udp.data = c;
   c->udp_on = 1;
   if ((rc = uv_udp_bind(&c->udp, (struct sockaddr *)&sa, 0)) ||
       (rc = uv_udp_recv_start(&c->udp, on_alloc, on_recv))) {
-    cs_log(CS_LOG_ERROR, "collector", "udp bind on %s:%d failed: %s", c->listen_addr,
-           c->o.udp_port, uv_strerror(rc));
+    cs_log(CS_LOG_ERROR, "collector", "udp bind on %s:%d failed: %s", c->listen_addr, c->o.udp_port,
+           uv_strerror(rc));
     return rc;
   }
   size_rcvbuf(c);
   int salen = sizeof sa;
   uv_udp_getsockname(&c->udp, (struct sockaddr *)&sa, &salen);
   c->udp_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                                : ((struct sockaddr_in *)&sa)->sin_port);
+                                               : ((struct sockaddr_in *)&sa)->sin_port);
   cs_log(CS_LOG_INFO, "collector", "listening udp %s:%d", c->listen_addr, c->udp_port);
   return 0;
 }

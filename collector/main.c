@@ -22,8 +22,10 @@ static cs_collector *g_collector;
 static uv_signal_t g_sigterm, g_sigint;
 
 static void close_signals(void) {
-  if (!uv_is_closing((uv_handle_t *)&g_sigterm)) uv_close((uv_handle_t *)&g_sigterm, NULL);
-  if (!uv_is_closing((uv_handle_t *)&g_sigint)) uv_close((uv_handle_t *)&g_sigint, NULL);
+  if (!uv_is_closing((uv_handle_t *)&g_sigterm))
+    uv_close((uv_handle_t *)&g_sigterm, NULL);
+  if (!uv_is_closing((uv_handle_t *)&g_sigint))
+    uv_close((uv_handle_t *)&g_sigint, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -43,7 +45,8 @@ int main(int argc, char **argv) {
   cs_collector_cli cli;
   cs_collector_cli_init(&cli);
   int prc = cs_cli_parse("callscope-collector", argc, argv, groups, 1, apply, &cli, usage);
-  if (prc) return prc == 1 ? 0 : 2;
+  if (prc)
+    return prc == 1 ? 0 : 2;
   cs_collector_cli_finish(&cli);
   cs_collector_opts co = cli.co;
   cs_store_opts so = cli.so;
@@ -75,7 +78,8 @@ int main(int argc, char **argv) {
   uv_signal_start(&g_sigterm, on_signal, SIGTERM);
   uv_signal_start(&g_sigint, on_signal, SIGINT);
   rc = cs_collector_start(c, loop);
-  if (rc) close_signals();
+  if (rc)
+    close_signals();
   uv_run(loop, UV_RUN_DEFAULT);
   cs_collector_free(c);
   cs_store_close(st);

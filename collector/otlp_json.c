@@ -25,22 +25,28 @@ typedef struct pbw {
 static int bad(pbw *w, const char *what, const char *field) {
   if (!w->rc) {
     w->rc = CS_OTLP_JSON_EBAD;
-    if (w->err && w->err_len) snprintf(w->err, w->err_len, "%s: %s", what, field ? field : "");
+    if (w->err && w->err_len)
+      snprintf(w->err, w->err_len, "%s: %s", what, field ? field : "");
   }
   return w->rc;
 }
 
 static int reserve(pbw *w, size_t more) {
-  if (w->rc) return -1;
-  if (w->n + more <= w->cap) return 0;
+  if (w->rc)
+    return -1;
+  if (w->n + more <= w->cap)
+    return 0;
   if (w->n + more > w->limit) {
     w->rc = CS_OTLP_JSON_ENOMEM;
-    if (w->err && w->err_len) snprintf(w->err, w->err_len, "protobuf form over %zu bytes", w->limit);
+    if (w->err && w->err_len)
+      snprintf(w->err, w->err_len, "protobuf form over %zu bytes", w->limit);
     return -1;
   }
   size_t cap = w->cap ? w->cap * 2 : 4096;
-  while (cap < w->n + more) cap *= 2;
-  if (cap > w->limit) cap = w->limit;
+  while (cap < w->n + more)
+    cap *= 2;
+  if (cap > w->limit)
+    cap = w->limit;
   uint8_t *np = realloc(w->p, cap);
   if (!np) {
     w->rc = CS_OTLP_JSON_ENOMEM;
@@ -52,7 +58,8 @@ static int reserve(pbw *w, size_t more) {
 }
 
 static void put_varint(pbw *w, uint64_t v) {
-  if (reserve(w, 10)) return;
+  if (reserve(w, 10))
+    return;
   while (v >= 0x80) {
     w->p[w->n++] = (uint8_t)(v | 0x80);
     v >>= 7;
@@ -61,17 +68,23 @@ static void put_varint(pbw *w, uint64_t v) {
 }
 
 static void put_fixed(pbw *w, uint64_t v, int bytes) {
-  if (reserve(w, (size_t)bytes)) return;
-  for (int i = 0; i < bytes; i++) w->p[w->n++] = (uint8_t)(v >> (8 * i));
+  if (reserve(w, (size_t)bytes))
+    return;
+  for (int i = 0; i < bytes; i++)
+    w->p[w->n++] = (uint8_t)(v >> (8 * i));
 }
 
-static void put_tag(pbw *w, uint32_t id, int wt) { put_varint(w, (uint64_t)id << 3 | (uint64_t)wt); }
+static void put_tag(pbw *w, uint32_t id, int wt) {
+  put_varint(w, (uint64_t)id << 3 | (uint64_t)wt);
+}
 
 static void put_bytes(pbw *w, uint32_t id, const uint8_t *b, size_t n) {
   put_tag(w, id, 2);
   put_varint(w, n);
-  if (reserve(w, n)) return;
-  if (n) memcpy(w->p + w->n, b, n);
+  if (reserve(w, n))
+    return;
+  if (n)
+    memcpy(w->p + w->n, b, n);
   w->n += n;
 }
 
@@ -85,7 +98,8 @@ static int name_match(const char *key, size_t kn, const char *snake) {
       s++;
       want = (char)(s[0] >= 'a' && s[0] <= 'z' ? s[0] - 32 : s[0]);
     }
-    if (i >= kn || key[i] != want) return 0;
+    if (i >= kn || key[i] != want)
+      return 0;
     i++;
   }
   return i == kn;
@@ -103,22 +117,31 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 
 static int is_id_field(const char *name) {
   size_t n = strlen(name);
-  return (n >= 8 && !strcmp(name + n - 8, "trace_id")) || (n >= 7 && !strcmp(name + n - 7, "span_id"));
+  return (n >= 8 && !strcmp(name + n - 8, "trace_id")) ||
+         (n >= 7 && !strcmp(name + n - 7, "span_id"));
 }
 
 static int hexv(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
 static int b64v(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+' || c == '-')
+    return 62;
+  if (c == '/' || c == '_')
+    return 63;
   return -1;
 }
 
@@ -155,7 +178,8 @@ static void put_binary(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
     uint32_t acc = 0;
     int bits = 0;
     for (uint32_t i = 0; i < v->n; i++) {
-      if (v->s[i] == '=') break;
+      if (v->s[i] == '=')
+        break;
       int x = b64v(v->s[i]);
       if (x < 0) {
         bad(w, "bytes value is not base64", f->name);
@@ -171,14 +195,16 @@ static void put_binary(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
   }
   put_bytes(w, f->id, b, n);
 out:
-  if (b != small) free(b);
+  if (b != small)
+    free(b);
 }
 
 /* An integer from a number or string; integral doubles ("1e3", "5.0")
  * are taken too, as protobuf's JSON parsers do. */
 static int get_int(const cs_jp_val *v, int is_unsigned, uint64_t *out) {
   if (is_unsigned) {
-    if (cs_jp_u64(v, out) == 0) return 0;
+    if (cs_jp_u64(v, out) == 0)
+      return 0;
   } else {
     int64_t i;
     if (cs_jp_i64(v, &i) == 0) {
@@ -225,8 +251,10 @@ static void put_scalar(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
     return;
   case PROTOBUF_C_TYPE_ENUM:
     if (v->type == CS_JP_STR && !(v->s[0] >= '0' && v->s[0] <= '9') && v->s[0] != '-') {
-      const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, v->s);
-      if (!ev) return; /* unknown names from newer senders: default */
+      const ProtobufCEnumValue *ev =
+          protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, v->s);
+      if (!ev)
+        return; /* unknown names from newer senders: default */
       put_tag(w, f->id, 0);
       put_varint(w, (uint64_t)(int64_t)ev->value);
       return;
@@ -234,23 +262,29 @@ static void put_scalar(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
     __attribute__((fallthrough)); /* numeric enum */
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_INT64:
-    if (get_int(v, 0, &u)) break;
-    if (f->type != PROTOBUF_C_TYPE_INT64 && ((int64_t)u < INT32_MIN || (int64_t)u > INT32_MAX)) break;
+    if (get_int(v, 0, &u))
+      break;
+    if (f->type != PROTOBUF_C_TYPE_INT64 && ((int64_t)u < INT32_MIN || (int64_t)u > INT32_MAX))
+      break;
     put_tag(w, f->id, 0);
     put_varint(w, u);
     return;
   case PROTOBUF_C_TYPE_UINT32:
   case PROTOBUF_C_TYPE_UINT64:
-    if (get_int(v, 1, &u)) break;
-    if (f->type == PROTOBUF_C_TYPE_UINT32 && u > UINT32_MAX) break;
+    if (get_int(v, 1, &u))
+      break;
+    if (f->type == PROTOBUF_C_TYPE_UINT32 && u > UINT32_MAX)
+      break;
     put_tag(w, f->id, 0);
     put_varint(w, u);
     return;
   case PROTOBUF_C_TYPE_SINT32:
   case PROTOBUF_C_TYPE_SINT64: {
-    if (get_int(v, 0, &u)) break;
+    if (get_int(v, 0, &u))
+      break;
     int64_t s = (int64_t)u;
-    if (f->type == PROTOBUF_C_TYPE_SINT32 && (s < INT32_MIN || s > INT32_MAX)) break;
+    if (f->type == PROTOBUF_C_TYPE_SINT32 && (s < INT32_MIN || s > INT32_MAX))
+      break;
     put_tag(w, f->id, 0);
     put_varint(w, ((uint64_t)s << 1) ^ (uint64_t)(s >> 63));
     return;
@@ -258,21 +292,25 @@ static void put_scalar(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
   case PROTOBUF_C_TYPE_FIXED32:
   case PROTOBUF_C_TYPE_SFIXED32: {
     int uns = f->type == PROTOBUF_C_TYPE_FIXED32;
-    if (get_int(v, uns, &u)) break;
-    if (uns ? u > UINT32_MAX : ((int64_t)u < INT32_MIN || (int64_t)u > INT32_MAX)) break;
+    if (get_int(v, uns, &u))
+      break;
+    if (uns ? u > UINT32_MAX : ((int64_t)u < INT32_MIN || (int64_t)u > INT32_MAX))
+      break;
     put_tag(w, f->id, 5);
     put_fixed(w, (uint32_t)u, 4);
     return;
   }
   case PROTOBUF_C_TYPE_FIXED64:
   case PROTOBUF_C_TYPE_SFIXED64:
-    if (get_int(v, f->type == PROTOBUF_C_TYPE_FIXED64, &u)) break;
+    if (get_int(v, f->type == PROTOBUF_C_TYPE_FIXED64, &u))
+      break;
     put_tag(w, f->id, 1);
     put_fixed(w, u, 8);
     return;
   case PROTOBUF_C_TYPE_DOUBLE:
   case PROTOBUF_C_TYPE_FLOAT: {
-    if (cs_jp_double(v, &dv)) break;
+    if (cs_jp_double(v, &dv))
+      break;
     if (f->type == PROTOBUF_C_TYPE_FLOAT) {
       float fl = (float)dv;
       uint32_t bits;
@@ -294,9 +332,11 @@ static void put_scalar(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
 
 static void put_message_body(pbw *w, const ProtobufCMessageDescriptor *d, const cs_jp_val *obj) {
   for (const cs_jp_val *m = obj->child; m && !w->rc; m = m->next) {
-    if (m->type == CS_JP_NULL) continue;
+    if (m->type == CS_JP_NULL)
+      continue;
     const ProtobufCFieldDescriptor *f = find_field(d, m->key, m->key_n);
-    if (!f) continue; /* unknown fields are ignored */
+    if (!f)
+      continue; /* unknown fields are ignored */
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
       if (m->type != CS_JP_ARR) {
         bad(w, "repeated field is not an array", f->name);
@@ -313,13 +353,16 @@ static void put_message_body(pbw *w, const ProtobufCMessageDescriptor *d, const 
 
 /* A submessage: tag, five bytes held for the length, the body, then the
  * body moved back to sit right after the length's real varint. */
-static void put_sub(pbw *w, uint32_t id, const ProtobufCMessageDescriptor *d, const cs_jp_val *obj) {
+static void put_sub(pbw *w, uint32_t id, const ProtobufCMessageDescriptor *d,
+                    const cs_jp_val *obj) {
   put_tag(w, id, 2);
-  if (reserve(w, 5)) return;
+  if (reserve(w, 5))
+    return;
   size_t len_at = w->n;
   w->n += 5;
   put_message_body(w, d, obj);
-  if (w->rc) return;
+  if (w->rc)
+    return;
   size_t body = w->n - len_at - 5;
   uint8_t tmp[10];
   size_t k = 0;
@@ -334,16 +377,19 @@ static void put_sub(pbw *w, uint32_t id, const ProtobufCMessageDescriptor *d, co
   w->n -= 5 - k;
 }
 
-int cs_otlp_json_to_pb(const char *json, size_t n, const ProtobufCMessageDescriptor *d,
-                       cs_arena *a, uint8_t **out, size_t *out_len, char *err, size_t err_len) {
+int cs_otlp_json_to_pb(const char *json, size_t n, const ProtobufCMessageDescriptor *d, cs_arena *a,
+                       uint8_t **out, size_t *out_len, char *err, size_t err_len) {
   *out = NULL;
   *out_len = 0;
   cs_jp_val *root;
   int rc = cs_jp_parse(json, n, a, JSON_MAX_DEPTH, &root, err, err_len);
-  if (rc == CS_JP_ENOMEM) return CS_OTLP_JSON_ENOMEM;
-  if (rc) return CS_OTLP_JSON_EBAD;
+  if (rc == CS_JP_ENOMEM)
+    return CS_OTLP_JSON_ENOMEM;
+  if (rc)
+    return CS_OTLP_JSON_EBAD;
   if (root->type != CS_JP_OBJ) {
-    if (err && err_len) snprintf(err, err_len, "body is not a JSON object");
+    if (err && err_len)
+      snprintf(err, err_len, "body is not a JSON object");
     return CS_OTLP_JSON_EBAD;
   }
   pbw w = {.limit = n + n / 2 + 4096, .err = err, .err_len = err_len};
@@ -372,7 +418,8 @@ static int to_pb(const char *json, size_t n, const ProtobufCMessageDescriptor *d
   cs_arena_init(&tmp, 64u << 10, cs_otlp_json_arena_cap(n));
   int rc = cs_otlp_json_to_pb(json, n, d, &tmp, pb, pb_len, err, err_len);
   cs_arena_release(&tmp);
-  if (rc == CS_OTLP_JSON_ENOMEM) return CS_DECODE_ENOMEM;
+  if (rc == CS_OTLP_JSON_ENOMEM)
+    return CS_DECODE_ENOMEM;
   return rc ? CS_DECODE_EPROTO : CS_DECODE_OK;
 }
 
@@ -383,13 +430,17 @@ int cs_decode_traces_json(const char *json, size_t n, cs_arena *a, const cs_limi
   size_t pb_len;
   *out = NULL;
   *n_out = 0;
-  int rc = to_pb(json, n, &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
-                 &pb, &pb_len, err, err_len);
-  if (rc) return rc;
+  int rc =
+      to_pb(json, n,
+            &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+            &pb, &pb_len, err, err_len);
+  if (rc)
+    return rc;
   rc = cs_decode_traces(pb, pb_len, a, lim, out, n_out, rej);
   /* Strings of the decoded spans point into the arena, not into pb. */
   free(pb);
-  if (rc && err && err_len) snprintf(err, err_len, "%s", cs_decode_strerror(rc));
+  if (rc && err && err_len)
+    snprintf(err, err_len, "%s", cs_decode_strerror(rc));
   return rc;
 }
 
@@ -401,12 +452,15 @@ int cs_decode_metrics_json(const char *json, size_t n, cs_arena *a, const cs_lim
   *out = NULL;
   *resources = NULL;
   *n_points = 0;
-  int rc = to_pb(json, n,
-                 &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
-                 &pb, &pb_len, err, err_len);
-  if (rc) return rc;
+  int rc = to_pb(
+      json, n,
+      &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+      &pb, &pb_len, err, err_len);
+  if (rc)
+    return rc;
   rc = cs_decode_metrics(pb, pb_len, a, lim, out, resources, n_points);
   free(pb);
-  if (rc && err && err_len) snprintf(err, err_len, "%s", cs_decode_strerror(rc));
+  if (rc && err && err_len)
+    snprintf(err, err_len, "%s", cs_decode_strerror(rc));
   return rc;
 }
