@@ -36,8 +36,7 @@ struct cs_connguard {
   size_t n_slots;
   cs_connpool pool; /* live (not doomed) connections */
   cs_cg_stats st;
-  uint64_t log_sec;
-  unsigned log_lines, log_suppressed;
+  cs_lograte log; /* taken under mu */
 };
 
 uint64_t cs_cg_now_ns(void) {
@@ -56,21 +55,12 @@ uint64_t cs_cg_now_ns(void) {
   } while (0)
 
 static int cg_log_ok(cs_connguard *g, uint64_t now) {
-  uint64_t sec = now / 1000000000ull;
-  if (sec != g->log_sec) {
-    if (g->log_suppressed)
-      cs_log_write(CS_LOG_WARN, g->o.component, "%u connection log lines suppressed",
-                   g->log_suppressed);
-    g->log_sec = sec;
-    g->log_lines = 0;
-    g->log_suppressed = 0;
-  }
-  if (g->log_lines >= LOG_LINES_PER_SEC) {
-    g->log_suppressed++;
-    return 0;
-  }
-  g->log_lines++;
-  return 1;
+  uint64_t dropped;
+  int ok = cs_lograte_take(&g->log, now / 1000000ull, LOG_LINES_PER_SEC, 1000, &dropped);
+  if (dropped)
+    cs_log_write(CS_LOG_WARN, g->o.component, "%llu connection log lines suppressed",
+                 (unsigned long long)dropped);
+  return ok;
 }
 
 static void *sweeper(void *arg);

@@ -10,6 +10,7 @@
 #include "chunk.h"
 #include "codec.h"
 #include "gdict.h"
+#include "log.h"
 #include "store.h"
 
 /* Chunk and summary keys share this prefix: type, version, trace ID. */
@@ -73,9 +74,7 @@ struct cs_store {
   _Atomic int nospace;
   uint64_t nospace_probe_ms; /* next real attempt (monotonic ms) */
   uint64_t headroom_bytes;   /* RocksDB's reserved disk buffer */
-  /* Failed-write log lines: at most one per CS__NOSPACE_PROBE_MS. */
-  uint64_t werr_log_ms;
-  uint64_t werr_suppressed;
+  cs_lograte werr_log; /* write errors: one line per CS__NOSPACE_PROBE_MS */
 };
 
 #define CS__NOSPACE_PROBE_MS 5000

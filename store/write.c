@@ -567,18 +567,13 @@ static int nospace_gate(cs_store *st) {
 /* A failing store fails every batch: one line per CS__NOSPACE_PROBE_MS,
  * with the number of failures not logged since the last one. */
 static void log_write_error(cs_store *st, const char *e) {
-  uint64_t now = mono_ms();
-  if (now < st->werr_log_ms) {
-    st->werr_suppressed++;
-    return;
-  }
-  st->werr_log_ms = now + CS__NOSPACE_PROBE_MS;
-  if (st->werr_suppressed)
+  uint64_t dropped;
+  if (!cs_lograte_take(&st->werr_log, mono_ms(), 1, CS__NOSPACE_PROBE_MS, &dropped)) return;
+  if (dropped)
     cs_log(CS_LOG_ERROR, "store", "write failed: %s (and %llu more failed writes not logged)", e,
-           (unsigned long long)st->werr_suppressed);
+           (unsigned long long)dropped);
   else
     cs_log(CS_LOG_ERROR, "store", "write failed: %s", e);
-  st->werr_suppressed = 0;
 }
 
 int cs_store_write(cs_store *st, const cs_span *spans, size_t n) {
