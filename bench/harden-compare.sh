@@ -69,4 +69,22 @@ awk '{ v = $NF; $NF = ""; sub(/ $/, ""); if (!($0 in seen)) { seen[$0] = 1; prin
     ratio=$(awk -v a="$on" -v b="$off" 'BEGIN { if (b > 0) printf "%+.1f%%", (a / b - 1) * 100; else print "-" }')
     printf '%-58s %10s %10s %8s   %s | %s\n' "$m" "$on" "$off" "$ratio" "$(vals ON | tr '\n' ' ')" "$(vals OFF | tr '\n' ' ')"
   done
+# Instructions, not seconds: callgrind counts what one sampled span (start
+# + 4 attributes + end) executes on the host thread, the same on every run
+# whatever the machine's load; needs valgrind.
+if command -v valgrind >/dev/null; then
+  for l in ON OFF; do
+    if [ "$l" = ON ]; then tree=$ON; else tree=$OFF; fi
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$l" --toggle-collect=op_span \
+      "$tree/bench/libtrace/bench_libtrace" 1000 "span sampled" >/dev/null 2>&1
+    total=$(callgrind_annotate "$tmp/cg.$l" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    id=$(grep -m1 -oP 'fn=\(\K[0-9]+(?=\) cst_span_start$)' "$tmp/cg.$l")
+    spans=$(awk -v c="cfn=($id)" '$1 == c { getline; split($1, a, "="); n += a[2] } END { print n }' "$tmp/cg.$l")
+    echo "$l $((total / spans))" >>"$tmp/ir"
+  done
+  on=$(awk '$1 == "ON" { print $2 }' "$tmp/ir")
+  off=$(awk '$1 == "OFF" { print $2 }' "$tmp/ir")
+  printf '%-58s %10s %10s %8s   (callgrind, deterministic)\n' "libtrace instructions per sampled span" "$on" "$off" \
+    "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')"
+fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -64,6 +64,16 @@ static int explicit_rv(const __cst_bag *bag, uint64_t *out) {
   return 0;
 }
 
+/* Out of line, so that the local whose address explicit_rv takes gives only
+ * this path a stack-protector check, not every sampling decision. */
+static __attribute__((noinline)) int sample_ratio(const cst_tracer *t, const cst_context *parent,
+                                                  const uint8_t trace_id[16]) {
+  uint64_t r;
+  if (!explicit_rv(parent ? parent->bag : NULL, &r))
+    r = r_of(trace_id);
+  return sample_r(r, t->ratio);
+}
+
 int __cst_should_sample(const cst_tracer *t, const cst_context *parent,
                         const uint8_t trace_id[16]) {
   if (t->parent_based && parent) {
@@ -74,12 +84,7 @@ int __cst_should_sample(const cst_tracer *t, const cst_context *parent,
   }
   switch (t->sampler_root) {
   case CST_SAMPLER_ALWAYS_OFF: return 0;
-  case CST_SAMPLER_RATIO: {
-    uint64_t r;
-    if (!explicit_rv(parent ? parent->bag : NULL, &r))
-      r = r_of(trace_id);
-    return sample_r(r, t->ratio);
-  }
+  case CST_SAMPLER_RATIO: return sample_ratio(t, parent, trace_id);
   default: return 1;
   }
 }
