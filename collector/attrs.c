@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hexb64.h"
 #include "pbwire.h"
 
 int __cs_conv_slice(cs_conv *c, const char *p, uint32_t n, cs_str *out) {
@@ -100,15 +101,12 @@ static void jb_string(jbuf *b, const char *s, size_t n) {
 }
 
 static void jb_base64(jbuf *b, const uint8_t *p, size_t n) {
-  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t e = cs_b64_encoded_len(n);
+  if (!e && n) e = SIZE_MAX; /* too large: jb_reserve refuses it */
   jb_put(b, "\"", 1);
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16;
-    if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
-                 i + 2 < n ? tab[v & 63] : '='};
-    jb_put(b, q, 4);
+  if (jb_reserve(b, e) == 0) {
+    cs_b64_encode(p, n, b->p + b->n);
+    b->n += e;
   }
   jb_put(b, "\"", 1);
 }

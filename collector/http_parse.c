@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hexb64.h"
+
 void cs_http_limits_default(cs_http_limits *l) {
   l->max_line = 8u << 10;
   l->max_head = 32u << 10;
@@ -350,16 +352,6 @@ void cs_http_chunked_init(cs_http_chunked *d) {
   memset(d, 0, sizeof *d);
 }
 
-static int hexval(unsigned char ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 static int cfail(cs_http_chunked *d, const char *why) {
   snprintf(d->err, sizeof d->err, "bad chunked body: %s", why);
   return -1;
@@ -374,7 +366,7 @@ int cs_http_chunked_feed(cs_http_chunked *d, const uint8_t *in, size_t n, size_t
     switch (d->state) {
     case C_SIZE:
     case C_SIZE_MORE: {
-      int h = hexval(ch);
+      int h = cs_hexval(ch);
       if (h >= 0) {
         d->left = d->left * 16 + (uint64_t)h;
         if (d->left > CHUNK_SIZE_MAX)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexb64.h"
 #include "json_parse.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
@@ -121,82 +122,32 @@ static int is_id_field(const char *name) {
          (n >= 7 && !strcmp(name + n - 7, "span_id"));
 }
 
-static int hexv(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static int b64v(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+' || c == '-')
-    return 62;
-  if (c == '/' || c == '_')
-    return 63;
-  return -1;
-}
-
-/* Writes a bytes field from hex (IDs) or base64 (anything else). */
+/* Writes a bytes field from hex (IDs) or base64 (anything else), decoding
+ * straight into the output after its tag and length: the decoded length is
+ * known before a byte is written, and the codec checks it against the room
+ * reserved for it. */
 static void put_binary(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_val *v) {
   if (v->type != CS_JP_STR) {
     bad(w, "bytes field is not a string", f->name);
     return;
   }
-  /* Hex decodes to n/2 bytes, base64 to at most 3n/4 (rounded up): size
-   * the buffer for the larger of the two so no input can outgrow it. */
-  uint8_t small[64];
-  size_t need = (size_t)v->n / 4 * 3 + 3;
-  uint8_t *b = need <= sizeof small ? small : malloc(need);
-  if (!b) {
-    w->rc = CS_OTLP_JSON_ENOMEM;
+  int id = is_id_field(f->name);
+  if (id && v->n % 2) {
+    bad(w, "odd-length hex ID", f->name);
     return;
   }
-  size_t n = 0;
-  if (is_id_field(f->name)) {
-    if (v->n % 2) {
-      bad(w, "odd-length hex ID", f->name);
-      goto out;
-    }
-    for (uint32_t i = 0; i < v->n; i += 2) {
-      int hi = hexv(v->s[i]), lo = hexv(v->s[i + 1]);
-      if (hi < 0 || lo < 0) {
-        bad(w, "ID is not hex", f->name);
-        goto out;
-      }
-      b[n++] = (uint8_t)(hi << 4 | lo);
-    }
-  } else {
-    uint32_t acc = 0;
-    int bits = 0;
-    for (uint32_t i = 0; i < v->n; i++) {
-      if (v->s[i] == '=')
-        break;
-      int x = b64v(v->s[i]);
-      if (x < 0) {
-        bad(w, "bytes value is not base64", f->name);
-        goto out;
-      }
-      acc = acc << 6 | (uint32_t)x;
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        b[n++] = (uint8_t)(acc >> bits);
-      }
-    }
+  size_t n = id ? (size_t)v->n / 2 : cs_b64_decoded_len(v->s, v->n);
+  put_tag(w, f->id, 2);
+  put_varint(w, n);
+  if (reserve(w, n))
+    return;
+  ptrdiff_t got = id ? cs_hex_decode(v->s, v->n, w->p + w->n, n, CS_HEX_ANY_CASE)
+                     : cs_b64_decode(v->s, v->n, w->p + w->n, n);
+  if (got != (ptrdiff_t)n) {
+    bad(w, id ? "ID is not hex" : "bytes value is not base64", f->name);
+    return;
   }
-  put_bytes(w, f->id, b, n);
-out:
-  if (b != small)
-    free(b);
+  w->n += n;
 }
 
 /* An integer from a number or string; integral doubles ("1e3", "5.0")

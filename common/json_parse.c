@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexb64.h"
+
 typedef struct jp {
   const char *p, *end, *start;
   cs_arena *a;
@@ -32,18 +34,11 @@ static void skip_ws(jp *j) {
     j->p++;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 static int read_u16(jp *j, const char *q, uint32_t *out) {
   if (j->end - q < 4) return -1;
   uint32_t v = 0;
   for (int i = 0; i < 4; i++) {
-    int h = hexval(q[i]);
+    int h = cs_hexval((unsigned char)q[i]);
     if (h < 0) return -1;
     v = v << 4 | (uint32_t)h;
   }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexb64.h"
 #include "internal.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 
@@ -43,14 +44,14 @@ static void put_json_string(mbuf *b, const char *s, size_t n) {
 }
 
 static void put_base64(mbuf *b, const uint8_t *p, size_t n) {
-  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16;
-    if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    char o[4] = {tab[v >> 18], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
-                 i + 2 < n ? tab[v & 63] : '='};
-    __cs_metrics_buf_add(b, o, 4);
+  char o[4 * 256];
+  /* In slices of 768 input bytes, which encode to whole 1,024-character
+   * groups with no padding between them. */
+  while (n) {
+    size_t k = n < 768 ? n : 768;
+    cs_b64_encode(p, k, o);
+    __cs_metrics_buf_add(b, o, cs_b64_encoded_len(k));
+    p += k, n -= k;
   }
 }
 

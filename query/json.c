@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexb64.h"
+
 void cs_json_init(cs_json *j, size_t limit) {
   memset(j, 0, sizeof *j);
   j->limit = limit ? limit : ((size_t)64 << 20);
@@ -236,13 +238,9 @@ void cs_json_null(cs_json *j) {
 }
 
 void cs_json_hex(cs_json *j, const uint8_t *b, size_t n) {
-  static const char hex[] = "0123456789abcdef";
   char buf[64];
   if (n > 32) n = 32;
-  for (size_t i = 0; i < n; i++) {
-    buf[2 * i] = hex[b[i] >> 4];
-    buf[2 * i + 1] = hex[b[i] & 15];
-  }
+  cs_hex_encode(b, n, buf);
   sep(j);
   putc1(j, '"');
   cs_json_raw(j, buf, 2 * n);
@@ -430,26 +428,15 @@ int cs_json_parse_flat(const char *s, size_t n, cs_arena *a, cs_str **keys, cs_s
 }
 
 void cs_json_base64(cs_json *j, const uint8_t *b, size_t n) {
-  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   sep(j);
-  if (n > (SIZE_MAX - 3) / 4 * 3 || grow(j, (n + 2) / 3 * 4 + 2)) {
+  size_t e = cs_b64_encoded_len(n);
+  if ((!e && n) || e > SIZE_MAX - 2 || grow(j, e + 2)) {
     j->err = 1;
     return;
   }
   char *o = j->p + j->n;
-  *o++ = '"';
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 | b[i + 2];
-    *o++ = tab[v >> 18], *o++ = tab[(v >> 12) & 63], *o++ = tab[(v >> 6) & 63], *o++ = tab[v & 63];
-  }
-  if (n - i == 1) {
-    uint32_t v = (uint32_t)b[i] << 16;
-    *o++ = tab[v >> 18], *o++ = tab[(v >> 12) & 63], *o++ = '=', *o++ = '=';
-  } else if (n - i == 2) {
-    uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8;
-    *o++ = tab[v >> 18], *o++ = tab[(v >> 12) & 63], *o++ = tab[(v >> 6) & 63], *o++ = '=';
-  }
-  *o++ = '"';
-  j->n = (size_t)(o - j->p);
+  o[0] = '"';
+  cs_b64_encode(b, n, o + 1);
+  o[e + 1] = '"';
+  j->n += e + 2;
 }

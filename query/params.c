@@ -4,16 +4,10 @@
 #include "params.h"
 
 #include "duration.h"
+#include "hexb64.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 int cs_qp_u64(const char *s, size_t n, uint64_t max, uint64_t *out) {
   if (!s || n == 0 || n > 20) return -1;
@@ -37,7 +31,7 @@ static int parse_hex_id(const char *s, size_t n, uint8_t *out, size_t bytes) {
   int nonzero = 0;
   /* Right-align the digits: the last digit is the low nibble of out[bytes-1]. */
   for (size_t k = 0; k < n; k++) {
-    int v = hexval(s[n - 1 - k]);
+    int v = cs_hexval((unsigned char)(s[n - 1 - k]));
     if (v < 0) return -1;
     if (v) nonzero = 1;
     size_t byte = bytes - 1 - k / 2;
@@ -88,12 +82,13 @@ int cs_cursor_decode(const char *s, size_t n, cs_cursor *c) {
   if (!s || n != CS_CURSOR_LEN || s[0] != '1') return -1;
   uint64_t t = 0;
   for (int i = 0; i < 16; i++) {
-    int v = hexval(s[1 + i]);
+    int v = cs_hexval((unsigned char)(s[1 + i]));
     if (v < 0) return -1;
     t = (t << 4) | (uint64_t)v;
   }
   for (int i = 0; i < 16; i++) {
-    int hi = hexval(s[17 + 2 * i]), lo = hexval(s[18 + 2 * i]);
+    int hi = cs_hexval((unsigned char)(s[17 + 2 * i])),
+        lo = cs_hexval((unsigned char)(s[18 + 2 * i]));
     if (hi < 0 || lo < 0) return -1;
     c->trace_id[i] = (uint8_t)(hi << 4 | lo);
   }
@@ -112,7 +107,8 @@ int cs_qp_check_target(const char *s, size_t n, size_t *n_params, const char **w
       return -1;
     }
     if (c == '%') {
-      int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+      int hi = i + 2 < n ? cs_hexval((unsigned char)(s[i + 1])) : -1,
+          lo = i + 2 < n ? cs_hexval((unsigned char)(s[i + 2])) : -1;
       if (hi < 0 || lo < 0) {
         *why = "bad percent-escape in the URL";
         return -1;

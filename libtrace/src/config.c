@@ -118,16 +118,6 @@ int __cst_parse_endpoint(const char *s, __cst_resolved *out) {
   return CST_OK;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Two passes: validate everything first, so a malformed list applies
  * nothing (the OpenTelemetry rule for OTEL_RESOURCE_ATTRIBUTES). */
 int __cst_parse_kv_list(const char *s,
@@ -161,9 +151,11 @@ int __cst_parse_kv_list(const char *s,
         if (o >= sizeof val)
           return -1;
         if (v[i] == '%') {
-          if (i + 2 >= vn || hexval(v[i + 1]) < 0 || hexval(v[i + 2]) < 0)
+          if (i + 2 >= vn || cs_hexval((unsigned char)v[i + 1]) < 0 ||
+              cs_hexval((unsigned char)v[i + 2]) < 0)
             return -1;
-          val[o++] = (char)(hexval(v[i + 1]) << 4 | hexval(v[i + 2]));
+          val[o++] =
+              (char)(cs_hexval((unsigned char)v[i + 1]) << 4 | cs_hexval((unsigned char)v[i + 2]));
           i += 2;
         } else {
           val[o++] = v[i];

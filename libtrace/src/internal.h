@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "callscope/trace.h"
+#include "hexb64.h"
 
 #define CST_TLS __thread __attribute__((tls_model("initial-exec")))
 #define CST_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -82,8 +83,14 @@ int __cst_parse_tracestate(const char *v, size_t n, char *out, size_t cap, size_
  * -1 on ENOMEM. */
 int __cst_parse_baggage(const char *v, size_t n, const char *ts, size_t ts_len, __cst_bag **out);
 int __cst_parse_b3_single(const char *v, size_t n, cst_context *out);
-int __cst_hex_decode(const char *s, size_t n, uint8_t *out); /* lowercase only */
-void __cst_hex_encode(const uint8_t *b, size_t n, char *out);
+/* Hex of fixed-size IDs through the common codec (hexb64.h). Every caller
+ * passes a literal n and an out of n/2 bytes; W3C and B3 want lowercase. */
+static inline int __cst_hex_decode(const char *s, size_t n, uint8_t *out) {
+  return cs_hex_decode(s, n, out, n / 2, CS_HEX_LOWER_ONLY) >= 0;
+}
+static inline void __cst_hex_encode(const uint8_t *b, size_t n, char *out) {
+  cs_hex_encode(b, n, out);
+}
 
 /* ---- ring buffer ---------------------------------------------------------- */
 

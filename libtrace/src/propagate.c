@@ -9,40 +9,6 @@
 
 #define TRACESTATE_IN_MAX 16384
 
-static int lchex(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
-}
-
-static int anyhex(char c) {
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return lchex(c);
-}
-
-int __cst_hex_decode(const char *s, size_t n, uint8_t *out) {
-  if (n % 2)
-    return 0;
-  for (size_t i = 0; i < n; i += 2) {
-    int hi = lchex(s[i]), lo = lchex(s[i + 1]);
-    if (hi < 0 || lo < 0)
-      return 0;
-    out[i / 2] = (uint8_t)(hi << 4 | lo);
-  }
-  return 1;
-}
-
-void __cst_hex_encode(const uint8_t *b, size_t n, char *out) {
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-}
-
 static int all_zero(const uint8_t *b, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (b[i])
@@ -193,7 +159,7 @@ static long pct_decode(const char *v, size_t n, char *dst) {
     if (c == '%') {
       if (i + 2 >= n)
         return -1;
-      int hi = anyhex(v[i + 1]), lo = anyhex(v[i + 2]);
+      int hi = cs_hexval((unsigned char)v[i + 1]), lo = cs_hexval((unsigned char)v[i + 2]);
       if (hi < 0 || lo < 0)
         return -1;
       dst[o++] = (char)(hi << 4 | lo);
