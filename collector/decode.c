@@ -67,19 +67,6 @@ static void arena_pb_free(void *ud, void *p) {
   (void)ud, (void)p;
 }
 
-/* Reads a varint; returns bytes used or 0 when malformed/truncated. */
-static size_t get_varint(const uint8_t *p, size_t n, uint64_t *v) {
-  uint64_t r = 0;
-  for (size_t i = 0; i < n && i < 10; i++) {
-    r |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-    if (!(p[i] & 0x80)) {
-      *v = r;
-      return i + 1;
-    }
-  }
-  return 0;
-}
-
 /* Walks the wire bytes of a message of type d and fails when submessages
  * nest deeper than MAX_MSG_DEPTH. Malformed bytes are left for protobuf-c
  * to reject (return 0), only depth is judged here. */
@@ -89,20 +76,20 @@ static int too_deep(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_
   size_t i = 0;
   while (i < n) {
     uint64_t key, len;
-    size_t k = get_varint(p + i, n - i, &key);
+    size_t k = pb_read_varint(p + i, n - i, PB_VARINT_MAX, &key);
     if (!k)
       return 0;
     i += k;
     switch (key & 7) {
     case 0:
-      if (!(k = get_varint(p + i, n - i, &len)))
+      if (!(k = pb_read_varint(p + i, n - i, PB_VARINT_MAX, &len)))
         return 0;
       i += k;
       break;
     case 1: i += 8; break;
     case 5: i += 4; break;
     case 2: {
-      if (!(k = get_varint(p + i, n - i, &len)))
+      if (!(k = pb_read_varint(p + i, n - i, PB_VARINT_MAX, &len)))
         return 0;
       i += k;
       if (len > n - i)

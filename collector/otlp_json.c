@@ -12,6 +12,7 @@
 #include "hexb64.h"
 #include "json_parse.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "pbwire.h"
 
 #define JSON_MAX_DEPTH 128
 
@@ -59,13 +60,9 @@ static int reserve(pbw *w, size_t more) {
 }
 
 static void put_varint(pbw *w, uint64_t v) {
-  if (reserve(w, 10))
+  if (reserve(w, PB_VARINT_MAX))
     return;
-  while (v >= 0x80) {
-    w->p[w->n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  w->p[w->n++] = (uint8_t)v;
+  w->n += pb_put_varint(w->p + w->n, v);
 }
 
 static void put_fixed(pbw *w, uint64_t v, int bytes) {

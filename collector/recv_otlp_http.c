@@ -9,22 +9,12 @@
 
 #include "log.h"
 #include "otlp_json.h"
+#include "pbwire.h"
 #include "recv_http.h"
 #include "recv_int.h"
 
 #define CT_PROTO "application/x-protobuf"
 #define CT_JSON "application/json"
-
-/* Appends a varint; returns bytes written (buf has room for 10). */
-static size_t varint(uint8_t *buf, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    buf[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = (uint8_t)v;
-  return n;
-}
 
 static void json_escape(char *out, size_t cap, const char *s) {
   size_t o = 0;
@@ -67,9 +57,9 @@ static void set_body(cs_rh_resp *rs, int json, int status_form, int64_t count, c
     uint8_t inner[1100];
     size_t k = 0;
     inner[k++] = 0x08; /* field 1, varint */
-    k += varint(inner + k, (uint64_t)count);
+    k += pb_put_varint(inner + k, (uint64_t)count);
     inner[k++] = 0x12; /* field 2, bytes */
-    k += varint(inner + k, mlen);
+    k += pb_put_varint(inner + k, mlen);
     memcpy(inner + k, msg, mlen);
     k += mlen;
     if (status_form) {
@@ -77,7 +67,7 @@ static void set_body(cs_rh_resp *rs, int json, int status_form, int64_t count, c
       n = k;
     } else {
       b[n++] = 0x0a; /* field 1, message */
-      n += varint((uint8_t *)b + n, k);
+      n += pb_put_varint((uint8_t *)b + n, k);
       memcpy(b + n, inner, k);
       n += k;
     }

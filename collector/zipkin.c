@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json_parse.h"
+#include "pbwire.h"
 #include "session.h"
 
 #define ZIPKIN_MAX_DEPTH 16 /* spans are flat: array, span, endpoint/tags */
@@ -255,52 +256,19 @@ int cs_zipkin_decode(const char *json, size_t n, cs_arena *a, const cs_limits *l
  * (hex IDs, decimal numbers, dotted addresses), so one conversion serves
  * both encodings. Field numbers are those of zipkin-api's zipkin.proto. */
 
-typedef struct pbr {
-  const uint8_t *p, *end;
-} pbr;
+typedef pb_rd pbr;
 
-static int pb_varint(pbr *r, uint64_t *v) {
-  uint64_t x = 0;
-  for (int i = 0; i < 10 && r->p < r->end; i++) {
-    uint8_t b = *r->p++;
-    x |= (uint64_t)(b & 0x7f) << (7 * i);
-    if (!(b & 0x80)) {
-      *v = x;
-      return 0;
-    }
-  }
-  return -1;
-}
-
-/* Next field: number, wire type, and for length-delimited fields the
- * bytes; varints and fixed64 in *v. Unknown wire types fail. */
-static int pb_field(pbr *r, uint32_t *num, int *wt, uint64_t *v, pbr *sub) {
-  uint64_t key;
-  if (pb_varint(r, &key) || (key >> 3) == 0 || (key >> 3) > UINT32_MAX) return -1;
-  *num = (uint32_t)(key >> 3);
-  *wt = (int)(key & 7);
-  switch (*wt) {
-  case 0: return pb_varint(r, v);
-  case 1:
-    if (r->end - r->p < 8) return -1;
-    *v = 0;
-    for (int i = 0; i < 8; i++) *v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += 8;
-    return 0;
-  case 5:
-    if (r->end - r->p < 4) return -1;
-    r->p += 4;
-    return 0;
-  case 2: {
-    uint64_t len;
-    if (pb_varint(r, &len) || len > (uint64_t)(r->end - r->p)) return -1;
-    sub->p = r->p;
-    sub->end = r->p + len;
-    r->p += len;
-    return 0;
-  }
-  default: return -1;
-  }
+/* Next field through the common wire reader: number, wire type, the value
+ * of varint and fixed fields in *v and, for length-delimited fields, the
+ * bytes in *sub. Malformed or truncated input and groups fail. */
+static int zpb_field(pbr *r, uint32_t *num, int *wt, uint64_t *v, pbr *sub) {
+  pb_field f;
+  if (!pb_more(r) || pb_field_next(r, &f)) return -1;
+  *num = f.num;
+  *wt = (int)f.wt;
+  *v = f.v;
+  if (f.wt == PB_LEN) pb_init(sub, f.p, f.n);
+  return 0;
 }
 
 typedef struct tb {
@@ -369,7 +337,7 @@ static int pb_endpoint(tb *t, tc *parent, const char *key, pbr r) {
     int wt;
     uint64_t v = 0;
     pbr sub = {0};
-    if (pb_field(&r, &num, &wt, &v, &sub)) return -1;
+    if (zpb_field(&r, &num, &wt, &v, &sub)) return -1;
     if (num == 1 && wt == 2) {
       tb_str(t, &ep, "serviceName", sub.p, (size_t)(sub.end - sub.p), CS_JP_STR);
     } else if ((num == 2 || num == 3) && wt == 2) {
@@ -393,7 +361,7 @@ static int pb_pair(pbr sub, pbr *f1, pbr *f2, uint64_t *fixed1) {
     int w2;
     uint64_t v2 = 0;
     pbr s2 = {0};
-    if (pb_field(&sub, &n2, &w2, &v2, &s2)) return -1;
+    if (zpb_field(&sub, &n2, &w2, &v2, &s2)) return -1;
     if (n2 == 1 && w2 == 2) *f1 = s2;
     else if (n2 == 1 && w2 == 1) *fixed1 = v2;
     else if (n2 == 2 && w2 == 2) *f2 = s2;
@@ -410,7 +378,7 @@ static int pb_span(tb *t, tc *arr, pbr r) {
     int wt;
     uint64_t v = 0;
     pbr sub = {0};
-    if (pb_field(&r, &num, &wt, &v, &sub)) return -1;
+    if (zpb_field(&r, &num, &wt, &v, &sub)) return -1;
     switch (num) {
     case 1: if (wt == 2) tb_hex(t, &o, "traceId", &sub); break;
     case 2: if (wt == 2) tb_hex(t, &o, "parentId", &sub); break;
@@ -477,7 +445,7 @@ int cs_zipkin_decode_proto(const uint8_t *buf, size_t n, cs_arena *a, const cs_l
     int wt;
     uint64_t v;
     pbr sub = {0};
-    if (pb_field(&r, &num, &wt, &v, &sub)) goto bad;
+    if (zpb_field(&r, &num, &wt, &v, &sub)) goto bad;
     if (num != 1 || wt != 2) continue;
     if (pb_span(&t, &arr, sub)) goto bad;
     if (t.nomem) return CS_DECODE_ENOMEM;

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+#include "pbwire.h"
 
 /* Reverse writer: p moves down towards lo; full is sticky. */
 typedef struct rw {
@@ -27,14 +27,8 @@ static void put_raw(rw *w, const void *d, size_t n) {
 }
 
 static void put_varint(rw *w, uint64_t v) {
-  uint8_t tmp[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    tmp[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  tmp[n++] = (uint8_t)v;
-  put_raw(w, tmp, n);
+  uint8_t tmp[PB_VARINT_MAX];
+  put_raw(w, tmp, pb_put_varint(tmp, v));
 }
 
 static void put_tag(rw *w, uint32_t field, int wt) {
@@ -44,7 +38,7 @@ static void put_tag(rw *w, uint32_t field, int wt) {
 /* Closes a length-delimited field whose body spans [w->p, end). */
 static void close_len(rw *w, const uint8_t *end, uint32_t field) {
   put_varint(w, (uint64_t)(end - w->p));
-  put_tag(w, field, WT_LEN);
+  put_tag(w, field, PB_LEN);
 }
 
 static void put_len_field(rw *w, uint32_t field, const void *d, size_t n) {
@@ -64,7 +58,7 @@ static void put_uint(rw *w, uint32_t field, uint64_t v) {
   if (!v)
     return;
   put_varint(w, v);
-  put_tag(w, field, WT_VARINT);
+  put_tag(w, field, PB_VARINT);
 }
 
 static void put_fixed64_always(rw *w, uint32_t field, uint64_t v) {
@@ -72,7 +66,7 @@ static void put_fixed64_always(rw *w, uint32_t field, uint64_t v) {
   for (int i = 0; i < 8; i++)
     b[i] = (uint8_t)(v >> (8 * i));
   put_raw(w, b, 8);
-  put_tag(w, field, WT_I64);
+  put_tag(w, field, PB_I64);
 }
 
 static void put_fixed64(rw *w, uint32_t field, uint64_t v) {
@@ -87,7 +81,7 @@ static void put_fixed32(rw *w, uint32_t field, uint32_t v) {
   for (int i = 0; i < 4; i++)
     b[i] = (uint8_t)(v >> (8 * i));
   put_raw(w, b, 4);
-  put_tag(w, field, WT_I32);
+  put_tag(w, field, PB_I32);
 }
 
 static int all_zero(const uint8_t *b, size_t n) {
@@ -103,11 +97,11 @@ static void put_anyvalue(rw *w, const cs_attr *a) {
   switch (a->type) {
   case CS_VAL_BOOL:
     put_varint(w, a->v.b ? 1 : 0);
-    put_tag(w, 2, WT_VARINT);
+    put_tag(w, 2, PB_VARINT);
     break;
   case CS_VAL_INT:
     put_varint(w, (uint64_t)a->v.i);
-    put_tag(w, 3, WT_VARINT);
+    put_tag(w, 3, PB_VARINT);
     break;
   case CS_VAL_DOUBLE: {
     uint64_t bits;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbwire.h"
 #include "span.h"
 
 typedef struct cs__buf {
@@ -56,12 +57,8 @@ static inline void cs__buf_u8(cs__buf *b, uint8_t v) {
 }
 
 static inline void cs__buf_varint(cs__buf *b, uint64_t v) {
-  if (cs__buf_reserve(b, 10)) return;
-  while (v >= 0x80) {
-    b->p[b->n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  b->p[b->n++] = (uint8_t)v;
+  if (cs__buf_reserve(b, PB_VARINT_MAX)) return;
+  b->n += pb_put_varint(b->p + b->n, v);
 }
 
 /* Big-endian so that byte order equals numeric order inside keys. */
@@ -101,18 +98,14 @@ static inline uint8_t cs__rd_u8(cs__rd *r) {
 }
 
 static inline uint64_t cs__rd_varint(cs__rd *r) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (r->err || r->p >= r->end) {
-      r->err = 1;
-      return 0;
-    }
-    uint8_t c = *r->p++;
-    v |= (uint64_t)(c & 0x7f) << shift;
-    if (!(c & 0x80)) return v;
+  uint64_t v;
+  size_t k = r->err ? 0 : pb_read_varint(r->p, (size_t)(r->end - r->p), PB_VARINT_MAX, &v);
+  if (!k) {
+    r->err = 1;
+    return 0;
   }
-  r->err = 1;
-  return 0;
+  r->p += k;
+  return v;
 }
 
 static inline uint64_t cs__rd_be64(cs__rd *r) {

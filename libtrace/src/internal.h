@@ -12,6 +12,7 @@
 
 #include "callscope/trace.h"
 #include "hexb64.h"
+#include "pbwire.h"
 
 #define CST_TLS __thread __attribute__((tls_model("initial-exec")))
 #define CST_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -301,15 +302,9 @@ static inline void __cst_pb_raw(__cst_buf *b, const void *p, size_t n) {
   b->len += n;
 }
 static inline void __cst_pb_varint(__cst_buf *b, uint64_t v) {
-  if (__cst_buf_reserve(b, 10))
+  if (__cst_buf_reserve(b, PB_VARINT_MAX))
     return;
-  uint8_t *p = b->p + b->len;
-  while (v >= 0x80) {
-    *p++ = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = (uint8_t)v;
-  b->len = (size_t)(p - b->p);
+  b->len += pb_put_varint(b->p + b->len, v);
 }
 static inline void __cst_pb_tag(__cst_buf *b, uint32_t field, uint32_t wt) {
   __cst_pb_varint(b, (uint64_t)field << 3 | wt);

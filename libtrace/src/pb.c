@@ -41,25 +41,13 @@ int __cst_buf_grow(__cst_buf *b, size_t n) {
   return 0;
 }
 
-static size_t varint_len(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80)
-    v >>= 7, n++;
-  return n;
-}
-
 void __cst_pb_end_long(__cst_buf *b, size_t off, size_t body) {
-  size_t n = varint_len(body);
+  size_t n = pb_varint_len(body);
   if (__cst_buf_reserve(b, n - 1))
     return;
   memmove(b->p + off + n, b->p + off + 1, body);
   b->len += n - 1;
-  uint8_t *p = b->p + off;
-  while (body >= 0x80) {
-    *p++ = (uint8_t)(body | 0x80);
-    body >>= 7;
-  }
-  *p = (uint8_t)body;
+  pb_put_varint(b->p + off, body);
 }
 
 static size_t kv_begin(__cst_buf *b, uint32_t field, const char *k, size_t kl) {

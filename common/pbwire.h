@@ -1,5 +1,12 @@
-/* Internal to the decoders: a reader for the protobuf wire format over a
- * bounded byte range. Every read checks the bytes left, so no input makes
+/* The project's one protobuf wire codec: a reader over a bounded byte range
+ * (the decoders, the store's codecs) and the varint writer every encoder
+ * uses (OTLP encode, OTLP JSON, libtrace, the store).
+ *
+ * Trusted sizes, reader: none; every length prefix is checked against the
+ * bytes left before it is used. Writer: pb_put_varint writes at most
+ * PB_VARINT_MAX bytes, which the caller must have reserved.
+ *
+ * The reader works over a bounded byte range. Every read checks the bytes left, so no input makes
  * it read past the end; the accepted encodings are protobuf-c's (tags of at
  * most 5 bytes, varints of at most 10, length prefixes of at most 5 bytes
  * whose value fits what is left), so both decoders refuse the same input. */
@@ -11,6 +18,27 @@
 #include <string.h>
 
 enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
+enum { PB_VARINT_MAX = 10 };
+
+/* Bytes the varint of v takes (1 to PB_VARINT_MAX). */
+static inline size_t pb_varint_len(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80)
+    v >>= 7, n++;
+  return n;
+}
+
+/* Writes the varint of v at p, which has room for PB_VARINT_MAX bytes;
+ * returns the bytes written. */
+static inline size_t pb_put_varint(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
 
 typedef struct pb_rd {
   const uint8_t *p, *end;
