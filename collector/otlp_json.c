@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "hexb64.h"
 #include "json_parse.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
@@ -17,8 +18,7 @@
 #define JSON_MAX_DEPTH 128
 
 typedef struct pbw {
-  uint8_t *p;
-  size_t n, cap, limit;
+  cs_buf b; /* capped at the expansion limit (cs_otlp_json_to_pb) */
   int rc;
   char *err;
   size_t err_len;
@@ -36,40 +36,25 @@ static int bad(pbw *w, const char *what, const char *field) {
 static int reserve(pbw *w, size_t more) {
   if (w->rc)
     return -1;
-  if (w->n + more <= w->cap)
+  if (cs_buf_reserve(&w->b, more) == 0)
     return 0;
-  if (w->n + more > w->limit) {
-    w->rc = CS_OTLP_JSON_ENOMEM;
-    if (w->err && w->err_len)
-      snprintf(w->err, w->err_len, "protobuf form over %zu bytes", w->limit);
-    return -1;
-  }
-  size_t cap = w->cap ? w->cap * 2 : 4096;
-  while (cap < w->n + more)
-    cap *= 2;
-  if (cap > w->limit)
-    cap = w->limit;
-  uint8_t *np = realloc(w->p, cap);
-  if (!np) {
-    w->rc = CS_OTLP_JSON_ENOMEM;
-    return -1;
-  }
-  w->p = np;
-  w->cap = cap;
-  return 0;
+  w->rc = CS_OTLP_JSON_ENOMEM;
+  if (w->b.err == CS_BUF_ETOOBIG && w->err && w->err_len)
+    snprintf(w->err, w->err_len, "protobuf form over %zu bytes", w->b.max);
+  return -1;
 }
 
 static void put_varint(pbw *w, uint64_t v) {
   if (reserve(w, PB_VARINT_MAX))
     return;
-  w->n += pb_put_varint(w->p + w->n, v);
+  w->b.n += pb_put_varint(w->b.p + w->b.n, v);
 }
 
 static void put_fixed(pbw *w, uint64_t v, int bytes) {
   if (reserve(w, (size_t)bytes))
     return;
   for (int i = 0; i < bytes; i++)
-    w->p[w->n++] = (uint8_t)(v >> (8 * i));
+    w->b.p[w->b.n++] = (uint8_t)(v >> (8 * i));
 }
 
 static void put_tag(pbw *w, uint32_t id, int wt) {
@@ -82,8 +67,8 @@ static void put_bytes(pbw *w, uint32_t id, const uint8_t *b, size_t n) {
   if (reserve(w, n))
     return;
   if (n)
-    memcpy(w->p + w->n, b, n);
-  w->n += n;
+    memcpy(w->b.p + w->b.n, b, n);
+  w->b.n += n;
 }
 
 /* Field names: JSON uses lowerCamelCase of the proto's snake_case name,
@@ -138,13 +123,13 @@ static void put_binary(pbw *w, const ProtobufCFieldDescriptor *f, const cs_jp_va
   put_varint(w, n);
   if (reserve(w, n))
     return;
-  ptrdiff_t got = id ? cs_hex_decode(v->s, v->n, w->p + w->n, n, CS_HEX_ANY_CASE)
-                     : cs_b64_decode(v->s, v->n, w->p + w->n, n);
+  ptrdiff_t got = id ? cs_hex_decode(v->s, v->n, w->b.p + w->b.n, n, CS_HEX_ANY_CASE)
+                     : cs_b64_decode(v->s, v->n, w->b.p + w->b.n, n);
   if (got != (ptrdiff_t)n) {
     bad(w, id ? "ID is not hex" : "bytes value is not base64", f->name);
     return;
   }
-  w->n += n;
+  w->b.n += n;
 }
 
 /* An integer from a number or string; integral doubles ("1e3", "5.0")
@@ -306,23 +291,21 @@ static void put_sub(pbw *w, uint32_t id, const ProtobufCMessageDescriptor *d,
   put_tag(w, id, 2);
   if (reserve(w, 5))
     return;
-  size_t len_at = w->n;
-  w->n += 5;
+  size_t len_at = w->b.n;
+  w->b.n += 5;
   put_message_body(w, d, obj);
   if (w->rc)
     return;
-  size_t body = w->n - len_at - 5;
-  uint8_t tmp[10];
-  size_t k = 0;
-  uint64_t v = body;
-  while (v >= 0x80) {
-    tmp[k++] = (uint8_t)(v | 0x80);
-    v >>= 7;
+  size_t body = w->b.n - len_at - 5;
+  uint8_t tmp[PB_VARINT_MAX];
+  size_t k = pb_put_varint(tmp, body);
+  if (k > 5) { /* a body over 32 GiB: the cap keeps this from happening */
+    w->rc = CS_OTLP_JSON_ENOMEM;
+    return;
   }
-  tmp[k++] = (uint8_t)v;
-  memcpy(w->p + len_at, tmp, k);
-  memmove(w->p + len_at + k, w->p + len_at + 5, body);
-  w->n -= 5 - k;
+  memcpy(w->b.p + len_at, tmp, k);
+  memmove(w->b.p + len_at + k, w->b.p + len_at + 5, body);
+  w->b.n -= 5 - k;
 }
 
 int cs_otlp_json_to_pb(const char *json, size_t n, const ProtobufCMessageDescriptor *d, cs_arena *a,
@@ -340,14 +323,17 @@ int cs_otlp_json_to_pb(const char *json, size_t n, const ProtobufCMessageDescrip
       snprintf(err, err_len, "body is not a JSON object");
     return CS_OTLP_JSON_EBAD;
   }
-  pbw w = {.limit = n + n / 2 + 4096, .err = err, .err_len = err_len};
+  /* The expansion cap: protobuf is never much longer than the JSON it came
+   * from (hex IDs halve, base64 shrinks, numbers and tags shrink), so 1.5
+   * times the JSON plus slack holds any honest request. */
+  pbw w = {.b = {.max = n + n / 2 + 4096}, .err = err, .err_len = err_len};
   put_message_body(&w, d, root);
   if (w.rc) {
-    free(w.p);
+    free(w.b.p);
     return w.rc;
   }
-  *out = w.p;
-  *out_len = w.n;
+  *out = w.b.p;
+  *out_len = w.b.n;
   return CS_OTLP_JSON_OK;
 }
 

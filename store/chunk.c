@@ -34,7 +34,7 @@ struct cs__chunk_enc {
   size_t nids;
   origin *res; /* distinct (resource, scope) pairs of the chunk */
   size_t nres, capres;
-  cs__buf body;
+  cs_buf body;
   int err;
 };
 
@@ -50,7 +50,7 @@ void cs__chunk_enc_free(cs__chunk_enc *e) {
   free(e->strs);
   free(e->ids);
   free(e->res);
-  cs__buf_free(&e->body);
+  cs_buf_free(&e->body);
   free(e);
 }
 
@@ -108,18 +108,18 @@ static uint32_t intern(cs__chunk_enc *e, cs_str s) {
   return sid;
 }
 
-static void put_sid(cs__chunk_enc *e, cs_str s) { cs__buf_varint(&e->body, intern(e, s)); }
+static void put_sid(cs__chunk_enc *e, cs_str s) { cs_buf_varint(&e->body, intern(e, s)); }
 
 static void put_attrs(cs__chunk_enc *e, const cs_attr *at, uint32_t n) {
-  cs__buf *b = &e->body;
-  cs__buf_varint(b, n);
+  cs_buf *b = &e->body;
+  cs_buf_varint(b, n);
   for (uint32_t i = 0; i < n; i++) {
     if (at[i].type < CS_VAL_STR || at[i].type > CS_VAL_KVLIST) {
       e->err = CS_STORE_EINVAL;
       return;
     }
     /* Key and type share one varint: types fit in 3 bits. */
-    cs__buf_varint(b, (uint64_t)intern(e, at[i].key) << 3 | at[i].type);
+    cs_buf_varint(b, (uint64_t)intern(e, at[i].key) << 3 | at[i].type);
     switch (at[i].type) {
     case CS_VAL_STR:
     case CS_VAL_BYTES:
@@ -128,13 +128,13 @@ static void put_attrs(cs__chunk_enc *e, const cs_attr *at, uint32_t n) {
       put_sid(e, at[i].v.s);
       break;
     case CS_VAL_INT:
-      cs__buf_varint(b, cs__zigzag(at[i].v.i));
+      cs_buf_varint(b, cs__zigzag(at[i].v.i));
       break;
     case CS_VAL_DOUBLE:
-      cs__buf_put(b, &at[i].v.d, 8);
+      cs_buf_put(b, &at[i].v.d, 8);
       break;
     case CS_VAL_BOOL:
-      cs__buf_u8(b, at[i].v.b ? 1 : 0);
+      cs_buf_u8(b, at[i].v.b ? 1 : 0);
       break;
     default:
       e->err = CS_STORE_EINVAL;
@@ -203,7 +203,7 @@ static void next_gen(cs__chunk_enc *e) {
   }
 }
 
-int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs__buf *out) {
+int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs_buf *out) {
   static const cs_resource no_res = {{"unknown_service", 15}, NULL, 0};
   next_gen(e);
   e->err = 0;
@@ -211,7 +211,7 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
   e->nused = 0;
   e->nres = 0;
   e->body.n = 0;
-  e->body.oom = 0;
+  e->body.err = 0;
   if (!e->capstrs) {
     e->strs = malloc(256 * sizeof(cs_str));
     if (!e->strs) return CS_STORE_ENOMEM;
@@ -225,60 +225,60 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
     if (spans[i]->start_ns < base) base = spans[i]->start_ns;
   if (!n) base = 0;
 
-  cs__buf *b = &e->body;
+  cs_buf *b = &e->body;
   for (size_t i = 0; i < n; i++) {
     const cs_span *s = spans[i];
-    cs__buf_put(b, s->span_id, 8);
+    cs_buf_put(b, s->span_id, 8);
     /* Parent: 0 = root, 1 = raw ID follows, 2 + k = the k-th span of this chunk. */
     if (cs_span_is_root(s)) {
-      cs__buf_varint(b, 0);
+      cs_buf_varint(b, 0);
     } else {
       long k = ids_find(e, spans, s->parent_id, n);
       if (k >= 0) {
-        cs__buf_varint(b, 2 + (uint64_t)k);
+        cs_buf_varint(b, 2 + (uint64_t)k);
       } else {
-        cs__buf_varint(b, 1);
-        cs__buf_put(b, s->parent_id, 8);
+        cs_buf_varint(b, 1);
+        cs_buf_put(b, s->parent_id, 8);
       }
     }
     put_sid(e, s->name);
-    cs__buf_u8(b, (uint8_t)((s->kind & 0x0f) | (s->status_code << 4)));
-    cs__buf_varint(b, s->flags);
-    cs__buf_varint(b, s->start_ns - base);
-    cs__buf_varint(b, cs__zigzag((int64_t)(s->end_ns - s->start_ns)));
-    cs__buf_varint(b, res_index(e, s->resource ? s->resource : &no_res, s->scope_name,
+    cs_buf_u8(b, (uint8_t)((s->kind & 0x0f) | (s->status_code << 4)));
+    cs_buf_varint(b, s->flags);
+    cs_buf_varint(b, s->start_ns - base);
+    cs_buf_varint(b, cs__zigzag((int64_t)(s->end_ns - s->start_ns)));
+    cs_buf_varint(b, res_index(e, s->resource ? s->resource : &no_res, s->scope_name,
                                 s->scope_version));
     put_sid(e, s->session_id);
     put_attrs(e, s->attrs, s->n_attrs);
     /* Rarely used fields follow only when a flag bit says so. */
     int dropped = s->dropped_attrs || s->dropped_events || s->dropped_links;
-    cs__buf_u8(b, (uint8_t)((s->trace_state.n ? X_STATE : 0) | (s->status_msg.n ? X_MSG : 0) |
+    cs_buf_u8(b, (uint8_t)((s->trace_state.n ? X_STATE : 0) | (s->status_msg.n ? X_MSG : 0) |
                             (dropped ? X_DROPPED : 0) | (s->n_events ? X_EVENTS : 0) |
                             (s->n_links ? X_LINKS : 0)));
     if (s->trace_state.n) put_sid(e, s->trace_state);
     if (s->status_msg.n) put_sid(e, s->status_msg);
     if (dropped) {
-      cs__buf_varint(b, s->dropped_attrs);
-      cs__buf_varint(b, s->dropped_events);
-      cs__buf_varint(b, s->dropped_links);
+      cs_buf_varint(b, s->dropped_attrs);
+      cs_buf_varint(b, s->dropped_events);
+      cs_buf_varint(b, s->dropped_links);
     }
-    if (s->n_events) cs__buf_varint(b, s->n_events);
+    if (s->n_events) cs_buf_varint(b, s->n_events);
     for (uint32_t j = 0; j < s->n_events; j++) {
       const cs_event *ev = &s->events[j];
-      cs__buf_varint(b, cs__zigzag((int64_t)(ev->time_ns - s->start_ns)));
+      cs_buf_varint(b, cs__zigzag((int64_t)(ev->time_ns - s->start_ns)));
       put_sid(e, ev->name);
       put_attrs(e, ev->attrs, ev->n_attrs);
-      cs__buf_varint(b, ev->dropped_attrs);
+      cs_buf_varint(b, ev->dropped_attrs);
     }
-    if (s->n_links) cs__buf_varint(b, s->n_links);
+    if (s->n_links) cs_buf_varint(b, s->n_links);
     for (uint32_t j = 0; j < s->n_links; j++) {
       const cs_link *l = &s->links[j];
-      cs__buf_put(b, l->trace_id, 16);
-      cs__buf_put(b, l->span_id, 8);
+      cs_buf_put(b, l->trace_id, 16);
+      cs_buf_put(b, l->span_id, 8);
       put_sid(e, l->trace_state);
-      cs__buf_varint(b, l->flags);
+      cs_buf_varint(b, l->flags);
       put_attrs(e, l->attrs, l->n_attrs);
-      cs__buf_varint(b, l->dropped_attrs);
+      cs_buf_varint(b, l->dropped_attrs);
     }
   }
   /* Resources go after spans in the dictionary pass but before them in the
@@ -291,19 +291,19 @@ int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs
     put_sid(e, e->res[i].scope_version);
   }
   if (e->err) return e->err;
-  if (b->oom) return CS_STORE_ENOMEM;
+  if (b->err) return CS_STORE_ENOMEM;
 
-  cs__buf_u8(out, CS__CHUNK_VERSION);
-  cs__buf_varint(out, n);
-  cs__buf_varint(out, base);
-  cs__buf_varint(out, e->nstrs - 1);
+  cs_buf_u8(out, CS__CHUNK_VERSION);
+  cs_buf_varint(out, n);
+  cs_buf_varint(out, base);
+  cs_buf_varint(out, e->nstrs - 1);
   for (size_t i = 1; i < e->nstrs; i++) cs__buf_str(out, e->strs[i]);
-  cs__buf_varint(out, e->nres);
+  cs_buf_varint(out, e->nres);
   if (b->n) { /* an empty chunk has no body buffer at all */
-    cs__buf_put(out, b->p + body_spans, b->n - body_spans);
-    cs__buf_put(out, b->p, body_spans);
+    cs_buf_put(out, b->p + body_spans, b->n - body_spans);
+    cs_buf_put(out, b->p, body_spans);
   }
-  return out->oom ? CS_STORE_ENOMEM : 0;
+  return out->err ? CS_STORE_ENOMEM : 0;
 }
 
 long cs__chunk_count(const void *v, size_t n) {

@@ -21,7 +21,7 @@ void cs__chunk_enc_free(cs__chunk_enc *e);
 
 /* Encodes spans[0..n) (all of one trace) into out (appended). Returns 0,
  * CS_STORE_EINVAL for an attribute of unknown type, CS_STORE_ENOMEM. */
-int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs__buf *out);
+int cs__chunk_encode(cs__chunk_enc *e, const cs_span *const *spans, size_t n, cs_buf *out);
 
 /* Number of spans a chunk holds, read from its header; -1 when corrupt. */
 long cs__chunk_count(const void *v, size_t n);

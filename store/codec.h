@@ -1,7 +1,13 @@
 /* Byte-level helpers shared by the store's key, chunk and summary codecs:
- * a growable output buffer and a bounds-checked reader. Internal to store/;
- * every read of stored bytes goes through cs__rd so a truncated or corrupt
- * record sets an error flag instead of reading past its end. */
+ * the bounds-checked reader of stored bytes (cs__rd), on top of the
+ * project's capped buffer (common/buf.h) and protobuf varints
+ * (common/pbwire.h). Internal to store/; every read of stored bytes goes
+ * through cs__rd so a truncated or corrupt record sets an error flag
+ * instead of reading past its end.
+ *
+ * Trusted sizes: none from the record. A length prefix is checked against
+ * the bytes left (cs__rd_bytes) before any pointer is formed; varints are
+ * at most 10 bytes; output buffers are capped (cs_buf's max). */
 #ifndef CS_STORE_CODEC_H
 #define CS_STORE_CODEC_H
 
@@ -10,66 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "pbwire.h"
 #include "span.h"
 
-typedef struct cs__buf {
-  uint8_t *p;
-  size_t n, cap;
-  int oom; /* sticky: set when a reserve failed; the contents are then garbage */
-} cs__buf;
-
-static inline int cs__buf_reserve(cs__buf *b, size_t extra) {
-  if (b->oom) return -1;
-  if (b->cap - b->n >= extra) return 0;
-  size_t nc = b->cap ? b->cap : 256;
-  while (nc - b->n < extra) {
-    if (nc > SIZE_MAX / 2) {
-      b->oom = 1;
-      return -1;
-    }
-    nc *= 2;
-  }
-  uint8_t *np = realloc(b->p, nc);
-  if (!np) {
-    b->oom = 1;
-    return -1;
-  }
-  b->p = np;
-  b->cap = nc;
-  return 0;
-}
-
-static inline void cs__buf_free(cs__buf *b) {
-  free(b->p);
-  memset(b, 0, sizeof(*b));
-}
-
-static inline void cs__buf_put(cs__buf *b, const void *d, size_t n) {
-  if (n == 0 || cs__buf_reserve(b, n)) return;
-  memcpy(b->p + b->n, d, n);
-  b->n += n;
-}
-
-static inline void cs__buf_u8(cs__buf *b, uint8_t v) {
-  if (cs__buf_reserve(b, 1)) return;
-  b->p[b->n++] = v;
-}
-
-static inline void cs__buf_varint(cs__buf *b, uint64_t v) {
-  if (cs__buf_reserve(b, PB_VARINT_MAX)) return;
-  b->n += pb_put_varint(b->p + b->n, v);
-}
-
-/* Big-endian so that byte order equals numeric order inside keys. */
-static inline void cs__buf_be64(cs__buf *b, uint64_t v) {
-  if (cs__buf_reserve(b, 8)) return;
-  for (int i = 7; i >= 0; i--) b->p[b->n++] = (uint8_t)(v >> (i * 8));
-}
-
-static inline void cs__buf_str(cs__buf *b, cs_str s) {
-  cs__buf_varint(b, s.n);
-  cs__buf_put(b, s.p, s.n);
+static inline void cs__buf_str(cs_buf *b, cs_str s) {
+  cs_buf_varint(b, s.n);
+  cs_buf_put(b, s.p, s.n);
 }
 
 static inline uint64_t cs__zigzag(int64_t v) {

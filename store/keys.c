@@ -16,13 +16,13 @@ uint8_t cs__key_version(uint8_t type) {
 
 static int newest_first(uint8_t type) { return cs__key_newest_first(type); }
 
-void cs__key_encode_prefix(cs__buf *b, const cs__key *k) {
-  cs__buf_u8(b, k->type);
-  cs__buf_u8(b, cs__key_version(k->type));
+void cs__key_encode_prefix(cs_buf *b, const cs__key *k) {
+  cs_buf_u8(b, k->type);
+  cs_buf_u8(b, cs__key_version(k->type));
   switch (k->type) {
   case CS__K_CHUNK:
   case CS__K_SUMMARY:
-    cs__buf_put(b, k->trace_id, 16);
+    cs_buf_put(b, k->trace_id, 16);
     break;
   case CS__K_SERVICE:
   case CS__K_SESSION:
@@ -40,29 +40,29 @@ void cs__key_encode_prefix(cs__buf *b, const cs__key *k) {
   }
 }
 
-void cs__key_encode(cs__buf *b, const cs__key *k) {
+void cs__key_encode(cs_buf *b, const cs__key *k) {
   cs__key_encode_prefix(b, k);
   switch (k->type) {
   case CS__K_CHUNK:
-    cs__buf_be64(b, k->chunk_id);
+    cs_buf_be64(b, k->chunk_id);
     break;
   case CS__K_SUMMARY:
   case CS__K_SVCNAME:
     break;
   case CS__K_OPNAME:
-    cs__buf_u8(b, k->kind);
+    cs_buf_u8(b, k->kind);
     break;
   case CS__K_DURATION:
-    cs__buf_be64(b, k->duration_ns);
-    cs__buf_be64(b, k->start_ns);
-    cs__buf_put(b, k->trace_id, 16);
+    cs_buf_be64(b, k->duration_ns);
+    cs_buf_be64(b, k->start_ns);
+    cs_buf_put(b, k->trace_id, 16);
     break;
   case CS__K_ALL:
-    cs__buf_be64(b, ~k->start_ns);
-    cs__buf_put(b, k->trace_id, 16);
+    cs_buf_be64(b, ~k->start_ns);
+    cs_buf_put(b, k->trace_id, 16);
     break;
   default: /* posting keys */
-    cs__buf_be64(b, newest_first(k->type) ? ~k->slot : k->slot);
+    cs_buf_be64(b, newest_first(k->type) ? ~k->slot : k->slot);
     break;
   }
 }

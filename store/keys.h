@@ -43,11 +43,11 @@ typedef struct cs__key {
 } cs__key;
 
 /* Appends the whole key. */
-void cs__key_encode(cs__buf *b, const cs__key *k);
+void cs__key_encode(cs_buf *b, const cs__key *k);
 
 /* Appends the part of the key shared by all entries of one index prefix
  * (type, version and the variable fields), the seek start of a scan. */
-void cs__key_encode_prefix(cs__buf *b, const cs__key *k);
+void cs__key_encode_prefix(cs_buf *b, const cs__key *k);
 
 /* The format version byte keys of this type are written with. */
 uint8_t cs__key_version(uint8_t type);

@@ -27,16 +27,16 @@ size_t cs__post_sort(cs__post *p, size_t n, int newest_first) {
   return j;
 }
 
-void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs__buf *out) {
-  cs__buf_u8(out, CS__POSTING_VERSION);
-  cs__buf_varint(out, n);
+void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs_buf *out) {
+  cs_buf_u8(out, CS__POSTING_VERSION);
+  cs_buf_varint(out, n);
   const uint64_t mask = ((uint64_t)1 << CS__SLOT_SHIFT) - 1;
   for (size_t i = 0; i < n; i++) {
     uint64_t v;
     if (i == 0) v = newest_first ? mask - (p[0].start_ns & mask) : p[0].start_ns & mask;
     else v = newest_first ? p[i - 1].start_ns - p[i].start_ns : p[i].start_ns - p[i - 1].start_ns;
-    cs__buf_varint(out, v);
-    cs__buf_put(out, p[i].tid, 16);
+    cs_buf_varint(out, v);
+    cs_buf_put(out, p[i].tid, 16);
   }
 }
 
@@ -147,12 +147,12 @@ char *cs__post_merge(const uint8_t *key, size_t klen, const char *existing, size
   size_t m = n ? 1 : 0;
   for (size_t i = 1; i < n; i++)
     if (cmp(&all[i], &all[m - 1]) != 0) all[m++] = all[i];
-  cs__buf out = {0};
+  cs_buf out = {0};
   cs__post_encode(all, m, nf, &out);
   free(all < tmp ? all : tmp);
   free(bounds);
-  if (out.oom) {
-    cs__buf_free(&out);
+  if (out.err) {
+    cs_buf_free(&out);
     return NULL;
   }
   *new_len = out.n;

@@ -25,7 +25,7 @@ typedef struct cs__post {
 size_t cs__post_sort(cs__post *p, size_t n, int newest_first);
 
 /* Encodes n sorted postings of one slot (appended to out). */
-void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs__buf *out);
+void cs__post_encode(const cs__post *p, size_t n, int newest_first, cs_buf *out);
 
 /* Number of postings in a value, -1 when corrupt. */
 long cs__post_count(const void *v, size_t n);

@@ -56,7 +56,7 @@ int cs_store_get_trace(cs_store *st, const uint8_t trace_id[16], cs_arena *a, cs
   cs__key k = {.type = CS__K_CHUNK};
   memcpy(k.trace_id, trace_id, 16);
   uint8_t pfx[CS__PREFIX_LEN + 8];
-  cs__buf kb = {pfx, 0, sizeof(pfx), 0};
+  cs_buf kb = {.p = pfx, .cap = sizeof(pfx), .max = sizeof(pfx)};
   cs__key_encode_prefix(&kb, &k);
 
   valv vv = {0};
@@ -142,7 +142,7 @@ static int load_summary(cs_store *st, const uint8_t trace_id[16], cs_arena *a, c
   cs__key k = {.type = CS__K_SUMMARY};
   memcpy(k.trace_id, trace_id, 16);
   uint8_t kbuf[CS__PREFIX_LEN];
-  cs__buf kb = {kbuf, 0, sizeof(kbuf), 0};
+  cs_buf kb = {.p = kbuf, .cap = sizeof(kbuf), .max = sizeof(kbuf)};
   cs__key_encode(&kb, &k);
   cs__sum *tmp = malloc(sizeof(cs__sum));
   if (!tmp) return CS_STORE_ENOMEM;
@@ -263,7 +263,7 @@ static void scan_step(scan *sc, size_t i) {
   else rocksdb_iter_next(sc->its[i]);
 }
 
-static int scan_open(cs_store *st, scan *sc, const cs__buf *seek, int reverse) {
+static int scan_open(cs_store *st, scan *sc, const cs_buf *seek, int reverse) {
   sc->n = st->nb;
   sc->reverse = reverse;
   sc->its = calloc(st->nb ? st->nb : 1, sizeof(rocksdb_iterator_t *));
@@ -286,13 +286,16 @@ static void scan_close(scan *sc) {
 static int scan_trace_keys(cs_store *st, const cs_index_query *q, uint8_t type, cs_index_cb cb,
                            void *ud) {
   uint64_t end = q->end_ns ? q->end_ns : UINT64_MAX;
-  cs__buf seek = {0};
-  cs__buf_u8(&seek, type);
-  cs__buf_u8(&seek, CS__KEY_VERSION);
+  cs_buf seek = {0};
+  cs_buf_u8(&seek, type);
+  cs_buf_u8(&seek, CS__KEY_VERSION);
   const uint8_t pfx[2] = {type, CS__KEY_VERSION};
-  if (type == CS__K_DURATION) cs__buf_be64(&seek, q->min_duration_ns);
-  else cs__buf_be64(&seek, ~end);
-  if (seek.oom) return CS_STORE_ENOMEM;
+  if (type == CS__K_DURATION)
+    cs_buf_be64(&seek, q->min_duration_ns);
+  else
+    cs_buf_be64(&seek, ~end);
+  if (seek.err)
+    return CS_STORE_ENOMEM;
   scan sc;
   int rc = scan_open(st, &sc, &seek, 0);
   cs__sum *sum = rc ? NULL : malloc(sizeof(cs__sum));
@@ -332,7 +335,7 @@ static int scan_trace_keys(cs_store *st, const cs_index_query *q, uint8_t type, 
   }
   scan_close(&sc);
   free(sum);
-  cs__buf_free(&seek);
+  cs_buf_free(&seek);
   return rc;
 }
 
@@ -350,14 +353,16 @@ static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k
   uint64_t end = q->end_ns ? q->end_ns : UINT64_MAX;
   int key_nf = cs__key_newest_first(k->type);
   int out_desc = key_nf || reverse; /* output order: newest first? */
-  cs__buf pb = {0}, seek = {0};
+  cs_buf pb = {0}, seek = {0};
   cs__key_encode_prefix(&pb, k);
-  cs__buf_put(&seek, pb.p, pb.n);
-  if (key_nf) cs__buf_be64(&seek, ~(end >> CS__SLOT_SHIFT));
-  else cs__buf_be64(&seek, reverse ? end >> CS__SLOT_SHIFT : q->start_ns >> CS__SLOT_SHIFT);
-  if (pb.oom || seek.oom) {
-    cs__buf_free(&pb);
-    cs__buf_free(&seek);
+  cs_buf_put(&seek, pb.p, pb.n);
+  if (key_nf)
+    cs_buf_be64(&seek, ~(end >> CS__SLOT_SHIFT));
+  else
+    cs_buf_be64(&seek, reverse ? end >> CS__SLOT_SHIFT : q->start_ns >> CS__SLOT_SHIFT);
+  if (pb.err || seek.err) {
+    cs_buf_free(&pb);
+    cs_buf_free(&seek);
     return CS_STORE_ENOMEM;
   }
   scan sc;
@@ -442,8 +447,8 @@ static int scan_postings(cs_store *st, const cs_index_query *q, const cs__key *k
   }
   scan_close(&sc);
   free(posts);
-  cs__buf_free(&pb);
-  cs__buf_free(&seek);
+  cs_buf_free(&pb);
+  cs_buf_free(&seek);
   return rc;
 }
 
@@ -507,18 +512,19 @@ static int cmp_op(const void *a, const void *b) {
  * array of cs__key (strings copied into the arena). */
 static int scan_names(cs_store *st, uint8_t type, const cs_str *service, cs_arena *a,
                       cs__key **out, size_t *n) {
-  cs__buf pb = {0};
-  cs__buf_u8(&pb, type);
-  cs__buf_u8(&pb, CS__KEY_VERSION);
+  cs_buf pb = {0};
+  cs_buf_u8(&pb, type);
+  cs_buf_u8(&pb, CS__KEY_VERSION);
   if (service) cs__buf_str(&pb, *service);
-  if (pb.oom) return CS_STORE_ENOMEM;
+  if (pb.err)
+    return CS_STORE_ENOMEM;
   size_t cap = 0, len = 0;
   cs__key *arr = NULL;
   int rc = 0;
   cs__rdlock(st);
   if (!st->db) { /* a secondary whose reopen failed */
     cs__rdunlock(st);
-    cs__buf_free(&pb);
+    cs_buf_free(&pb);
     return CS_STORE_EIO;
   }
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_total, st->def);
@@ -551,7 +557,7 @@ static int scan_names(cs_store *st, uint8_t type, const cs_str *service, cs_aren
   }
   rocksdb_iter_destroy(it);
   cs__rdunlock(st);
-  cs__buf_free(&pb);
+  cs_buf_free(&pb);
   *out = arr;
   *n = rc ? 0 : len;
   return rc;

@@ -64,17 +64,17 @@ uint64_t cs_stats_quantile(const uint16_t *bucket, const uint64_t *count, uint32
 
 /* ---- value codec ------------------------------------------------------ */
 
-void cs__stats_encode(const cs__stats *s, cs__buf *out) {
-  cs__buf_u8(out, STATS_VERSION);
-  cs__buf_varint(out, s->count);
-  cs__buf_varint(out, s->errors);
-  cs__buf_varint(out, s->sum_ns);
-  cs__buf_varint(out, s->max_ns);
-  cs__buf_varint(out, s->n);
+void cs__stats_encode(const cs__stats *s, cs_buf *out) {
+  cs_buf_u8(out, STATS_VERSION);
+  cs_buf_varint(out, s->count);
+  cs_buf_varint(out, s->errors);
+  cs_buf_varint(out, s->sum_ns);
+  cs_buf_varint(out, s->max_ns);
+  cs_buf_varint(out, s->n);
   uint16_t prev = 0;
   for (uint32_t i = 0; i < s->n; i++) {
-    cs__buf_varint(out, (uint64_t)(s->bucket[i] - prev));
-    cs__buf_varint(out, s->bucket_count[i]);
+    cs_buf_varint(out, (uint64_t)(s->bucket[i] - prev));
+    cs_buf_varint(out, s->bucket_count[i]);
     prev = s->bucket[i];
   }
 }
@@ -125,10 +125,10 @@ char *cs__stats_merge(const char *existing, size_t elen, const char *const *ops,
       acc->bucket[acc->n] = (uint16_t)b;
       acc->bucket_count[acc->n++] = dense[b];
     }
-  cs__buf out = {0};
+  cs_buf out = {0};
   cs__stats_encode(acc, &out);
-  if (out.oom) {
-    cs__buf_free(&out);
+  if (out.err) {
+    cs_buf_free(&out);
     goto out;
   }
   *new_len = out.n;
@@ -166,7 +166,7 @@ struct cs__statagg {
   size_t ndurs, capdurs;
   uint64_t *dense; /* CS_STATS_BUCKETS counters, zero between rows */
   cs__stats *tmp;
-  cs__buf key, val;
+  cs_buf key, val;
 };
 
 cs__statagg *cs__statagg_new(void) {
@@ -189,8 +189,8 @@ void cs__statagg_free(cs__statagg *a) {
   free(a->durs);
   free(a->dense);
   free(a->tmp);
-  cs__buf_free(&a->key);
-  cs__buf_free(&a->val);
+  cs_buf_free(&a->key);
+  cs_buf_free(&a->val);
   free(a);
 }
 
@@ -261,13 +261,13 @@ int cs__statagg_add(cs__statagg *a, rocksdb_column_family_handle_t *cf, const cs
   return 0;
 }
 
-static void stats_key(cs__buf *b, cs_str svc, uint64_t minute, cs_str op, uint8_t kind) {
-  cs__buf_u8(b, CS__K_STATS);
-  cs__buf_u8(b, CS__KEY_VERSION);
+static void stats_key(cs_buf *b, cs_str svc, uint64_t minute, cs_str op, uint8_t kind) {
+  cs_buf_u8(b, CS__K_STATS);
+  cs_buf_u8(b, CS__KEY_VERSION);
   cs__buf_str(b, svc);
-  cs__buf_be64(b, minute);
+  cs_buf_be64(b, minute);
   cs__buf_str(b, op);
-  cs__buf_u8(b, kind);
+  cs_buf_u8(b, kind);
 }
 
 int cs__statagg_flush(cs__statagg *a, rocksdb_writebatch_t *wb) {
@@ -296,7 +296,7 @@ int cs__statagg_flush(cs__statagg *a, rocksdb_writebatch_t *wb) {
     stats_key(&a->key, r->svc, r->minute, r->op, r->kind);
     a->val.n = 0;
     cs__stats_encode(s, &a->val);
-    if (a->key.oom || a->val.oom) return CS_STORE_ENOMEM;
+    if (a->key.err || a->val.err) return CS_STORE_ENOMEM;
     rocksdb_writebatch_merge_cf(wb, r->cf, (const char *)a->key.p, a->key.n,
                                 (const char *)a->val.p, a->val.n);
   }
@@ -321,7 +321,7 @@ int cs_store_scan_stats(cs_store *st, cs_str service, uint64_t from_ns, uint64_t
                         cs_stats_cb cb, void *ud) {
   uint64_t from_m = from_ns / MINUTE_NS, to_m = to_ns ? to_ns / MINUTE_NS : UINT64_MAX;
   cs__stats *s = malloc(sizeof(cs__stats));
-  cs__buf seek = {0};
+  cs_buf seek = {0};
   if (!s) return CS_STORE_ENOMEM;
   int rc = 0, stop = 0;
   const uint8_t type_pfx[2] = {CS__K_STATS, CS__KEY_VERSION};
@@ -330,12 +330,12 @@ int cs_store_scan_stats(cs_store *st, cs_str service, uint64_t from_ns, uint64_t
   for (size_t bi = 0; bi < st->nb && !rc && !stop; bi++) {
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro_total, st->b[bi].cf);
     seek.n = 0;
-    cs__buf_put(&seek, type_pfx, 2);
+    cs_buf_put(&seek, type_pfx, 2);
     if (service.n) {
       cs__buf_str(&seek, service);
-      cs__buf_be64(&seek, from_m);
+      cs_buf_be64(&seek, from_m);
     }
-    if (seek.oom) rc = CS_STORE_ENOMEM;
+    if (seek.err) rc = CS_STORE_ENOMEM;
     if (!rc) rocksdb_iter_seek(it, (const char *)seek.p, seek.n);
     while (!rc && !stop && rocksdb_iter_valid(it)) {
       size_t kn, vn;
@@ -350,15 +350,15 @@ int cs_store_scan_stats(cs_store *st, cs_str service, uint64_t from_ns, uint64_t
       if (row.minute_ns < from_m || row.minute_ns > to_m) {
         /* Jump within this service to the window, or past the service. */
         seek.n = 0;
-        cs__buf_put(&seek, type_pfx, 2);
+        cs_buf_put(&seek, type_pfx, 2);
         cs__buf_str(&seek, row.service);
         if (row.minute_ns < from_m) {
-          cs__buf_be64(&seek, from_m);
+          cs_buf_be64(&seek, from_m);
         } else {
           if (service.n) break;
-          cs__buf_put(&seek, "\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9);
+          cs_buf_put(&seek, "\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9);
         }
-        if (seek.oom) {
+        if (seek.err) {
           rc = CS_STORE_ENOMEM;
           break;
         }
@@ -385,6 +385,6 @@ int cs_store_scan_stats(cs_store *st, cs_str service, uint64_t from_ns, uint64_t
   }
   cs__rdunlock(st);
   free(s);
-  cs__buf_free(&seek);
+  cs_buf_free(&seek);
   return rc;
 }

@@ -16,7 +16,7 @@ typedef struct cs__stats {
   uint64_t bucket_count[CS_STATS_BUCKETS];
 } cs__stats;
 
-void cs__stats_encode(const cs__stats *s, cs__buf *out);
+void cs__stats_encode(const cs__stats *s, cs_buf *out);
 int cs__stats_decode(const void *v, size_t n, cs__stats *s);
 
 /* Adds rows up (existing may be NULL); a malloc'd value, NULL when out of

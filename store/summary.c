@@ -73,39 +73,39 @@ void cs__sum_merge(cs__sum *dst, const cs__sum *src) {
 /* How the earliest span is stored after the root (version 2). */
 enum { FIRST_NONE = 0, FIRST_OWN = 1, FIRST_IS_ROOT = 2 };
 
-void cs__sum_encode(const cs__sum *s, cs__buf *out) {
+void cs__sum_encode(const cs__sum *s, cs_buf *out) {
   uint64_t start = s->start_ns == UINT64_MAX ? 0 : s->start_ns;
-  cs__buf_u8(out, CS__SUM_VERSION);
-  cs__buf_varint(out, start);
-  cs__buf_varint(out, s->end_ns > start ? s->end_ns - start : 0);
-  cs__buf_varint(out, s->n_spans);
-  cs__buf_varint(out, s->n_errors);
-  cs__buf_u8(out, s->has_root ? 1 : 0);
+  cs_buf_u8(out, CS__SUM_VERSION);
+  cs_buf_varint(out, start);
+  cs_buf_varint(out, s->end_ns > start ? s->end_ns - start : 0);
+  cs_buf_varint(out, s->n_spans);
+  cs_buf_varint(out, s->n_errors);
+  cs_buf_u8(out, s->has_root ? 1 : 0);
   if (s->has_root) {
-    cs__buf_varint(out, cs__zigzag((int64_t)(s->root_start - start)));
+    cs_buf_varint(out, cs__zigzag((int64_t)(s->root_start - start)));
     cs__buf_str(out, s->root_svc);
     cs__buf_str(out, s->root_name);
   }
   /* Usually the root is the earliest span: one byte instead of its
    * strings again. */
   if (!s->has_first) {
-    cs__buf_u8(out, FIRST_NONE);
+    cs_buf_u8(out, FIRST_NONE);
   } else if (s->has_root && s->first_start == s->root_start &&
              !cs__str_cmp(s->first_svc, s->root_svc) && !cs__str_cmp(s->first_name, s->root_name)) {
-    cs__buf_u8(out, FIRST_IS_ROOT);
+    cs_buf_u8(out, FIRST_IS_ROOT);
   } else {
-    cs__buf_u8(out, FIRST_OWN);
-    cs__buf_varint(out, cs__zigzag((int64_t)(s->first_start - start)));
+    cs_buf_u8(out, FIRST_OWN);
+    cs_buf_varint(out, cs__zigzag((int64_t)(s->first_start - start)));
     cs__buf_str(out, s->first_svc);
     cs__buf_str(out, s->first_name);
   }
-  cs__buf_varint(out, s->n_svcs);
+  cs_buf_varint(out, s->n_svcs);
   for (uint32_t i = 0; i < s->n_svcs; i++) cs__buf_str(out, s->svcs[i]);
-  cs__buf_varint(out, s->n_ids);
+  cs_buf_varint(out, s->n_ids);
   for (uint32_t i = 0; i < s->n_ids; i++) {
     uint8_t b[4] = {(uint8_t)s->ids[i], (uint8_t)(s->ids[i] >> 8), (uint8_t)(s->ids[i] >> 16),
                     (uint8_t)(s->ids[i] >> 24)};
-    cs__buf_put(out, b, 4);
+    cs_buf_put(out, b, 4);
   }
 }
 
@@ -162,7 +162,7 @@ char *cs__sum_merge_values(const char *existing, size_t elen, const char *const 
   /* Two cs__sum structs are a few KB each: on the heap, not the compaction
    * thread's stack. */
   cs__sum *acc = malloc(2 * sizeof(cs__sum));
-  cs__buf out = {0};
+  cs_buf out = {0};
   if (!acc) return NULL;
   cs__sum *tmp = acc + 1;
   cs__sum_init(acc);
@@ -171,8 +171,8 @@ char *cs__sum_merge_values(const char *existing, size_t elen, const char *const 
     if (cs__sum_decode(ops[i], olens[i], tmp) == 0) cs__sum_merge(acc, tmp);
   cs__sum_encode(acc, &out);
   free(acc);
-  if (out.oom) {
-    cs__buf_free(&out);
+  if (out.err) {
+    cs_buf_free(&out);
     return NULL;
   }
   *new_len = out.n;

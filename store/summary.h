@@ -45,7 +45,7 @@ void cs__sum_offer_first(cs__sum *s, uint64_t start_ns, cs_str svc, cs_str name)
  * src's bytes. */
 void cs__sum_merge(cs__sum *dst, const cs__sum *src);
 
-void cs__sum_encode(const cs__sum *s, cs__buf *out);
+void cs__sum_encode(const cs__sum *s, cs_buf *out);
 
 /* Strings point into p. 0 or -1 when corrupt. */
 int cs__sum_decode(const void *p, size_t n, cs__sum *s);

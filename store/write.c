@@ -91,7 +91,7 @@ struct cs__writer {
   hset names;  /* service and operation names already written */
   uint64_t *pending;
   size_t npending, cap_pending;
-  cs__buf key, val;
+  cs_buf key, val;
   cs__statagg *stats;
   int err;
 };
@@ -180,8 +180,8 @@ void cs__writer_release(cs_store *st) {
   cs__statagg_free(w->stats);
   hset_free(&w->dedup);
   hset_free(&w->names);
-  cs__buf_free(&w->key);
-  cs__buf_free(&w->val);
+  cs_buf_free(&w->key);
+  cs_buf_free(&w->val);
   free(w);
   st->w = NULL;
 }
@@ -373,7 +373,7 @@ static int write_postings(cs_store *st) {
       cs__key_encode(&w->key, &k);
       w->val.n = 0;
       cs__post_encode(w->posts, m, nf, &w->val);
-      if (w->key.oom || w->val.oom) return CS_STORE_ENOMEM;
+      if (w->key.err || w->val.err) return CS_STORE_ENOMEM;
       rocksdb_writebatch_merge_cf(st->batch, w->runs[i].cf, (const char *)w->key.p, w->key.n,
                                   (const char *)w->val.p, w->val.n);
       i = j;
@@ -519,7 +519,7 @@ static int write_group(cs_store *st, group *g, rocksdb_column_family_handle_t *c
     memcpy(k.trace_id, tid, 16);
     put_key(st, cf, &k);
   }
-  if (w->key.oom || w->val.oom) return CS_STORE_ENOMEM;
+  if (w->key.err || w->val.err) return CS_STORE_ENOMEM;
   return 0;
 }
 

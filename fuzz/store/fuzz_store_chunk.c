@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < n; i++)
       ptr[i] = &spans[i];
     cs__chunk_enc *e = cs__chunk_enc_new(NULL);
-    cs__buf out = {0};
+    cs_buf out = {0};
     if (cs__chunk_encode(e, ptr, n, &out))
       abort();
     cs_span *again = malloc((n ? n : 1) * sizeof(cs_span));
@@ -118,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < n; i++)
       same_span(&spans[i], &again[i]);
     free(again);
-    cs__buf_free(&out);
+    cs_buf_free(&out);
     cs__chunk_enc_free(e);
     free(ptr);
   }

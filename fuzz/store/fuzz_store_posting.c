@@ -51,10 +51,10 @@ static void posting_value(const uint8_t *d, size_t n, int nf) {
     for (long i = 0; i < got; i++)
       if (p[i].start_ns >> CS__SLOT_SHIFT != (slot & (UINT64_MAX >> CS__SLOT_SHIFT)))
         abort();
-    cs__buf out = {0};
+    cs_buf out = {0};
     cs__post_encode(p, (size_t)got, nf, &out);
     cs__post *q = malloc((size_t)(got ? got : 1) * sizeof *q);
-    if (out.oom || cs__post_decode(out.p, out.n, slot, nf, q, (size_t)got) != got)
+    if (out.err || cs__post_decode(out.p, out.n, slot, nf, q, (size_t)got) != got)
       abort();
     same_posts(p, q, got);
     if (sorted(p, got, nf)) {
@@ -62,7 +62,7 @@ static void posting_value(const uint8_t *d, size_t n, int nf) {
       if (cs__key_newest_first(type) != nf)
         abort();
       cs__key k = {.type = type, .slot = slot, .a = {"svc", 3}};
-      cs__buf key = {0};
+      cs_buf key = {0};
       cs__key_encode(&key, &k);
       const char *ops[1] = {(const char *)d};
       size_t lens[1] = {n}, mn = 0;
@@ -71,10 +71,10 @@ static void posting_value(const uint8_t *d, size_t n, int nf) {
         abort();
       same_posts(p, q, got);
       free(m);
-      cs__buf_free(&key);
+      cs_buf_free(&key);
     }
     free(q);
-    cs__buf_free(&out);
+    cs_buf_free(&out);
   }
   free(p);
 }
@@ -83,16 +83,16 @@ static void key(const uint8_t *d, size_t n) {
   cs__key k, k2;
   if (cs__key_decode(d, n, &k))
     return;
-  cs__buf out = {0};
+  cs_buf out = {0};
   cs__key_encode(&out, &k);
-  if (out.oom || cs__key_decode(out.p, out.n, &k2))
+  if (out.err || cs__key_decode(out.p, out.n, &k2))
     abort();
   if (k.type != k2.type || memcmp(k.trace_id, k2.trace_id, 16) || k.chunk_id != k2.chunk_id ||
       k.start_ns != k2.start_ns || k.slot != k2.slot || k.duration_ns != k2.duration_ns ||
       k.kind != k2.kind || k.a.n != k2.a.n || k.b.n != k2.b.n ||
       (k.a.n && memcmp(k.a.p, k2.a.p, k.a.n)) || (k.b.n && memcmp(k.b.p, k2.b.p, k.b.n)))
     abort();
-  cs__buf_free(&out);
+  cs_buf_free(&out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -20,9 +20,9 @@ static void same_str(cs_str a, cs_str b) {
 static void summary(const uint8_t *d, size_t n) {
   static cs__sum s, t;
   if (cs__sum_decode(d, n, &s) == 0) {
-    cs__buf out = {0};
+    cs_buf out = {0};
     cs__sum_encode(&s, &out);
-    if (out.oom || cs__sum_decode(out.p, out.n, &t))
+    if (out.err || cs__sum_decode(out.p, out.n, &t))
       abort();
     if (s.n_spans != t.n_spans || s.n_errors != t.n_errors || s.has_root != t.has_root ||
         s.has_first != t.has_first || s.n_svcs != t.n_svcs || s.n_ids != t.n_ids ||
@@ -45,7 +45,7 @@ static void summary(const uint8_t *d, size_t n) {
     }
     for (uint32_t i = 0; i < s.n_svcs; i++)
       same_str(s.svcs[i], t.svcs[i]);
-    cs__buf_free(&out);
+    cs_buf_free(&out);
   }
   /* The merge operator skips corrupt inputs: any bytes, split in two. */
   size_t half = n / 2, mn = 0;
@@ -63,16 +63,16 @@ static void stats_row(const uint8_t *d, size_t n) {
     for (uint32_t i = 1; i < s.n; i++)
       if (s.bucket[i] <= s.bucket[i - 1])
         abort(); /* ascending, as the reader assumes */
-    cs__buf out = {0};
+    cs_buf out = {0};
     cs__stats_encode(&s, &out);
-    if (out.oom || cs__stats_decode(out.p, out.n, &t))
+    if (out.err || cs__stats_decode(out.p, out.n, &t))
       abort();
     if (s.count != t.count || s.errors != t.errors || s.sum_ns != t.sum_ns ||
         s.max_ns != t.max_ns || s.n != t.n ||
         memcmp(s.bucket, t.bucket, s.n * sizeof s.bucket[0]) ||
         memcmp(s.bucket_count, t.bucket_count, s.n * sizeof s.bucket_count[0]))
       abort();
-    cs__buf_free(&out);
+    cs_buf_free(&out);
   }
   size_t half = n / 2, mn = 0;
   const char *ops[2] = {(const char *)d, (const char *)d + half};

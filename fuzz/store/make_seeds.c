@@ -48,13 +48,13 @@ static void chunks(void) {
   const cs_span *ptr[3] = {&sp[1], &sp[0], &sp[2]};
   cs__chunk_enc *e = cs__chunk_enc_new(NULL);
   for (size_t n = 0; n <= 3; n++) {
-    cs__buf b = {0};
+    cs_buf b = {0};
     if (cs__chunk_encode(e, ptr, n, &b))
       exit(1);
     char name[32];
     snprintf(name, sizeof name, "spans-%zu", n);
     put("chunk", name, -1, b.p, b.n);
-    cs__buf_free(&b);
+    cs_buf_free(&b);
   }
   cs__chunk_enc_free(e);
   /* A chunk whose name and service are global references (sid 1 = global
@@ -113,14 +113,14 @@ static void postings(void) {
     cs__post q[4];
     memcpy(q, p, sizeof q);
     size_t n = cs__post_sort(q, 4, nf);
-    cs__buf b = {0};
+    cs_buf b = {0};
     uint8_t s5[5];
     for (int i = 0; i < 5; i++)
       s5[i] = (uint8_t)(slot >> (8 * (4 - i)));
-    cs__buf_put(&b, s5, 5);
+    cs_buf_put(&b, s5, 5);
     cs__post_encode(q, n, nf, &b);
     put("posting", nf ? "value-newest-first" : "value-oldest-first", nf ? 0x80 : 0, b.p, b.n);
-    cs__buf_free(&b);
+    cs_buf_free(&b);
   }
   static const uint8_t types[] = {CS__K_CHUNK,   CS__K_SUMMARY, CS__K_ALL,     CS__K_SERVICE,
                                   CS__K_OP,      CS__K_ATTR,    CS__K_SESSION, CS__K_DURATION,
@@ -135,12 +135,12 @@ static void postings(void) {
                  .b = CS_STR_LIT("op"),
                  .kind = 2};
     fx_id(k.trace_id, 16, 5);
-    cs__buf b = {0};
+    cs_buf b = {0};
     cs__key_encode(&b, &k);
     char name[32];
     snprintf(name, sizeof name, "key-%02x", types[i]);
     put("posting", name, 1, b.p, b.n);
-    cs__buf_free(&b);
+    cs_buf_free(&b);
   }
 }
 
@@ -159,15 +159,15 @@ static void summaries(void) {
   cs__sum_add_service(&s, CS_STR_LIT("frontend"));
   cs__sum_add_service(&s, CS_STR_LIT("backend"));
   s.ids[s.n_ids++] = 42;
-  cs__buf b = {0};
+  cs_buf b = {0};
   cs__sum_encode(&s, &b);
   put("summary", "summary-root-first", 0, b.p, b.n);
-  cs__buf_free(&b);
+  cs_buf_free(&b);
   cs__sum_offer_first(&s, s.start_ns - 10, CS_STR_LIT("backend"), CS_STR_LIT("early"));
   s.ids[s.n_ids++] = 43;
   cs__sum_encode(&s, &b);
   put("summary", "summary-own-first", 0, b.p, b.n);
-  cs__buf_free(&b);
+  cs_buf_free(&b);
   cs__stats st;
   memset(&st, 0, sizeof st);
   st.count = 5;
@@ -179,7 +179,7 @@ static void summaries(void) {
   st.bucket_count[0] = 2, st.bucket_count[1] = 2, st.bucket_count[2] = 1;
   cs__stats_encode(&st, &b);
   put("summary", "stats-row", 1, b.p, b.n);
-  cs__buf_free(&b);
+  cs_buf_free(&b);
 }
 
 int main(int argc, char **argv) {

@@ -6,21 +6,21 @@
 #include "fixtures.h"
 #include "store.h"
 
-static cs__buf encode(void) {
+static cs_buf encode(void) {
   cs_span sp[3];
   cs_event ev;
   cs_link ln;
   fx_rich_spans(sp, &ev, &ln);
   const cs_span *ptr[3] = {&sp[1], &sp[0], &sp[2]}; /* child before its parent */
   cs__chunk_enc *e = cs__chunk_enc_new(NULL);
-  cs__buf out = {0};
+  cs_buf out = {0};
   CHECK_EQ(cs__chunk_encode(e, ptr, 3, &out), 0);
   cs__chunk_enc_free(e);
   return out;
 }
 
 static void chunk_round_trips_every_field(void) {
-  cs__buf b = encode();
+  cs_buf b = encode();
   cs_arena a;
   cs_arena_init(&a, 0, 0);
   CHECK_EQ(cs__chunk_count(b.p, b.n), 3);
@@ -74,11 +74,11 @@ static void chunk_round_trips_every_field(void) {
   CHECK_EQ(c->links[0].attrs[0].v.i, -42);
   CHECK_EQ(c->links[0].dropped_attrs, 2);
   cs_arena_release(&a);
-  cs__buf_free(&b);
+  cs_buf_free(&b);
 }
 
 static void chunk_truncated_or_mutated_is_rejected_safely(void) {
-  cs__buf b = encode();
+  cs_buf b = encode();
   cs_arena a;
   cs_arena_init(&a, 0, 0);
   cs_span out[3];
@@ -111,7 +111,7 @@ static void chunk_truncated_or_mutated_is_rejected_safely(void) {
     cs_arena_reset(&a);
   }
   cs_arena_release(&a);
-  cs__buf_free(&b);
+  cs_buf_free(&b);
 }
 
 static int from_gdict(void *ud, uint32_t id, cs_str *out) {
@@ -129,9 +129,9 @@ static void chunk_refers_to_global_strings(void) {
   cs_link ln;
   fx_rich_spans(sp, &ev, &ln);
   const cs_span *ptr[3] = {&sp[0], &sp[1], &sp[2]};
-  cs__buf first = {0}, last = {0};
+  cs_buf first = {0}, last = {0};
   for (int i = 0; i <= CS__GDICT_PROMOTE; i++) {
-    cs__buf *b = i == 0 ? &first : &last;
+    cs_buf *b = i == 0 ? &first : &last;
     b->n = 0;
     CHECK_EQ(cs__chunk_encode(e, ptr, 3, b), 0);
     cs__gdict_commit(gd, 1);
@@ -152,8 +152,8 @@ static void chunk_refers_to_global_strings(void) {
   CHECK_STRN(out[1].events[0].name.p, out[1].events[0].name.n, "ev");
   CHECK_EQ(cs__chunk_decode(last.p, last.n, &a, NULL, out, 3, &n), CS_STORE_ECORRUPT);
   cs_arena_release(&a);
-  cs__buf_free(&first);
-  cs__buf_free(&last);
+  cs_buf_free(&first);
+  cs_buf_free(&last);
   cs__chunk_enc_free(e);
   cs__gdict_free(gd);
 }

@@ -3,7 +3,7 @@
 #include "check.h"
 #include "keys.h"
 
-static int bytes_cmp(const cs__buf *a, const cs__buf *b) {
+static int bytes_cmp(const cs_buf *a, const cs_buf *b) {
   size_t m = a->n < b->n ? a->n : b->n;
   int c = memcmp(a->p, b->p, m);
   return c ? c : (a->n > b->n) - (a->n < b->n);
@@ -25,7 +25,7 @@ static void keys_round_trip_every_type(void) {
     k.chunk_id = 0x1122334455667788ULL;
     k.duration_ns = 987654321;
     k.kind = 3;
-    cs__buf b = {0};
+    cs_buf b = {0};
     cs__key_encode(&b, &k);
     CHECK_EQ(b.p[0], types[i]);
     CHECK_EQ(b.p[1], cs__key_version(types[i]));
@@ -70,7 +70,7 @@ static void keys_round_trip_every_type(void) {
     CHECK(cs__key_decode(b.p, b.n, &d) != 0);
     b.p[1] = (uint8_t)(cs__key_version(types[i]) - 1);
     CHECK(cs__key_decode(b.p, b.n, &d) != 0);
-    cs__buf_free(&b);
+    cs_buf_free(&b);
   }
 }
 
@@ -78,7 +78,7 @@ static void keys_do_not_collide_across_field_splits(void) {
   uint8_t types[] = {CS__K_OP, CS__K_ATTR, CS__K_OPNAME};
   for (size_t i = 0; i < sizeof(types); i++) {
     cs__key x = mk(types[i], "a", "bc", 5), y = mk(types[i], "ab", "c", 5);
-    cs__buf bx = {0}, by = {0}, px = {0}, py = {0};
+    cs_buf bx = {0}, by = {0}, px = {0}, py = {0};
     cs__key_encode(&bx, &x);
     cs__key_encode(&by, &y);
     CHECK(bytes_cmp(&bx, &by) != 0);
@@ -87,19 +87,19 @@ static void keys_do_not_collide_across_field_splits(void) {
     cs__key_encode_prefix(&py, &y);
     CHECK(!(by.n >= px.n && memcmp(by.p, px.p, px.n) == 0));
     CHECK(!(bx.n >= py.n && memcmp(bx.p, py.p, py.n) == 0));
-    cs__buf_free(&bx);
-    cs__buf_free(&by);
-    cs__buf_free(&px);
-    cs__buf_free(&py);
+    cs_buf_free(&bx);
+    cs_buf_free(&by);
+    cs_buf_free(&px);
+    cs_buf_free(&py);
   }
   /* A service that is a prefix of another does not fall in its scan. */
   cs__key s1 = mk(CS__K_SERVICE, "ab", "", 5), s2 = mk(CS__K_SERVICE, "abc", "", 5);
-  cs__buf p1 = {0}, k2 = {0};
+  cs_buf p1 = {0}, k2 = {0};
   cs__key_encode_prefix(&p1, &s1);
   cs__key_encode(&k2, &s2);
   CHECK(!(k2.n >= p1.n && memcmp(k2.p, p1.p, p1.n) == 0));
-  cs__buf_free(&p1);
-  cs__buf_free(&k2);
+  cs_buf_free(&p1);
+  cs_buf_free(&k2);
 }
 
 static void keys_order_newest_first_within_prefix(void) {
@@ -107,29 +107,29 @@ static void keys_order_newest_first_within_prefix(void) {
   for (size_t i = 0; i < sizeof(newest); i++) {
     /* Two seconds apart: different posting slots too. */
     cs__key old = mk(newest[i], "s", "o", 1000), young = mk(newest[i], "s", "o", 2000000000);
-    cs__buf bo = {0}, by = {0};
+    cs_buf bo = {0}, by = {0};
     cs__key_encode(&bo, &old);
     cs__key_encode(&by, &young);
     CHECK(bytes_cmp(&by, &bo) < 0);
-    cs__buf_free(&bo);
-    cs__buf_free(&by);
+    cs_buf_free(&bo);
+    cs_buf_free(&by);
   }
   /* Sessions list oldest first; durations shortest first. */
   cs__key so = mk(CS__K_SESSION, "x", "", 1000), sy = mk(CS__K_SESSION, "x", "", 2000000000);
   cs__key d1 = mk(CS__K_DURATION, "", "", 9), d2 = mk(CS__K_DURATION, "", "", 1);
   d1.duration_ns = 10;
   d2.duration_ns = 300;
-  cs__buf a = {0}, b = {0}, c = {0}, d = {0};
+  cs_buf a = {0}, b = {0}, c = {0}, d = {0};
   cs__key_encode(&a, &so);
   cs__key_encode(&b, &sy);
   cs__key_encode(&c, &d1);
   cs__key_encode(&d, &d2);
   CHECK(bytes_cmp(&a, &b) < 0);
   CHECK(bytes_cmp(&c, &d) < 0);
-  cs__buf_free(&a);
-  cs__buf_free(&b);
-  cs__buf_free(&c);
-  cs__buf_free(&d);
+  cs_buf_free(&a);
+  cs_buf_free(&b);
+  cs_buf_free(&c);
+  cs_buf_free(&d);
 }
 
 int main(void) {

@@ -14,9 +14,9 @@ static cs__post mkp(uint64_t off, uint8_t id) {
   return p;
 }
 
-static cs__buf slot_key(uint8_t type) {
+static cs_buf slot_key(uint8_t type) {
   cs__key k = {.type = type, .a = CS_STR_LIT("svc"), .slot = SLOT};
-  cs__buf b = {0};
+  cs_buf b = {0};
   cs__key_encode(&b, &k);
   return b;
 }
@@ -26,7 +26,7 @@ static void posting_round_trips_sorted_and_deduplicated(void) {
     cs__post p[5] = {mkp(50, 1), mkp(900000000, 2), mkp(50, 1), mkp(7, 3), mkp(50, 0)};
     size_t n = cs__post_sort(p, 5, nf);
     CHECK_EQ(n, 4);
-    cs__buf b = {0};
+    cs_buf b = {0};
     cs__post_encode(p, n, nf, &b);
     CHECK_EQ(cs__post_count(b.p, b.n), 4);
     cs__post out[4];
@@ -38,16 +38,16 @@ static void posting_round_trips_sorted_and_deduplicated(void) {
     CHECK(nf ? out[0].start_ns == BASE + 900000000 : out[0].start_ns == BASE + 7);
     /* Too small an output array is refused, not overrun. */
     CHECK_EQ(cs__post_decode(b.p, b.n, SLOT, nf, out, 3), -1);
-    cs__buf_free(&b);
+    cs_buf_free(&b);
   }
 }
 
 static void posting_merge_is_a_sorted_union(void) {
-  cs__buf key = slot_key(CS__K_SERVICE);
+  cs_buf key = slot_key(CS__K_SERVICE);
   cs__post a[2] = {mkp(10, 1), mkp(30, 2)}, b[2] = {mkp(20, 3), mkp(30, 2)};
   cs__post_sort(a, 2, 1);
   cs__post_sort(b, 2, 1);
-  cs__buf va = {0}, vb = {0};
+  cs_buf va = {0}, vb = {0};
   cs__post_encode(a, 2, 1, &va);
   cs__post_encode(b, 2, 1, &vb);
   const char *ops[3] = {(const char *)va.p, (const char *)vb.p, (const char *)va.p};
@@ -65,16 +65,16 @@ static void posting_merge_is_a_sorted_union(void) {
   CHECK(m2 && n2 == n && memcmp(m, m2, n) == 0);
   free(m);
   free(m2);
-  cs__buf_free(&va);
-  cs__buf_free(&vb);
-  cs__buf_free(&key);
+  cs_buf_free(&va);
+  cs_buf_free(&vb);
+  cs_buf_free(&key);
 }
 
 /* Posting keys of format 1 (8-byte ID prefixes) may still be in a database
  * written before format 2: no reader seeks them, but their merges must not
  * fail, or RocksDB would stop compacting. */
 static void posting_merge_of_old_format_key_succeeds(void) {
-  cs__buf key = slot_key(CS__K_SESSION);
+  cs_buf key = slot_key(CS__K_SESSION);
   key.p[1] = 1;
   const char old[] = {1, 1, 5, 1, 2, 3, 4, 5, 6, 7, 8}; /* a version 1 list */
   const char *ops[1] = {old};
@@ -83,13 +83,13 @@ static void posting_merge_of_old_format_key_succeeds(void) {
   CHECK(m != NULL);
   CHECK_EQ(n, sizeof(old));
   free(m);
-  cs__buf_free(&key);
+  cs_buf_free(&key);
 }
 
 static void posting_truncated_or_mutated_is_rejected_safely(void) {
   cs__post p[3] = {mkp(1, 1), mkp(2, 2), mkp(3, 3)};
   cs__post_sort(p, 3, 1);
-  cs__buf b = {0};
+  cs_buf b = {0};
   cs__post_encode(p, 3, 1, &b);
   cs__post out[64];
   for (size_t cut = 0; cut < b.n; cut++) {
@@ -109,7 +109,7 @@ static void posting_truncated_or_mutated_is_rejected_safely(void) {
     for (long i = 0; i < got; i++) CHECK(out[i].start_ns >> CS__SLOT_SHIFT == SLOT);
     free(c);
   }
-  cs__buf_free(&b);
+  cs_buf_free(&b);
 }
 
 int main(void) {

@@ -456,7 +456,7 @@ static void store_corrupt_value_returns_ecorrupt(void) {
   int bi = strcmp(names[0], "default") == 0 ? 1 : 0;
   cs__key k = {.type = CS__K_CHUNK, .chunk_id = 1};
   fx_id(k.trace_id, 16, 1);
-  cs__buf kb = {0};
+  cs_buf kb = {0};
   cs__key_encode(&kb, &k);
   rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
   rocksdb_put_cf(db, wo, h[bi], (const char *)kb.p, kb.n, "\x01\x05\x00\x09zz", 6, &e);
@@ -471,7 +471,7 @@ static void store_corrupt_value_returns_ecorrupt(void) {
   rocksdb_close(db);
   rocksdb_list_column_families_destroy(names, ncf);
   rocksdb_options_destroy(o);
-  cs__buf_free(&kb);
+  cs_buf_free(&kb);
 
   st = open_store(dir, 0);
   cs_arena a;

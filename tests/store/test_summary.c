@@ -15,7 +15,7 @@ static int str_is(cs_str a, const char *b) {
 }
 
 /* An operand as the write path builds it: one chunk of spans. */
-static void operand(cs__buf *out, uint32_t chunk, uint64_t start, const char *svc, const char *name,
+static void operand(cs_buf *out, uint32_t chunk, uint64_t start, const char *svc, const char *name,
                     int root) {
   cs__sum s;
   cs__sum_init(&s);
@@ -36,7 +36,7 @@ static void operand(cs__buf *out, uint32_t chunk, uint64_t start, const char *sv
   cs__sum_encode(&s, out);
 }
 
-static char *merge(cs__buf *ops, const int *order, int n, size_t *len) {
+static char *merge(cs_buf *ops, const int *order, int n, size_t *len) {
   const char *p[4];
   size_t l[4];
   for (int i = 0; i < n; i++)
@@ -45,7 +45,7 @@ static char *merge(cs__buf *ops, const int *order, int n, size_t *len) {
 }
 
 static void summary_keeps_earliest_span_in_any_merge_order(void) {
-  cs__buf ops[3] = {{0}, {0}, {0}};
+  cs_buf ops[3] = {{0}, {0}, {0}};
   operand(&ops[0], 1, 5000, "cart", "AddItem", 0);
   operand(&ops[1], 2, 3000, "payment", "Charge", 0);
   operand(&ops[2], 3, 3000, "checkout", "late work", 0); /* tie: smaller service wins */
@@ -65,11 +65,11 @@ static void summary_keeps_earliest_span_in_any_merge_order(void) {
     free(v);
   }
   for (int i = 0; i < 3; i++)
-    cs__buf_free(&ops[i]);
+    cs_buf_free(&ops[i]);
 }
 
 static void summary_stores_root_as_first_in_one_byte(void) {
-  cs__buf a = {0}, b = {0};
+  cs_buf a = {0}, b = {0};
   operand(&a, 1, 1000, "frontend", "GET /", 1);
   /* The same summary with no earliest span at all: the root standing for
    * it costs nothing more (the first-span byte is there either way). */
@@ -82,7 +82,7 @@ static void summary_stores_root_as_first_in_one_byte(void) {
   CHECK(s.has_first && s.has_root && s.first_start == 1000);
   CHECK(str_is(s.first_svc, "frontend") && str_is(s.first_name, "GET /"));
   /* A root that arrives later and earlier than everything takes over. */
-  cs__buf ops[2] = {{0}, {0}};
+  cs_buf ops[2] = {{0}, {0}};
   operand(&ops[0], 1, 5000, "cart", "AddItem", 0);
   operand(&ops[1], 2, 4000, "frontend", "GET /", 1);
   static const int order[2] = {0, 1};
@@ -91,28 +91,28 @@ static void summary_stores_root_as_first_in_one_byte(void) {
   CHECK_EQ(cs__sum_decode(v, len, &s), 0);
   CHECK(str_is(s.first_svc, "frontend") && str_is(s.root_svc, "frontend"));
   free(v);
-  cs__buf_free(&a);
-  cs__buf_free(&b);
-  cs__buf_free(&ops[0]);
-  cs__buf_free(&ops[1]);
+  cs_buf_free(&a);
+  cs_buf_free(&b);
+  cs_buf_free(&ops[0]);
+  cs_buf_free(&ops[1]);
 }
 
 /* A version 1 value as earlier builds wrote it: no first-span byte. */
-static void v1_value(cs__buf *out) {
-  cs__buf_u8(out, 1);
-  cs__buf_varint(out, 2000); /* start */
-  cs__buf_varint(out, 500);  /* end - start */
-  cs__buf_varint(out, 4);    /* spans */
-  cs__buf_varint(out, 1);    /* errors */
-  cs__buf_u8(out, 0);        /* no root */
-  cs__buf_varint(out, 1);    /* services */
+static void v1_value(cs_buf *out) {
+  cs_buf_u8(out, 1);
+  cs_buf_varint(out, 2000); /* start */
+  cs_buf_varint(out, 500);  /* end - start */
+  cs_buf_varint(out, 4);    /* spans */
+  cs_buf_varint(out, 1);    /* errors */
+  cs_buf_u8(out, 0);        /* no root */
+  cs_buf_varint(out, 1);    /* services */
   cs__buf_str(out, S("backend"));
-  cs__buf_varint(out, 1); /* chunk IDs */
-  cs__buf_put(out, "\x09\x00\x00\x00", 4);
+  cs_buf_varint(out, 1); /* chunk IDs */
+  cs_buf_put(out, "\x09\x00\x00\x00", 4);
 }
 
 static void summary_reads_and_merges_version_1_values(void) {
-  cs__buf old = {0}, op = {0};
+  cs_buf old = {0}, op = {0};
   v1_value(&old);
   cs__sum s;
   CHECK_EQ(cs__sum_decode(old.p, old.n, &s), 0);
@@ -134,12 +134,12 @@ static void summary_reads_and_merges_version_1_values(void) {
   CHECK_EQ(s.n_svcs, 2);
   CHECK(s.has_first && str_is(s.first_svc, "cart"));
   free(v);
-  cs__buf_free(&old);
-  cs__buf_free(&op);
+  cs_buf_free(&old);
+  cs_buf_free(&op);
 }
 
 static void summary_truncations_are_corrupt(void) {
-  cs__buf a = {0};
+  cs_buf a = {0};
   cs__sum s;
   operand(&a, 1, 1000, "cart", "AddItem", 0);
   for (size_t n = 0; n < a.n; n++) {
@@ -150,7 +150,7 @@ static void summary_truncations_are_corrupt(void) {
   }
   a.p[0] = 3; /* unknown version */
   CHECK(cs__sum_decode(a.p, a.n, &s) != 0);
-  cs__buf_free(&a);
+  cs_buf_free(&a);
 }
 
 int main(void) {
