@@ -3,7 +3,13 @@
  * bodies. All memory comes from one caller-supplied arena, so decoding a
  * payload costs no malloc per field and is freed in one go; the arena's cap
  * bounds what a hostile payload can make us allocate. Traces are decoded
- * straight from the wire (decode_traces.c), metrics through protobuf-c. */
+ * straight from the wire (decode_traces.c), metrics through protobuf-c.
+ *
+ * Trusted sizes: none from the payload. Every length prefix is checked
+ * against the bytes left (common/pbwire.h); nesting is capped (40 levels);
+ * attributes, events and links per span are capped by cs_limits and the
+ * excess is counted as dropped; strings point into the arena copy, whose
+ * cap bounds the whole decode. */
 #ifndef CS_DECODE_H
 #define CS_DECODE_H
 

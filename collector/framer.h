@@ -2,7 +2,11 @@
  * in reads of any size, into whole frames. Complete frames inside a read
  * are handed over in place; only the partial frame at the end of a read is
  * copied, into a buffer sized to that frame and charged to a budget shared
- * by all connections, so no peer can make us buffer without bound. */
+ * by all connections, so no peer can make us buffer without bound.
+ *
+ * Trusted sizes: none from the peer. A frame's length is believed only
+ * after cs_frame_parse_header has checked it against max_payload, and the
+ * partial-frame buffer is charged to the shared budget before it grows. */
 #ifndef CS_FRAMER_H
 #define CS_FRAMER_H
 

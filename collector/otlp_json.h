@@ -2,7 +2,14 @@
  * model. The JSON is transcoded into the protobuf wire bytes of the same
  * message, guided by protobuf-c's descriptors, and then decoded by the very
  * decoder the native and OTLP/HTTP protobuf paths use, so one set of
- * conversion and validation rules holds for every encoding. */
+ * conversion and validation rules holds for every encoding.
+ *
+ * Trusted sizes: none from the body. The JSON tree lives in the caller's
+ * capped arena, with nesting capped at 128; the protobuf form is a capped
+ * buffer (common/buf.h) of at most 1.5 times the JSON plus 4 KiB, which no
+ * honest request exceeds (hex IDs halve, base64 shrinks by a quarter);
+ * bytes fields decode through common/hexb64.h into room reserved for their
+ * exact decoded length. */
 #ifndef CS_OTLP_JSON_H
 #define CS_OTLP_JSON_H
 

@@ -3,7 +3,13 @@
  * DogStatsD tags. Aggregates are flushed as an OTLP metrics request (delta
  * sums and histograms, gauges) so they reach /metrics through the same
  * metrics sink as OTLP metrics. No I/O here: recv_statsd.c owns the
- * socket; tests and the fuzzer drive these functions directly. */
+ * socket; tests and the fuzzer drive these functions directly.
+ *
+ * Trusted sizes: none from the datagram. Lines are parsed within the
+ * datagram's length; names longer than CS_STATSD_MAX_NAME and more than
+ * CS_STATSD_MAX_TAGS tags refuse the line; the number of series is capped
+ * (max_series, 10,000 by default) and a new name past it is dropped and
+ * counted. */
 #ifndef CS_STATSD_H
 #define CS_STATSD_H
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hexb64.h"
 #include "json_parse.h"
 #include "pbwire.h"
 #include "session.h"
@@ -21,26 +22,14 @@ typedef struct zctx {
   int nomem;
 } zctx;
 
-static int hexv(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Hex of exactly 2*n digits, or of alt digits left-padded with zeros (a
- * 64-bit trace ID in a 16-byte one). Returns 0 or -1. */
+/* Hex of exactly 2*n digits, or of alt (even) digits left-padded with
+ * zeros (a 64-bit trace ID in a 16-byte one). Returns 0 or -1. */
 static int parse_hex_id(const cs_jp_val *v, uint8_t *out, size_t n, size_t alt) {
-  if (!v || v->type != CS_JP_STR || (v->n != 2 * n && v->n != alt)) return -1;
-  memset(out, 0, n);
-  size_t pad = 2 * n - v->n;
-  for (size_t i = 0; i < v->n; i++) {
-    int h = hexv(v->s[i]);
-    if (h < 0) return -1;
-    size_t d = pad + i;
-    out[d / 2] |= (uint8_t)(d % 2 ? h : h << 4);
-  }
-  return 0;
+  if (!v || v->type != CS_JP_STR || (v->n != 2 * n && v->n != alt) || v->n % 2)
+    return -1;
+  size_t pad = n - v->n / 2;
+  memset(out, 0, pad);
+  return cs_hex_decode(v->s, v->n, out + pad, n - pad, CS_HEX_ANY_CASE) < 0 ? -1 : 0;
 }
 
 void cs_zipkin_shared_id(const uint8_t id[8], uint8_t out[8]) {

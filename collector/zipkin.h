@@ -3,7 +3,12 @@
  * attributes, tags to attributes, annotations to events, 64- and 128-bit
  * trace IDs, microsecond timestamps. The server half of a shared span gets
  * a span ID of its own, derived from the shared one, with the client half
- * as its parent, so both halves are kept and the call tree stays intact. */
+ * as its parent, so both halves are kept and the call tree stays intact.
+ *
+ * Trusted sizes: none from the body. JSON goes through the capped-arena
+ * parser (nesting capped at 16); protobuf through common/pbwire.h, every
+ * length checked against the bytes left; IDs must be 16 or 32 hex digits;
+ * tags and annotations per span are capped by cs_limits. */
 #ifndef CS_ZIPKIN_H
 #define CS_ZIPKIN_H
 

@@ -2,7 +2,12 @@
  * whole document becomes a tree of nodes in a caller-supplied arena, whose
  * cap bounds memory, with a nesting cap that bounds the stack. Numbers keep
  * their source text so 64-bit integers are read exactly, never through a
- * double (nanosecond timestamps exceed 2^53). */
+ * double (nanosecond timestamps exceed 2^53).
+ *
+ * Trusted sizes: none from the document. Node and string memory comes from
+ * the caller's arena, whose cap turns a huge document into CS_JP_ENOMEM;
+ * the nesting cap is the caller's; \u escapes need four hex digits inside
+ * the input and surrogates must pair. */
 #ifndef CS_JSON_PARSE_H
 #define CS_JSON_PARSE_H
 

@@ -1,6 +1,12 @@
 /* Native frame codec: the 20-byte header that wraps every payload sent
  * between libtrace and the collector, over UDP (one frame per datagram) and
- * TCP (a stream of frames). docs/wire.md is the byte-by-byte description. */
+ * TCP (a stream of frames). docs/wire.md is the byte-by-byte description.
+ *
+ * Trusted sizes: none from the peer. The header's payload length is checked
+ * against the caller's max_payload before anyone buffers for it (TCP: 4 MiB
+ * by default; UDP: what a datagram can hold) and, for a datagram, against
+ * the bytes actually received (short or trailing bytes are errors); an ACK
+ * payload must be exactly CS_ACK_LEN bytes. */
 #ifndef CS_WIRE_H
 #define CS_WIRE_H
 

@@ -2,7 +2,11 @@
  * durations (Jaeger's syntax), bounded integers, trace and span IDs in hex,
  * tag conditions and the search cursor. All of it is outside input, so
  * every parser takes an explicit length, never reads past it, and is
- * fuzzed (fuzz/query/). */
+ * fuzzed (fuzz/query/).
+ *
+ * Trusted sizes: none. Each parser gets (pointer, length) and a maximum
+ * value; hex IDs must have their exact length (common/hexb64.h); a
+ * percent-escape needs its two digits inside the length. */
 #ifndef CS_QUERY_PARAMS_H
 #define CS_QUERY_PARAMS_H
 

@@ -1,7 +1,14 @@
 /* A chunk is the stored value holding the spans of one trace that arrived in
  * one write batch: a per-chunk string dictionary, timestamps delta-coded
  * against the chunk's earliest start, varints everywhere, parents referenced
- * by position when they are in the same chunk. Layout in docs/storage.md. */
+ * by position when they are in the same chunk. Layout in docs/storage.md.
+ *
+ * Trusted sizes on decode: none from the value (RocksDB holds what an older
+ * or damaged writer put there). Counts of strings, resources and spans are
+ * checked against the bytes left (each needs at least one) and the caller's
+ * cap before anything is allocated; string and dictionary references are
+ * checked against the dictionary; every read goes through cs__rd
+ * (store/codec.h). A bad value is CS_STORE_ECORRUPT, never a partial trace. */
 #ifndef CS_STORE_CHUNK_H
 #define CS_STORE_CHUNK_H
 

@@ -5,7 +5,12 @@
  * starting in the same nanosecond. A write batch adds
  * one merge operand per term and slot, so index work grows with the
  * distinct terms of a batch, not with its spans or traces. Layout in
- * docs/storage.md. */
+ * docs/storage.md.
+ *
+ * Trusted sizes on decode: none from the value. Entries are decoded into
+ * the caller's array of a given capacity and never past it; deltas that
+ * would leave the key's time slot make the value corrupt; every read goes
+ * through cs__rd (store/codec.h). */
 #ifndef CS_STORE_POSTING_H
 #define CS_STORE_POSTING_H
 

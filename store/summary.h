@@ -1,7 +1,12 @@
 /* Per-trace summaries. Every batch writes one summary operand per trace it
  * touches; a RocksDB merge operator folds them into one value, so the
  * summary of a trace whose spans arrive in many batches is read with one
- * Get and never needs a read before a write. */
+ * Get and never needs a read before a write.
+ *
+ * Trusted sizes on decode: none from the value. Service and chunk-ID counts
+ * above CS__SUM_MAX_SERVICES and CS__SUM_MAX_IDS make the value corrupt
+ * (they are never written), so decoding needs no allocation; every read
+ * goes through cs__rd (store/codec.h). */
 #ifndef CS_STORE_SUMMARY_H
 #define CS_STORE_SUMMARY_H
 

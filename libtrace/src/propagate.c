@@ -1,7 +1,13 @@
 /* Propagation: W3C traceparent/tracestate/baggage and B3 single/multi,
  * parsed and written through the cst_carrier getter/setter. Every parser
  * validates the whole value before using any of it: a malformed header is
- * ignored as a unit (a new trace starts), never half-applied. */
+ * ignored as a unit (a new trace starts), never half-applied.
+ *
+ * Trusted sizes: none from the carrier (its values come off the network).
+ * traceparent and B3 must have their exact lengths and lowercase hex;
+ * tracestate over 16 KiB and baggage over CST_BAGGAGE_MAX_BYTES or
+ * CST_BAGGAGE_MAX_ENTRIES members are ignored whole; the getter's length
+ * is used, never a NUL. */
 #include <stdlib.h>
 #include <string.h>
 
