@@ -182,7 +182,7 @@ static void *run(void *arg) {
   struct __cst_exporter *ex = arg;
   cst_tracer *t = ex->t;
   uint64_t handled_flush = 0, stop_deadline = 0;
-  int final_metrics = 0;
+  int final_metrics = 0, stop_seen = 0;
   ex->next_metrics = __cst_mono_ms() + t->cfg.metrics_interval_ms;
   for (;;) {
     pthread_mutex_lock(&ex->mu);
@@ -196,6 +196,8 @@ static void *run(void *arg) {
     __cst_clock_calibrate();
     drain(ex);
     int flushing = want_flush > handled_flush || stopping;
+    int new_request = want_flush > handled_flush || (stopping && !stop_seen);
+    stop_seen |= stopping;
     if (ex->batch_n && (flushing || now - ex->batch_t0 >= t->cfg.batch_timeout_ms))
       frame_finish(ex);
     /* The last export at shutdown waits until every span is delivered (or
@@ -212,6 +214,11 @@ static void *run(void *arg) {
       handled_flush = want_flush;
 
     if (!ex->udp) {
+      /* A flush (and cst_tracer_free's) asks for delivery now: try at once
+       * rather than wait out a backoff or an open circuit, so a collector
+       * that is back gets what is queued. One attempt per request. */
+      if (new_request && ex->state == DISCONNECTED)
+        ex->next_attempt = now;
       if (ex->state == DISCONNECTED && ex->q_head && now >= ex->next_attempt)
         __cst_tx_connect(ex);
       if (ex->state == CONNECTING && now >= ex->connect_deadline)

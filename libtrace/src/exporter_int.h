@@ -8,6 +8,9 @@
 #include "wire.h"
 
 #define CONNECT_TIMEOUT_MS 2000
+/* The first wait between probes of an open circuit (then doubled up to
+ * cfg.breaker_open_ms). */
+#define BREAKER_PROBE_MS 250
 
 enum { DISCONNECTED, CONNECTING, CONNECTED };
 
@@ -33,6 +36,7 @@ struct __cst_exporter {
   int udp, fd, state, ever_connected;
   uint64_t connect_deadline, next_attempt;
   uint32_t failures;
+  uint32_t probe_ms; /* 0: circuit closed; else the current wait between probes */
   frame *q_head, *q_tail, *send_cur;
   uint32_t send_off;
   uint64_t q_bytes;

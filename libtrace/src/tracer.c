@@ -229,7 +229,7 @@ static void apply_defaults(cst_config *c) {
   if (c->backoff_max_ms < c->backoff_initial_ms)
     c->backoff_max_ms = c->backoff_initial_ms;
   DEF(breaker_failures, 8);
-  DEF(breaker_open_ms, 15000);
+  DEF(breaker_open_ms, 2000);
   DEF(propagators, CST_PROP_DEFAULT);
 #undef DEF
 }

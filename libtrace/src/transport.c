@@ -71,7 +71,11 @@ static uint64_t jitter(struct __cst_exporter *ex, uint64_t max) {
 }
 
 /* A failed connect or a broken connection: back off exponentially with
- * jitter; after breaker_failures in a row, open the circuit. */
+ * jitter; after breaker_failures in a row the circuit opens. While open it
+ * is probed: one connect after a wait that starts at BREAKER_PROBE_MS and
+ * doubles up to breaker_open_ms. A probe that connects leaves the circuit
+ * half-open (failures stays at breaker_failures - 1, so one more failure
+ * reopens it); the first acknowledgement closes it (on_ack). */
 void __cst_tx_failed(struct __cst_exporter *ex, const char *why, int err) {
   cst_tracer *t = ex->t;
   __cst_tx_close(ex);
@@ -79,12 +83,21 @@ void __cst_tx_failed(struct __cst_exporter *ex, const char *why, int err) {
   ex->failures++;
   uint64_t now = __cst_mono_ms();
   if (ex->failures >= t->cfg.breaker_failures) {
-    ex->next_attempt = now + t->cfg.breaker_open_ms;
-    /* Half-open afterwards: one more failure reopens it. */
+    uint32_t cap = t->cfg.breaker_open_ms;
+    if (ex->probe_ms == 0) {
+      ex->probe_ms = BREAKER_PROBE_MS < cap ? BREAKER_PROBE_MS : cap;
+      __cst_inc(&t->breaker_opens, 1);
+      __cst_log(t, CST_LOG_WARN, "collector unreachable, probing every %u to %u ms: %s: %s",
+                ex->probe_ms, cap, why, strerror(err));
+    } else {
+      ex->probe_ms = ex->probe_ms > cap / 2 ? cap : ex->probe_ms * 2;
+      __cst_log(t, CST_LOG_DEBUG, "collector probe failed, next in %u ms: %s: %s", ex->probe_ms,
+                why, strerror(err));
+    }
+    /* A little jitter (the last quarter) so that services which lost the
+     * same collector do not all probe it in the same millisecond. */
+    ex->next_attempt = now + ex->probe_ms - jitter(ex, ex->probe_ms / 4);
     ex->failures = t->cfg.breaker_failures - 1;
-    __cst_inc(&t->breaker_opens, 1);
-    __cst_log(t, CST_LOG_WARN, "collector unreachable, pausing for %u ms: %s: %s",
-              t->cfg.breaker_open_ms, why, strerror(err));
     return;
   }
   uint64_t base = t->cfg.backoff_initial_ms;
@@ -159,6 +172,10 @@ static void on_ack(struct __cst_exporter *ex, const cs_frame_hdr *h, const uint8
     return; /* unknown, or acked before we sent it all */
   __cst_tx_unlink(ex, f);
   ex->failures = 0; /* the collector is demonstrably healthy */
+  if (ex->probe_ms) {
+    ex->probe_ms = 0; /* the circuit closes */
+    __cst_log(t, CST_LOG_INFO, "collector reachable again, circuit closed");
+  }
   __cst_inc(&t->frames_acked, 1);
   if (f->type == CS_FRAME_TRACES) {
     /* Spans the ack does not call accepted count as rejected, even if the

@@ -158,11 +158,14 @@ typedef struct cst_config {
    * backoff_max_ms, each wait drawn between half and all of the current
    * step (jitter); after breaker_failures failures in a row (a connection
    * counts as healthy only once the collector acknowledged a frame) the
-   * circuit opens for breaker_open_ms: no attempts at all, then one. */
+   * circuit opens: one probe (a connect) after 250 ms, then after waits
+   * doubling up to breaker_open_ms (each drawn between 3/4 and all of the
+   * step), until a probe's connection gets an acknowledgement, which
+   * closes it. A flush (cst_tracer_flush, cst_tracer_free) tries at once. */
   uint32_t backoff_initial_ms; /* default 50 */
   uint32_t backoff_max_ms;     /* default 2000 */
   uint32_t breaker_failures;   /* default 8 */
-  uint32_t breaker_open_ms;    /* default 15000 */
+  uint32_t breaker_open_ms;    /* longest wait between probes, default 2000 */
 
   cst_log_fn log; /* NULL: the library writes nothing anywhere */
   void *log_user;
@@ -234,7 +237,7 @@ typedef struct cst_stats {
   uint64_t frames_sent;
   uint64_t frames_acked;
   uint64_t reconnects;     /* TCP connections established after the first */
-  uint64_t breaker_opens;  /* times the circuit breaker opened */
+  uint64_t breaker_opens;  /* times the circuit breaker opened (from closed) */
   uint64_t queue_bytes;    /* bytes in the rings right now (approximate) */
   uint64_t unacked_bytes;  /* TCP bytes waiting for acknowledgement right now */
   uint64_t metric_exports; /* metrics frames sent */
