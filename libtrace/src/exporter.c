@@ -167,8 +167,15 @@ static void export_metrics(struct __cst_exporter *ex) {
 
 /* ---- the loop --------------------------------------------------------------- */
 
-static int all_delivered(struct __cst_exporter *ex) {
+/* Everything built was sent (UDP) or acknowledged (TCP). */
+static int all_sent(struct __cst_exporter *ex) {
   return ex->batch_n == 0 && (ex->udp || ex->q_head == NULL);
+}
+
+/* ... and over UDP every span's error window has passed, so the counts are
+ * final. */
+static int all_delivered(struct __cst_exporter *ex) {
+  return all_sent(ex) && ex->pend_n == 0;
 }
 
 static int rings_empty(cst_tracer *t) {
@@ -227,8 +234,15 @@ static void *run(void *arg) {
         __cst_tx_write(ex);
     }
 
-    int delivered = all_delivered(ex) && rings_empty(t);
+    if (ex->udp)
+      __cst_udp_settle(ex);
+
+    int sent = all_sent(ex) && rings_empty(t), delivered = sent && ex->pend_n == 0;
     pthread_mutex_lock(&ex->mu);
+    if (sent && ex->flush_sent < handled_flush) {
+      ex->flush_sent = handled_flush;
+      pthread_cond_broadcast(&ex->cv);
+    }
     if (delivered && ex->flush_done < handled_flush) {
       ex->flush_done = handled_flush;
       pthread_cond_broadcast(&ex->cv);
@@ -247,7 +261,9 @@ static void *run(void *arg) {
       wake = ex->next_attempt;
     if (!ex->udp && ex->state == CONNECTING && ex->connect_deadline < wake)
       wake = ex->connect_deadline;
-    if (stopping || handled_flush > ex->flush_done)
+    if (ex->udp && __cst_udp_next_settle(ex) < wake)
+      wake = __cst_udp_next_settle(ex);
+    if (stopping || handled_flush > ex->flush_sent)
       wake = now + 5;
     struct pollfd pf[2] = {{ex->wake_fd, POLLIN, 0}, {ex->fd, 0, 0}};
     nfds_t nf = 1;
@@ -295,6 +311,8 @@ static void *run(void *arg) {
   ex->q_head = ex->q_tail = ex->send_cur = NULL;
   __cst_inc(&t->dropped_export, ex->batch_n);
   ex->batch_n = 0;
+  if (ex->udp)
+    __cst_udp_finish(ex);
   for (__cst_ring *r = atomic_load(&t->rings); r; r = r->next) {
     const uint8_t *rec;
     while ((rec = __cst_ring_peek(r)) != NULL) {
@@ -322,12 +340,8 @@ int __cst_exporter_start(cst_tracer *t) {
   ex->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (ex->wake_fd < 0)
     goto fail;
-  if (ex->udp) {
-    ex->fd = socket(t->ep.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    /* Connected, so the kernel reports an unreachable collector to us. */
-    if (ex->fd < 0 || connect(ex->fd, (struct sockaddr *)&t->ep.addr, t->ep.addrlen) != 0)
-      goto fail;
-  }
+  if (ex->udp && __cst_udp_open(ex) != 0)
+    goto fail;
   pthread_mutex_init(&ex->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -396,7 +410,7 @@ void __cst_exporter_abandon(cst_tracer *t) {
   t->ex = NULL;
 }
 
-int __cst_exporter_flush(cst_tracer *t, uint32_t timeout_ms) {
+int __cst_exporter_flush(cst_tracer *t, uint32_t timeout_ms, int settled) {
   struct __cst_exporter *ex = t->ex;
   if (!ex)
     return CST_EINVAL;
@@ -412,9 +426,10 @@ int __cst_exporter_flush(cst_tracer *t, uint32_t timeout_ms) {
   __cst_exporter_wake(t);
   int rc = CST_OK;
   pthread_mutex_lock(&ex->mu);
-  while (ex->flush_done < mine) {
+  uint64_t *done = settled ? &ex->flush_done : &ex->flush_sent;
+  while (*done < mine) {
     if (pthread_cond_timedwait(&ex->cv, &ex->mu, &dl) == ETIMEDOUT) {
-      rc = ex->flush_done >= mine ? CST_OK : CST_ETIMEDOUT;
+      rc = *done >= mine ? CST_OK : CST_ETIMEDOUT;
       break;
     }
   }

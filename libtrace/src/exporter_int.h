@@ -14,6 +14,16 @@
 
 enum { DISCONNECTED, CONNECTING, CONNECTED };
 
+/* UDP: a span counts as exported once its datagram was sent and no error
+ * came back within this window of it (udp.c). */
+#define UDP_ERROR_WINDOW_MS 100
+#define UDP_PEND_SLOTS 128
+
+/* Spans sent over UDP in one millisecond, waiting for the window to pass. */
+typedef struct __cst_udp_pend {
+  uint64_t ms, spans;
+} __cst_udp_pend;
+
 typedef struct frame {
   struct frame *next;
   uint64_t seq;
@@ -27,9 +37,11 @@ struct __cst_exporter {
   cst_tracer *t;
   pthread_t thr;
   int wake_fd;
-  pthread_mutex_t mu; /* flush_req, flush_done, stopping */
+  pthread_mutex_t mu; /* flush_req, flush_sent, flush_done, stopping */
   pthread_cond_t cv;
-  uint64_t flush_req, flush_done;
+  /* flush_sent: requests whose data was sent (over TCP: acknowledged);
+   * flush_done: also settled (over UDP: the error window passed). */
+  uint64_t flush_req, flush_sent, flush_done;
   int stopping;
 
   /* exporter thread only */
@@ -51,6 +63,11 @@ struct __cst_exporter {
   uint32_t frame_limit; /* bytes incl. header */
   uint64_t next_metrics;
   uint64_t rng;
+  /* UDP: a ring of pend_n slots from pend_head, pend_spans spans in all;
+   * udp_warn_ms: when a refusal was last logged as a warning (0: never). */
+  __cst_udp_pend pend[UDP_PEND_SLOTS];
+  uint32_t pend_head, pend_n;
+  uint64_t pend_spans, udp_warn_ms;
 };
 
 uint64_t __cst_mono_ms(void);
@@ -61,6 +78,14 @@ void __cst_frame_free(frame *f);
 /* Hands a finished frame to the transport (sent now over UDP, queued
  * until acknowledged over TCP). Takes ownership. */
 void __cst_tx_udp_send(struct __cst_exporter *ex, frame *f);
+/* udp.c: opens and connects the socket with its error queue (0 or -1);
+ * reads the error queue and counts the spans whose window passed;
+ * when the oldest waiting spans settle (UINT64_MAX: none wait); at
+ * shutdown, settles what it can and counts the rest as dropped. */
+int __cst_udp_open(struct __cst_exporter *ex);
+void __cst_udp_settle(struct __cst_exporter *ex);
+uint64_t __cst_udp_next_settle(const struct __cst_exporter *ex);
+void __cst_udp_finish(struct __cst_exporter *ex);
 void __cst_tx_enqueue(struct __cst_exporter *ex, frame *f);
 void __cst_tx_unlink(struct __cst_exporter *ex, frame *f); /* f must not be send_cur */
 void __cst_tx_connect(struct __cst_exporter *ex);

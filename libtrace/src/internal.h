@@ -272,7 +272,9 @@ int __cst_parse_kv_list(const char *s,
 int __cst_exporter_start(struct cst_tracer *t);
 void __cst_exporter_stop(struct cst_tracer *t);    /* flushes, joins, frees */
 void __cst_exporter_abandon(struct cst_tracer *t); /* forked child: frees without the thread */
-int __cst_exporter_flush(struct cst_tracer *t, uint32_t timeout_ms);
+/* settled 0: returns once everything is sent (acknowledged over TCP),
+ * without waiting for UDP's error window (benchmarks pace with it). */
+int __cst_exporter_flush(struct cst_tracer *t, uint32_t timeout_ms, int settled);
 void __cst_exporter_wake(struct cst_tracer *t);
 void __cst_ring_free_orphan(struct cst_tracer *t, __cst_ring *r);
 

@@ -340,7 +340,7 @@ int cst_tracer_flush(cst_tracer *t, uint32_t timeout_ms) {
     return CST_EINVAL;
   if (t->fork_gen != atomic_load(&__cst_fork_gen))
     return CST_EFORKED;
-  return __cst_exporter_flush(t, timeout_ms);
+  return __cst_exporter_flush(t, timeout_ms, 1);
 }
 
 unsigned cst_tracer_propagators(const cst_tracer *t) {

@@ -1,7 +1,7 @@
-/* The transport under the exporter: UDP sends, and the TCP connection with
- * its queue of frames kept until acknowledged, resent after a reconnect,
- * exponential backoff with jitter and a circuit breaker. Runs only on the
- * exporter thread. */
+/* The TCP transport under the exporter: the connection with its queue of
+ * frames kept until acknowledged, resent after a reconnect, exponential
+ * backoff with jitter and a circuit breaker that probes while open. Runs
+ * only on the exporter thread (UDP is in udp.c). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,22 +21,6 @@ uint64_t __cst_mono_ms(void) {
 void __cst_frame_free(frame *f) {
   free(f->data);
   free(f);
-}
-
-void __cst_tx_udp_send(struct __cst_exporter *ex, frame *f) {
-  cst_tracer *t = ex->t;
-  ssize_t n = send(ex->fd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n == (ssize_t)f->len) {
-    __cst_inc(&t->frames_sent, 1);
-    __cst_inc(&t->spans_exported, f->n);
-    if (f->type == CS_FRAME_METRICS)
-      __cst_inc(&t->metric_exports, 1);
-  } else {
-    __cst_inc(&t->export_errors, 1);
-    __cst_inc(&t->dropped_export, f->n);
-    __cst_log(t, CST_LOG_DEBUG, "udp send failed: %s", strerror(errno));
-  }
-  __cst_frame_free(f);
 }
 
 void __cst_tx_enqueue(struct __cst_exporter *ex, frame *f) {
