@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static cst_tracer t; /* only the fields the transport reads */
   memset(&t, 0, sizeof t);
   t.cfg.breaker_failures = 8;
-  t.cfg.breaker_open_ms = 15000;
+  t.cfg.breaker_open_ms = 2000;
   t.cfg.backoff_initial_ms = 50;
   t.cfg.backoff_max_ms = 2000;
   t.cfg.log = on_log;

@@ -492,7 +492,8 @@ static void health_pb(__cst_buf *b, const cst_tracer *t, const cst_stats *st, si
            (int64_t)st->spans_sampled, 1);
     break;
   case 2:
-    sum_pb(b, "callscope.trace.spans.exported", "spans sent (UDP) or acknowledged (TCP)", "{span}",
+    sum_pb(b, "callscope.trace.spans.exported",
+           "spans acknowledged (TCP), or sent with no error reported within 100 ms (UDP)", "{span}",
            NULL, 0, s0, now, (int64_t)st->spans_exported, 1);
     break;
   case 3:

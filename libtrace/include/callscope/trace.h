@@ -208,7 +208,9 @@ CST_API int cst_tracer_new(const cst_config *cfg, cst_tracer **out);
 CST_API void cst_tracer_free(cst_tracer *t);
 
 /* Asks the exporter to send everything recorded so far and waits until it
- * was sent (UDP) or acknowledged (TCP), at most timeout_ms. Returns CST_OK
+ * was acknowledged (TCP), or sent and 100 ms passed without an error report
+ * for it (UDP; see spans_exported), at most timeout_ms. Also tries to
+ * connect at once when the TCP connection is down. Returns CST_OK
  * or CST_ETIMEDOUT (data stays queued and is retried). Blocks the caller:
  * meant for tests and shutdown paths, not request handlers.
  * Thread-safety: safe from any thread. */
@@ -222,19 +224,24 @@ CST_API unsigned cst_tracer_propagators(const cst_tracer *t);
  * counters are cumulative since cst_tracer_new. Fields may be appended in
  * later versions. */
 typedef struct cst_stats {
-  uint64_t spans_started;      /* every cst_span_start, sampled or not */
-  uint64_t spans_sampled;      /* started spans that record */
-  uint64_t spans_exported;     /* sent (UDP) or acknowledged (TCP) */
+  uint64_t spans_started; /* every cst_span_start, sampled or not */
+  uint64_t spans_sampled; /* started spans that record */
+  /* acknowledged as accepted (TCP); over UDP: sent, and no error (such as
+   * an ICMP port unreachable) reported within 100 ms after the datagram */
+  uint64_t spans_exported;
   uint64_t spans_rejected;     /* acknowledged as rejected by the collector */
   uint64_t dropped_queue_full; /* ended while the thread's ring was full */
   uint64_t dropped_too_large;  /* a span alone exceeded the datagram size */
   uint64_t dropped_threads;    /* more than max_threads threads recording */
-  /* given up by the exporter: a UDP send failed, or still queued when the
-   * shutdown timeout ran out */
+  /* given up by the exporter: a UDP send failed or an error was reported
+   * within 100 ms after it (every span sent in that time counts), or still
+   * queued (or within those 100 ms) when the shutdown timeout ran out */
   uint64_t dropped_export;
   uint64_t dropped_attributes; /* attributes, events or links over the limits */
-  uint64_t export_errors;      /* failed sends, connects and broken connections */
-  uint64_t frames_sent;
+  /* failed sends, connects, broken connections and errors reported for
+   * UDP datagrams */
+  uint64_t export_errors;
+  uint64_t frames_sent; /* frames written to the socket (delivered or not) */
   uint64_t frames_acked;
   uint64_t reconnects;     /* TCP connections established after the first */
   uint64_t breaker_opens;  /* times the circuit breaker opened (from closed) */
