@@ -241,10 +241,14 @@ static void *run(void *arg) {
     pthread_mutex_lock(&ex->mu);
     if (sent && ex->flush_sent < handled_flush) {
       ex->flush_sent = handled_flush;
+      ex->flush_sent_ms = __cst_mono_ms();
       pthread_cond_broadcast(&ex->cv);
     }
-    if (delivered && ex->flush_done < handled_flush) {
-      ex->flush_done = handled_flush;
+    /* Over UDP a flush is done once what was sent by then has settled;
+     * datagrams other threads' spans sent later do not hold it up. */
+    if (ex->flush_done < ex->flush_sent &&
+        (!ex->udp || __cst_udp_settled_by(ex, ex->flush_sent_ms))) {
+      ex->flush_done = ex->flush_sent;
       pthread_cond_broadcast(&ex->cv);
     }
     pthread_mutex_unlock(&ex->mu);

@@ -1,6 +1,7 @@
 /* Internal to the exporter: the frame queue and the exporter state shared
- * by exporter.c (the thread, batching, metrics) and transport.c (UDP
- * sends, the TCP connection, acknowledgements, backoff, circuit breaker). */
+ * by exporter.c (the thread, batching, metrics), transport.c (the TCP
+ * connection, acknowledgements, backoff, circuit breaker) and udp.c (UDP
+ * sends and their error queue). */
 #ifndef CST_EXPORTER_INT_H
 #define CST_EXPORTER_INT_H
 
@@ -42,6 +43,7 @@ struct __cst_exporter {
   /* flush_sent: requests whose data was sent (over TCP: acknowledged);
    * flush_done: also settled (over UDP: the error window passed). */
   uint64_t flush_req, flush_sent, flush_done;
+  uint64_t flush_sent_ms; /* when flush_sent last moved */
   int stopping;
 
   /* exporter thread only */
@@ -85,6 +87,8 @@ void __cst_tx_udp_send(struct __cst_exporter *ex, frame *f);
 int __cst_udp_open(struct __cst_exporter *ex);
 void __cst_udp_settle(struct __cst_exporter *ex);
 uint64_t __cst_udp_next_settle(const struct __cst_exporter *ex);
+/* 1 when every datagram sent up to ms (CLOCK_MONOTONIC ms) has settled. */
+int __cst_udp_settled_by(const struct __cst_exporter *ex, uint64_t ms);
 void __cst_udp_finish(struct __cst_exporter *ex);
 void __cst_tx_enqueue(struct __cst_exporter *ex, frame *f);
 void __cst_tx_unlink(struct __cst_exporter *ex, frame *f); /* f must not be send_cur */

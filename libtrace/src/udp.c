@@ -152,6 +152,10 @@ uint64_t __cst_udp_next_settle(const struct __cst_exporter *ex) {
   return ex->pend_n ? ex->pend[ex->pend_head].ms + UDP_ERROR_WINDOW_MS : UINT64_MAX;
 }
 
+int __cst_udp_settled_by(const struct __cst_exporter *ex, uint64_t ms) {
+  return ex->pend_n == 0 || ex->pend[ex->pend_head].ms > ms;
+}
+
 void __cst_udp_finish(struct __cst_exporter *ex) {
   __cst_udp_settle(ex);
   /* Still inside their window when the shutdown timeout ran out: not known

@@ -2,9 +2,12 @@
  * span counts as exported, every one is dropped and counted (the kernel's
  * ICMP errors are read from the socket's error queue); to an open port all
  * of them are exported; and once a collector is back on the port, spans
- * count as exported again. IPv4 and IPv6 loopback. */
+ * count as exported again; a flush waits for its own spans' window only.
+ * IPv4 and IPv6 loopback. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -163,11 +166,43 @@ static void udp_exports_again_once_the_collector_is_back(void) {
   fc_free(&fc);
 }
 
+static atomic_int busy_stop;
+
+static void *busy(void *arg) {
+  while (!atomic_load(&busy_stop)) {
+    cst_span_end(cst_span_start(arg, "busy", CST_KIND_INTERNAL, NULL));
+    usleep(2000);
+  }
+  return NULL;
+}
+
+/* Another thread keeps sending (a datagram every 20 ms, so some span is
+ * always inside its window): a flush still returns once what was recorded
+ * before it has settled. */
+static void udp_flush_is_not_held_up_by_other_threads_traffic(void) {
+  fake_collector fc = {0};
+  CHECK_EQ(fc_start(&fc, 1, 0), 0);
+  cst_tracer *t = udp_tracer(0, fc.port);
+  atomic_store(&busy_stop, 0);
+  pthread_t th;
+  pthread_create(&th, NULL, busy, t);
+  usleep(100 * 1000);
+  for (int i = 0; i < 3; i++) {
+    cst_span_end(cst_span_start(t, "mine", CST_KIND_INTERNAL, NULL));
+    CHECK_EQ(cst_tracer_flush(t, 2000), CST_OK);
+  }
+  atomic_store(&busy_stop, 1);
+  pthread_join(th, NULL);
+  cst_tracer_free(t);
+  fc_free(&fc);
+}
+
 int main(void) {
   RUN(udp_to_a_closed_port_exports_nothing_v4);
   RUN(udp_to_a_closed_port_exports_nothing_v6);
   RUN(udp_refusals_beyond_the_icmp_rate_limit_count_as_dropped);
   RUN(udp_to_an_open_port_exports_every_span);
   RUN(udp_exports_again_once_the_collector_is_back);
+  RUN(udp_flush_is_not_held_up_by_other_threads_traffic);
   return CHECK_DONE();
 }
