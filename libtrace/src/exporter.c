@@ -31,7 +31,7 @@ static void frame_begin(struct __cst_exporter *ex, uint8_t type) {
   /* Callers finish an open batch first; should one ever not, its spans
    * are counted as lost rather than vanishing. */
   __cst_inc(&t->dropped_export, ex->batch_n);
-  b->len = 0;
+  b->n = 0;
   b->err = 0;
   static const uint8_t zero[CS_FRAME_HDR_LEN];
   __cst_pb_raw(b, zero, sizeof zero);
@@ -53,7 +53,7 @@ static void frame_finish(struct __cst_exporter *ex) {
   __cst_pb_end(b, ex->ss_off);
   __cst_pb_end(b, ex->rs_off);
   frame *f = malloc(sizeof *f);
-  uint8_t *data = b->err ? NULL : malloc(b->len);
+  uint8_t *data = b->err ? NULL : malloc(b->n);
   if (!f || !data) {
     free(f);
     free(data);
@@ -62,9 +62,9 @@ static void frame_finish(struct __cst_exporter *ex) {
     return;
   }
   ex->seq++;
-  cs_frame_write_header(b->p, type, 0, (uint32_t)(b->len - CS_FRAME_HDR_LEN), ex->seq);
-  memcpy(data, b->p, b->len);
-  *f = (frame){NULL, ex->seq, (uint32_t)b->len, ex->batch_n, type, data};
+  cs_frame_write_header(b->p, type, 0, (uint32_t)(b->n - CS_FRAME_HDR_LEN), ex->seq);
+  memcpy(data, b->p, b->n);
+  *f = (frame){NULL, ex->seq, (uint32_t)b->n, ex->batch_n, type, data};
   ex->batch_n = 0;
   if (ex->udp)
     __cst_tx_udp_send(ex, f);
@@ -81,14 +81,14 @@ static void add_span(struct __cst_exporter *ex, const uint8_t *rec, uint32_t len
       frame_begin(ex, CS_FRAME_TRACES);
       ex->batch_t0 = __cst_mono_ms();
     }
-    size_t before = ex->batch.len;
+    size_t before = ex->batch.n;
     int rc = __cst_encode_span(&ex->batch, rec, len);
-    if (rc == 0 && ex->batch.len + FRAME_SLACK <= ex->frame_limit) {
+    if (rc == 0 && ex->batch.n + FRAME_SLACK <= ex->frame_limit) {
       if (++ex->batch_n >= t->cfg.batch_max_spans)
         frame_finish(ex);
       return;
     }
-    ex->batch.len = before;
+    ex->batch.n = before;
     ex->batch.err = 0;
     if (ex->batch_n == 0)
       break; /* alone it does not fit (or is malformed) */
@@ -339,7 +339,7 @@ int __cst_exporter_start(cst_tracer *t) {
   ex->udp = t->ep.udp;
   ex->rng = __cst_rand64();
   ex->frame_limit = ex->udp ? t->cfg.udp_datagram_bytes : (1u << 20);
-  __cst_buf_init(&ex->batch, (size_t)ex->frame_limit + t->cfg.max_span_bytes * 2u + 65536u);
+  cs_buf_init(&ex->batch, (size_t)ex->frame_limit + t->cfg.max_span_bytes * 2u + 65536u);
   int rc = CST_ESOCKET;
   ex->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (ex->wake_fd < 0)
@@ -372,7 +372,7 @@ fail:
     close(ex->fd);
   if (ex->wake_fd >= 0)
     close(ex->wake_fd);
-  __cst_buf_release(&ex->batch);
+  cs_buf_free(&ex->batch);
   free(ex);
   return rc;
 }
@@ -390,7 +390,7 @@ void __cst_exporter_stop(cst_tracer *t) {
   close(ex->wake_fd);
   pthread_cond_destroy(&ex->cv);
   pthread_mutex_destroy(&ex->mu);
-  __cst_buf_release(&ex->batch);
+  cs_buf_free(&ex->batch);
   free(ex);
 }
 
@@ -409,7 +409,7 @@ void __cst_exporter_abandon(cst_tracer *t) {
   if (ex->fd >= 0)
     close(ex->fd);
   close(ex->wake_fd);
-  __cst_buf_release(&ex->batch);
+  cs_buf_free(&ex->batch);
   free(ex);
   t->ex = NULL;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "buf.h"
 #include "callscope/trace.h"
 #include "hexb64.h"
 #include "pbwire.h"
@@ -19,11 +20,8 @@
 #define CST_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* protobuf writer (pb.c) */
-typedef struct __cst_buf {
-  uint8_t *p;
-  size_t len, cap, max;
-  int err; /* set when max would be exceeded or ENOMEM */
-} __cst_buf;
+/* The exporter's output buffers are the project's capped buffer. */
+typedef cs_buf __cst_buf;
 /* ---- baggage + tracestate: immutable, reference counted ---------------- */
 
 #define CST_BAGGAGE_MAX_ENTRIES 180
@@ -287,26 +285,23 @@ void __cst_metrics_free_all(struct cst_tracer *t);
 int __cst_metrics_encode(struct cst_tracer *t, const cst_stats *st, __cst_buf *b, uint64_t now,
                          size_t *cursor, size_t limit);
 
-void __cst_buf_init(__cst_buf *b, size_t max);
-void __cst_buf_release(__cst_buf *b);
-int __cst_buf_grow(__cst_buf *b, size_t n); /* slow path of __cst_buf_reserve */
 /* The writers below are inline: the exporter calls them a few dozen times
  * per span, and the fast path is a bounds check and a store. */
 static inline int __cst_buf_reserve(__cst_buf *b, size_t n) {
-  if (CST_LIKELY(b->len + n <= b->cap && !b->err))
+  if (CST_LIKELY(!b->err && n <= b->cap - b->n))
     return 0;
-  return __cst_buf_grow(b, n);
+  return cs_buf_grow(b, n);
 }
 static inline void __cst_pb_raw(__cst_buf *b, const void *p, size_t n) {
   if (n == 0 || __cst_buf_reserve(b, n))
     return;
-  __builtin_memcpy(b->p + b->len, p, n);
-  b->len += n;
+  __builtin_memcpy(b->p + b->n, p, n);
+  b->n += n;
 }
 static inline void __cst_pb_varint(__cst_buf *b, uint64_t v) {
   if (__cst_buf_reserve(b, PB_VARINT_MAX))
     return;
-  b->len += pb_put_varint(b->p + b->len, v);
+  b->n += pb_put_varint(b->p + b->n, v);
 }
 static inline void __cst_pb_tag(__cst_buf *b, uint32_t field, uint32_t wt) {
   __cst_pb_varint(b, (uint64_t)field << 3 | wt);
@@ -327,16 +322,16 @@ static inline void __cst_pb_fixed64(__cst_buf *b, uint32_t field, uint64_t v) {
   if (__cst_buf_reserve(b, 8))
     return;
   for (int i = 0; i < 8; i++)
-    b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
-  b->len += 8;
+    b->p[b->n + (size_t)i] = (uint8_t)(v >> (8 * i));
+  b->n += 8;
 }
 static inline void __cst_pb_fixed32(__cst_buf *b, uint32_t field, uint32_t v) {
   __cst_pb_tag(b, field, 5);
   if (__cst_buf_reserve(b, 4))
     return;
   for (int i = 0; i < 4; i++)
-    b->p[b->len + (size_t)i] = (uint8_t)(v >> (8 * i));
-  b->len += 4;
+    b->p[b->n + (size_t)i] = (uint8_t)(v >> (8 * i));
+  b->n += 4;
 }
 static inline void __cst_pb_double(__cst_buf *b, uint32_t field, double v) {
   uint64_t bits;
@@ -349,14 +344,14 @@ static inline size_t __cst_pb_begin(__cst_buf *b, uint32_t field) {
   __cst_pb_tag(b, field, 2);
   if (__cst_buf_reserve(b, 1))
     return 0;
-  b->p[b->len++] = 0;
-  return b->len - 1;
+  b->p[b->n++] = 0;
+  return b->n - 1;
 }
 void __cst_pb_end_long(__cst_buf *b, size_t off, size_t body);
 static inline void __cst_pb_end(__cst_buf *b, size_t off) {
   if (b->err)
     return;
-  size_t body = b->len - off - 1;
+  size_t body = b->n - off - 1;
   if (CST_LIKELY(body < 0x80))
     b->p[off] = (uint8_t)body;
   else

@@ -570,13 +570,13 @@ int __cst_metrics_encode(cst_tracer *t, const cst_stats *st, __cst_buf *b, uint6
     if (idx >= N_HEALTH && !m)
       break;
     if (idx >= *cursor) {
-      size_t before = b->len;
+      size_t before = b->n;
       if (idx < N_HEALTH)
         health_pb(b, t, st, idx, now);
       else
         metric_pb(b, m, now);
-      if (b->err || b->len > limit) {
-        b->len = before;
+      if (b->err || b->n > limit) {
+        b->n = before;
         b->err = 0;
         if (wrote)
           break; /* next frame */

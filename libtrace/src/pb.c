@@ -1,52 +1,17 @@
-/* A minimal protobuf writer for the exporter thread: append-only buffer with
- * a hard size cap, and nested messages written by reserving one length byte
+/* A minimal protobuf writer for the exporter thread, over the capped buffer
+ * (common/buf.h): nested messages written by reserving one length byte
  * and shifting the body in the rare case the length needs more. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-void __cst_buf_init(__cst_buf *b, size_t max) {
-  memset(b, 0, sizeof *b);
-  b->max = max;
-}
-
-void __cst_buf_release(__cst_buf *b) {
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
-
-int __cst_buf_grow(__cst_buf *b, size_t n) {
-  if (b->err)
-    return -1;
-  if (b->len + n <= b->cap)
-    return 0;
-  if (b->len + n > b->max) {
-    b->err = 1;
-    return -1;
-  }
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + n)
-    cap *= 2;
-  if (cap > b->max)
-    cap = b->max;
-  uint8_t *p = realloc(b->p, cap);
-  if (!p) {
-    b->err = 1;
-    return -1;
-  }
-  b->p = p;
-  b->cap = cap;
-  return 0;
-}
-
 void __cst_pb_end_long(__cst_buf *b, size_t off, size_t body) {
   size_t n = pb_varint_len(body);
   if (__cst_buf_reserve(b, n - 1))
     return;
   memmove(b->p + off + n, b->p + off + 1, body);
-  b->len += n - 1;
+  b->n += n - 1;
   pb_put_varint(b->p + off, body);
 }
 

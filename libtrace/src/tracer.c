@@ -172,7 +172,7 @@ static int build_resource(cst_tracer *t, const cst_config *c) {
     goto out;
   }
   __cst_buf b;
-  __cst_buf_init(&b, 1u << 20);
+  cs_buf_init(&b, 1u << 20);
   size_t res = __cst_pb_begin(&b, 1); /* ResourceSpans.resource / ResourceMetrics.resource */
   for (size_t i = 0; i < s.n; i++)
     __cst_pb_kv_str(&b, 1, s.e[i].k, strlen(s.e[i].k), s.e[i].v, strlen(s.e[i].v));
@@ -180,12 +180,12 @@ static int build_resource(cst_tracer *t, const cst_config *c) {
     __cst_pb_kv_int(&b, 1, "process.pid", 11, (int64_t)getpid());
   __cst_pb_end(&b, res);
   if (b.err) {
-    __cst_buf_release(&b);
+    cs_buf_free(&b);
     rc = CST_ENOMEM;
     goto out;
   }
   t->resource_pb = b.p;
-  t->resource_len = b.len;
+  t->resource_len = b.n;
 out:
   for (size_t i = 0; i < s.n; i++) {
     free(s.e[i].k);
