@@ -21,6 +21,7 @@ void __cs_queue_push(cs_collector *c, cs_item *it) {
   size_t bytes = it->bytes;
   uint64_t qb = STAT_ADD(c, queue_bytes, bytes) + bytes;
   STAT_ADD(c, queue_items, 1);
+  if (it->udp) STAT_ADD(c, queue_bytes_udp, bytes);
   if (qb > STAT_GET(c, queue_bytes_peak)) STAT_SET(c, queue_bytes_peak, qb);
   it->next = NULL;
   pthread_mutex_lock(&c->mu);
@@ -209,7 +210,7 @@ static int wbuf_fit(wbuf *w, size_t spans, size_t items) {
 }
 
 static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
-  size_t n_spans = 0, n_items = 0, bytes = 0;
+  size_t n_spans = 0, n_items = 0, bytes = 0, udp_bytes = 0;
   for (cs_item *it = batch; it; it = it->next) {
     n_spans += it->n_spans;
     n_items++;
@@ -250,10 +251,12 @@ static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
       w->done[k++] = (cs_done){it->conn, it->seq, it->accepted, it->rejected, rc != CS_STORE_OK};
     if (it->on_done) it->on_done(it->done_ud, rc != CS_STORE_OK);
     bytes += it->bytes;
+    if (it->udp) udp_bytes += it->bytes;
     __cs_item_free(it);
     it = next;
   }
   atomic_fetch_sub_explicit(&c->st.queue_bytes, bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&c->st.queue_bytes_udp, udp_bytes, memory_order_relaxed);
   atomic_fetch_sub_explicit(&c->st.queue_items, n_items, memory_order_relaxed);
   post_done(c, w->done, k);
   /* The loop resumes reading when the queue has drained enough; it only
