@@ -361,10 +361,9 @@ static void log_stats(cs_collector *c) {
          (unsigned long long)(s.decode_errors + s.decode_nomem), (unsigned long long)s.udp_dropped,
          (unsigned long long)s.udp_dropped_spans, (unsigned long long)s.udp_kernel_drops,
          (unsigned long long)s.queue_bytes, (unsigned long long)s.queue_items,
-         (unsigned long long)s.queue_bytes_udp,
-         (unsigned long long)s.batches_written, lat_ms, (double)s.write_ns_max / 1e6,
-         (unsigned long long)s.tcp_pauses, (unsigned long long)s.conns_open,
-         (unsigned long long)s.metric_points);
+         (unsigned long long)s.queue_bytes_udp, (unsigned long long)s.batches_written, lat_ms,
+         (double)s.write_ns_max / 1e6, (unsigned long long)s.tcp_pauses,
+         (unsigned long long)s.conns_open, (unsigned long long)s.metric_points);
   __cs_recv_log_stats(c, &s);
 }
 

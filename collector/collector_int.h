@@ -99,6 +99,7 @@ struct cs_collector {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   cs_item *q_head, *q_tail;
+  size_t q_acked; /* items in it that are not UDP frames */
   cs_done *done;
   size_t n_done, done_cap;
   int writer_exit, writer_done;

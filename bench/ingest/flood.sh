@@ -50,7 +50,7 @@ tcp_phase() { # seed
 
 # Per collector c: ALONE_c, FLOOD_c, RATIO_c arrays (space-separated runs),
 # and the flood phase's UDP figures.
-declare -A ALONE FLOOD RATIO UDP_SENT UDP_STORED UDP_DROP PAUSES
+declare -A ALONE FLOOD RATIO UDP_SENT UDP_STORED UDP_DROP UDP_KDROP PAUSES
 for run in $(seq "$RUNS"); do
   for c in "${!collectors[@]}"; do
     bin=${collectors[$c]}
@@ -80,6 +80,7 @@ for run in $(seq "$RUNS"); do
     UDP_SENT[$c]+="$(field "$udp_out" spans_per_s) "
     UDP_STORED[$c]+="$(sed -n 's/.* spans udp=\([0-9]*\) .*/\1/p' <<< "$stats") "
     UDP_DROP[$c]+="$(field "$stats" udp_dropped_spans) "
+    UDP_KDROP[$c]+="$(field "$stats" udp_kernel_drops) "
     PAUSES[$c]+="$(field "$stats" tcp_pauses) "
     echo "   tcp alone $alone/s, under a udp flood of $rate/s: $flood/s (ratio $ratio)" >&2
   done
@@ -104,5 +105,6 @@ for c in "${!collectors[@]}"; do
   row "UDP spans/s offered" ${UDP_SENT[$c]}
   row "UDP spans stored (flood phase)" ${UDP_STORED[$c]}
   row "UDP spans dropped by the collector" ${UDP_DROP[$c]}
+  row "UDP datagrams dropped by the kernel" ${UDP_KDROP[$c]}
   row "TCP read pauses" ${PAUSES[$c]}
 done

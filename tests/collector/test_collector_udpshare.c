@@ -35,21 +35,29 @@ static uv_loop_t loop;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int hold, held, steps;
+static uint64_t batch_tcp, batch_udp;   /* spans of the batch last observed */
 static uint64_t stored_udp, stored_tcp; /* spans committed, by sender */
 static uint64_t udp_sent;               /* datagrams sent to this collector */
 
 static void observer(void *ud, const cs_span *spans, size_t n) {
   (void)ud;
   pthread_mutex_lock(&mu);
+  batch_tcp = batch_udp = 0;
   for (size_t i = 0; i < n; i++) {
     const cs_str *svc = &spans[i].resource->service;
-    if (svc->n >= 4 && !memcmp(svc->p, "udp-", 4)) stored_udp++;
-    else stored_tcp++;
+    if (svc->n >= 4 && !memcmp(svc->p, "udp-", 4))
+      batch_udp++;
+    else
+      batch_tcp++;
   }
+  stored_udp += batch_udp;
+  stored_tcp += batch_tcp;
   held = hold;
   pthread_cond_broadcast(&cv);
-  while (hold && !steps) pthread_cond_wait(&cv, &mu);
-  if (steps) steps--;
+  while (hold && !steps)
+    pthread_cond_wait(&cv, &mu);
+  if (steps)
+    steps--;
   held = 0;
   pthread_mutex_unlock(&mu);
 }
@@ -90,7 +98,8 @@ static void hold_writer(void) {
 
 static void wait_writer_held(void) {
   pthread_mutex_lock(&mu);
-  while (!held) pthread_cond_wait(&cv, &mu);
+  while (!held)
+    pthread_cond_wait(&cv, &mu);
   pthread_mutex_unlock(&mu);
 }
 
@@ -146,7 +155,8 @@ static void send_udp(int u, int port, int n) {
 /* Sends datagrams one by one until one is dropped: UDP's share is full. */
 static void fill_udp_share(int u, int port) {
   uint64_t dropped = stats().udp_dropped;
-  for (int k = 0; k < 1000 && stats().udp_dropped == dropped; k++) send_udp(u, port, 1);
+  for (int k = 0; k < 1000 && stats().udp_dropped == dropped; k++)
+    send_udp(u, port, 1);
   CHECK(stats().udp_dropped > dropped);
 }
 
@@ -157,7 +167,8 @@ static void read_acks(int fd, uint64_t n) {
   for (uint64_t f = 0; f < n; f++) {
     uint64_t seq;
     cs_ack ack;
-    if (read_ack(fd, HANG_MS, &seq, &ack) != 0) break;
+    if (read_ack(fd, HANG_MS, &seq, &ack) != 0)
+      break;
     got++;
     in_order &= seq == f && ack.accepted == SPANS && ack.rejected == 0;
   }
@@ -194,7 +205,8 @@ static void udp_flood_keeps_to_its_share_and_tcp_is_still_read(void) {
   CHECK_EQ(send_tcp_frame(fd, 0), 0);
   wait_writer_held();
 
-  for (int k = 0; k < UDP_FRAMES / UDP_BURST; k++) send_udp(u, udp_port, UDP_BURST);
+  for (int k = 0; k < UDP_FRAMES / UDP_BURST; k++)
+    send_udp(u, udp_port, UDP_BURST);
   cs_collector_stats st = stats();
   uint64_t item = st.frames_udp ? st.queue_bytes_udp / st.frames_udp : 0;
   /* Without the share, the flood alone would have filled the queue. */
@@ -209,7 +221,8 @@ static void udp_flood_keeps_to_its_share_and_tcp_is_still_read(void) {
   for (; f <= TCP_FRAMES; f++) {
     CHECK_EQ(send_tcp_frame(fd, f), 0);
     WAIT_STATS(st, st.frames_tcp >= f + 1);
-    if (st.frames_tcp < f + 1) break;
+    if (st.frames_tcp < f + 1)
+      break;
   }
   CHECK_EQ(st.frames_tcp, TCP_FRAMES + 1);
   CHECK_EQ(st.tcp_pauses, 0);
@@ -240,7 +253,8 @@ static void paused_tcp_resumes_while_udp_holds_its_share(void) {
     CHECK_EQ(send_tcp_frame(fd, f), 0);
     WAIT_STATS(st, st.frames_tcp >= f + 1);
     CHECK_EQ(st.frames_tcp, f + 1);
-    if (st.tcp_paused || st.frames_tcp < f + 1) break;
+    if (st.tcp_paused || st.frames_tcp < f + 1)
+      break;
   }
   f++;
   CHECK_EQ(st.tcp_paused, 1);
@@ -252,19 +266,58 @@ static void paused_tcp_resumes_while_udp_holds_its_share(void) {
     step_writer();
     st = stats();
     udp_at_resume = st.queue_bytes_udp;
-    if (st.tcp_paused) fill_udp_share(u, udp_port);
+    if (st.tcp_paused)
+      fill_udp_share(u, udp_port);
   }
   CHECK_EQ(st.tcp_paused, 0);
   CHECK(udp_at_resume > QUEUE_BYTES / 2); /* the old rule alone would not resume */
   fprintf(stderr, "  resumed with %llu bytes queued, %llu of them udp (low mark %u)\n",
-          (unsigned long long)st.queue_bytes, (unsigned long long)udp_at_resume,
-          QUEUE_BYTES / 2);
+          (unsigned long long)st.queue_bytes, (unsigned long long)udp_at_resume, QUEUE_BYTES / 2);
 
   release_writer();
   read_acks(fd, f);
   close(fd);
   close(u);
   check_accounting(f);
+}
+
+/* The writer takes acknowledged frames before a UDP backlog queued ahead
+ * of them: UDP fills at most a quarter of a batch (and at least one frame)
+ * while they wait. */
+static void acked_frames_go_before_the_udp_backlog(void) {
+  int tcp_port, udp_port;
+  cs_collector_ports(col, &tcp_port, &udp_port);
+  int fd = tcp_connect(tcp_port), u = udp_socket();
+  CHECK(fd >= 0 && u >= 0);
+  hold_writer();
+  CHECK_EQ(send_tcp_frame(fd, 0), 0);
+  wait_writer_held();
+  fill_udp_share(u, udp_port); /* about 15 frames, all queued before frame 1 */
+  cs_collector_stats st;
+  CHECK_EQ(send_tcp_frame(fd, 1), 0);
+  WAIT_STATS(st, st.frames_tcp >= 2);
+  CHECK_EQ(st.frames_tcp, 2);
+  CHECK(st.frames_udp > 4);
+
+  /* Let frame 0's batch finish; the writer then holds the next one. */
+  pthread_mutex_lock(&mu);
+  held = 0;
+  steps = 1;
+  pthread_cond_broadcast(&cv);
+  while (!held)
+    pthread_cond_wait(&cv, &mu);
+  uint64_t tcp = batch_tcp, udp = batch_udp;
+  pthread_mutex_unlock(&mu);
+  fprintf(stderr, "  the batch after frame 0: %llu tcp spans, %llu udp spans\n",
+          (unsigned long long)tcp, (unsigned long long)udp);
+  CHECK_EQ(tcp, SPANS);
+  CHECK_EQ(udp, SPANS);
+
+  release_writer();
+  read_acks(fd, 2);
+  close(fd);
+  close(u);
+  check_accounting(2);
 }
 
 static void with_collector(void (*test)(void), size_t udp_share, size_t max_batch_spans) {
@@ -313,9 +366,14 @@ static void udp_share_above_the_low_mark(void) {
   with_collector(paused_tcp_resumes_while_udp_holds_its_share, QUEUE_BYTES / 4 * 3, SPANS);
 }
 
+static void writer_prefers_acked_frames(void) {
+  with_collector(acked_frames_go_before_the_udp_backlog, 0 /* a quarter */, 4 * SPANS);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(udp_share_bounds_udp_alone);
   RUN(udp_share_above_the_low_mark);
+  RUN(writer_prefers_acked_frames);
   return CHECK_DONE();
 }
