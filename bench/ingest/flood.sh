@@ -4,24 +4,23 @@
 # runs a fresh callscope-collector per phase: (1) acked TCP alone, (2) the
 # same acked TCP while a UDP flood is offered at the rate the writer
 # sustains (by default the rate phase 1 acknowledged). Prints the median
-# acked TCP rate of each phase and their ratio. With a second build
-# directory the same rounds also run that build's collector, interleaved,
-# so a change is compared with its baseline in one invocation.
-# Usage: bench/ingest/flood.sh [build-dir] [compare-build-dir]
+# acked TCP rate of each phase and their ratio. With more build
+# directories the same rounds also run their collectors, interleaved, so
+# a change is compared with its baseline in one invocation.
+# Usage: bench/ingest/flood.sh [build-dir [compare-build-dir...]]
 # Knobs (environment): RUNS=3 TCP_SECS=8 CONNS=2 BATCH=1000 WINDOW=8
 #   UDP_RATE=auto (spans/s; auto = phase 1's acked rate) UDP_SIZE=32768
 #   FLAGS= (extra collector flags, e.g. --max-udp-queue-mb 8) KEEP=0
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build/release}
-other=${2:-}
 RUNS=${RUNS:-3} TCP_SECS=${TCP_SECS:-8} CONNS=${CONNS:-2} BATCH=${BATCH:-1000}
 WINDOW=${WINDOW:-8} UDP_RATE=${UDP_RATE:-auto} UDP_SIZE=${UDP_SIZE:-32768}
 FLAGS=${FLAGS:-} KEEP=${KEEP:-0}
 
 loadgen=$build/bench/ingest/cs-loadgen
 collectors=("$build/collector/callscope-collector")
-[ -n "$other" ] && collectors+=("$other/collector/callscope-collector")
+for d in "${@:2}"; do collectors+=("$d/collector/callscope-collector"); done
 for b in "$loadgen" "${collectors[@]}"; do
   [ -x "$b" ] || { echo "missing $b: cmake --build <dir> --target callscope-collector cs-loadgen" >&2; exit 1; }
 done
