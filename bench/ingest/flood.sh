@@ -9,13 +9,14 @@
 # a change is compared with its baseline in one invocation.
 # Usage: bench/ingest/flood.sh [build-dir [compare-build-dir...]]
 # Knobs (environment): RUNS=3 TCP_SECS=8 CONNS=2 BATCH=1000 WINDOW=8
-#   UDP_RATE=auto (spans/s; auto = phase 1's acked rate) UDP_SIZE=32768
+#   UDP_RATE=auto (spans/s; auto = phase 1's acked rate times UDP_FACTOR=1)
+#   UDP_SIZE=32768
 #   FLAGS= (extra collector flags, e.g. --max-udp-queue-mb 8) KEEP=0
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build/release}
 RUNS=${RUNS:-3} TCP_SECS=${TCP_SECS:-8} CONNS=${CONNS:-2} BATCH=${BATCH:-1000}
-WINDOW=${WINDOW:-8} UDP_RATE=${UDP_RATE:-auto} UDP_SIZE=${UDP_SIZE:-32768}
+WINDOW=${WINDOW:-8} UDP_RATE=${UDP_RATE:-auto} UDP_FACTOR=${UDP_FACTOR:-1} UDP_SIZE=${UDP_SIZE:-32768}
 FLAGS=${FLAGS:-} KEEP=${KEEP:-0}
 
 loadgen=$build/bench/ingest/cs-loadgen
@@ -59,7 +60,7 @@ for run in $(seq "$RUNS"); do
     alone=$(tcp_phase "$run")
     stop_collector
     rate=$UDP_RATE
-    [ "$rate" = auto ] && rate=$alone
+    [ "$rate" = auto ] && rate=$(awk -v a="$alone" -v f="$UDP_FACTOR" 'BEGIN{printf "%.0f", a * f}')
 
     # shellcheck disable=SC2086
     start_collector_bin "$bin" "$tmp/data" "$tmp/log" $FLAGS
@@ -93,7 +94,7 @@ row() { # name values...
 }
 echo
 echo "UDP flood benchmark: $RUNS runs, acked TCP ${TCP_SECS}s x $CONNS conns (batch $BATCH," \
-  "window $WINDOW), UDP at ${UDP_RATE} spans/s in datagrams of up to $UDP_SIZE bytes${FLAGS:+, flags $FLAGS}"
+  "window $WINDOW), UDP at ${UDP_RATE/auto/$UDP_FACTOR x the TCP-alone rate} spans/s in datagrams of up to $UDP_SIZE bytes${FLAGS:+, flags $FLAGS}"
 for c in "${!collectors[@]}"; do
   echo
   echo "${collectors[$c]}"
