@@ -89,6 +89,11 @@ cs_collector *cs_collector_new(const cs_collector_opts *opts, cs_store *st) {
   c->budget.limit = c->o.max_conn_buffer_bytes;
   c->high = c->o.max_queue_bytes;
   c->low = c->o.max_queue_bytes / 2;
+  c->udp_high = c->o.max_udp_queue_bytes ? c->o.max_udp_queue_bytes : c->high / 4;
+  if (c->udp_high > c->high)
+    c->udp_high = c->high;
+  c->o.max_udp_queue_bytes = c->udp_high;
+  c->acked_low = (c->high - c->udp_high) / 2;
   c->warn_budget = WARNS_PER_TICK;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
@@ -122,26 +127,34 @@ void cs_collector_get_stats(const cs_collector *c, cs_collector_stats *out) {
     out->wire_errors[i] = atomic_load_explicit(&c->st.wire_errors[i], memory_order_relaxed);
 }
 
-int __cs_admit(cs_collector *c, int acked) {
-  (void)acked;
+int __cs_admit(cs_collector *c, int from) {
   if (STAT_GET(c, write_stalled))
+    return 0;
+  if (from == CS_ADMIT_UDP && STAT_GET(c, queue_bytes_udp) >= c->udp_high)
     return 0;
   return STAT_GET(c, queue_bytes) < c->high;
 }
 
 void __cs_maybe_pause(cs_collector *c) {
-  if (c->paused || __cs_admit(c, 1))
+  if (c->paused || __cs_admit(c, CS_ADMIT_ACKED))
     return;
   c->paused = 1;
   STAT_SET(c, tcp_paused, 1);
   STAT_ADD(c, tcp_pauses, 1);
-  cs_log(CS_LOG_DEBUG, "collector", "queue full (%llu bytes): pausing tcp reads",
-         (unsigned long long)STAT_GET(c, queue_bytes));
+  cs_log(CS_LOG_DEBUG, "collector", "queue full (%llu bytes, %llu of them udp): pausing tcp reads",
+         (unsigned long long)STAT_GET(c, queue_bytes),
+         (unsigned long long)STAT_GET(c, queue_bytes_udp));
   __cs_tcp_pause_all(c);
 }
 
+/* Reading resumes below half the queue, or, while UDP holds its share,
+ * once the acknowledged frames are down to half of the rest: a UDP share
+ * at or above the low mark must not keep TCP paused for good. */
 static void maybe_resume(cs_collector *c) {
-  if (!c->paused || c->stopping || STAT_GET(c, write_stalled) || STAT_GET(c, queue_bytes) > c->low)
+  if (!c->paused || c->stopping || STAT_GET(c, write_stalled))
+    return;
+  uint64_t q = STAT_GET(c, queue_bytes), udp = STAT_GET(c, queue_bytes_udp);
+  if (q > c->low && (udp > q ? 0 : q - udp) > c->acked_low)
     return;
   c->paused = 0;
   STAT_SET(c, tcp_paused, 0);
@@ -273,6 +286,8 @@ void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
   if (conn) {
     it->conn = conn;
     conn->pending++;
+  } else {
+    it->udp = 1;
   }
   __cs_queue_push(c, it);
 }
@@ -337,7 +352,7 @@ static void log_stats(cs_collector *c) {
   cs_log(CS_LOG_INFO, "collector",
          "stats frames udp=%llu tcp=%llu spans udp=%llu tcp=%llu written=%llu rejected=%llu "
          "bad_frames udp=%llu tcp=%llu undecodable=%llu udp_dropped=%llu udp_dropped_spans=%llu "
-         "udp_kernel_drops=%llu queue=%llu/%llu bytes "
+         "udp_kernel_drops=%llu queue=%llu/%llu bytes queue_udp=%llu bytes "
          "batches=%llu write_ms avg=%.2f max=%.2f tcp_pauses=%llu conns=%llu metrics_points=%llu",
          (unsigned long long)s.frames_udp, (unsigned long long)s.frames_tcp,
          (unsigned long long)s.spans_udp, (unsigned long long)s.spans_tcp,
@@ -346,9 +361,9 @@ static void log_stats(cs_collector *c) {
          (unsigned long long)(s.decode_errors + s.decode_nomem), (unsigned long long)s.udp_dropped,
          (unsigned long long)s.udp_dropped_spans, (unsigned long long)s.udp_kernel_drops,
          (unsigned long long)s.queue_bytes, (unsigned long long)s.queue_items,
-         (unsigned long long)s.batches_written, lat_ms, (double)s.write_ns_max / 1e6,
-         (unsigned long long)s.tcp_pauses, (unsigned long long)s.conns_open,
-         (unsigned long long)s.metric_points);
+         (unsigned long long)s.queue_bytes_udp, (unsigned long long)s.batches_written, lat_ms,
+         (double)s.write_ns_max / 1e6, (unsigned long long)s.tcp_pauses,
+         (unsigned long long)s.conns_open, (unsigned long long)s.metric_points);
   __cs_recv_log_stats(c, &s);
 }
 

@@ -24,6 +24,8 @@ typedef struct cs_collector_opts {
   int tcp_port;                  /* default CS_PORT_NATIVE; 0 = ephemeral; -1 = off */
   int udp_port;                  /* same */
   size_t max_queue_bytes;        /* decoded frames waiting for the writer; 128 MiB */
+  size_t max_udp_queue_bytes;    /* UDP's share of them; 0 (default) = a quarter of */
+                                 /* max_queue_bytes; at most max_queue_bytes        */
   size_t max_conn_buffer_bytes;  /* partial frames over all TCP conns; 64 MiB */
   uint32_t max_conns;            /* open TCP connections; 1024 */
   uint32_t max_conns_per_source; /* ... from one address; 256; 0 = no cap */
@@ -98,7 +100,8 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(frame_errors_tcp)      /* connections closed for bad framing */                                \
   X(decode_errors)         /* frames whose payload is not valid protobuf */                        \
   X(decode_nomem)          /* frames over the per-frame decode memory cap */                       \
-  X(udp_dropped)           /* datagrams dropped: queue full, disk full */                          \
+  X(udp_dropped)           /* datagrams dropped: UDP's share of the queue */                       \
+                           /* full, the whole queue full, disk full       */                       \
   X(udp_dropped_bytes)                                                                             \
   X(udp_dropped_spans) /* spans in those datagrams (counted, not decoded) */                       \
   X(udp_kernel_drops)  /* datagrams the kernel dropped on our socket     */                        \
@@ -118,6 +121,7 @@ void cs_collector_opts_default(cs_collector_opts *o);
   X(write_ns_last)    /* gauge */                                                                  \
   X(queue_bytes)      /* gauge: bytes waiting for the writer */                                    \
   X(queue_items)      /* gauge: frames waiting for the writer */                                   \
+  X(queue_bytes_udp)  /* gauge: of queue_bytes, those of UDP frames */                             \
   X(queue_bytes_peak) /* gauge: highest queue_bytes seen */                                        \
   X(tcp_pauses)       /* times reading was stopped for back pressure */                            \
   X(tcp_paused)       /* gauge: 1 while reading is stopped */                                      \

@@ -27,6 +27,7 @@ typedef struct cs_item {
   cs_resource *resources;
   uint32_t accepted, rejected; /* for the ACK */
   cs_conn *conn;               /* NULL for UDP */
+  uint8_t udp;                 /* charged to UDP's share of the queue too */
   uint64_t seq;
   size_t bytes; /* charged to the queue */
   /* HTTP receivers: called on the writer thread once the item's write
@@ -87,6 +88,8 @@ struct cs_collector {
   size_t udp_rbuf_len;
   int paused;
   size_t high, low; /* queue watermarks, bytes */
+  size_t udp_high;  /* UDP's share of the queue: above it datagrams drop */
+  size_t acked_low; /* ... or resume once the rest is down to this */
   uint64_t next_stats_ms;
   uint32_t warn_budget, warn_suppressed; /* log rate limit, per second */
   cs_done *done_local;                   /* swapped with done under mu */
@@ -96,6 +99,7 @@ struct cs_collector {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   cs_item *q_head, *q_tail;
+  size_t q_acked; /* items in it that are not UDP frames */
   cs_done *done;
   size_t n_done, done_cap;
   int writer_exit, writer_done;
@@ -121,12 +125,17 @@ void __cs_log_peer(cs_collector *c, int level, const char *fmt, ...)
 /* Decodes one frame from a transport and queues it; conn NULL for UDP. */
 void __cs_handle_frame(cs_collector *c, cs_conn *conn, const cs_frame_hdr *h,
                        const uint8_t *payload);
-/* Whether an item from an acknowledged (acked: TCP, HTTP) or a
- * fire-and-forget source (UDP, StatsD) may be queued now: not while the
- * store is out of disk space, nor above the queue's high watermark.
- * Thread-safety: any thread. */
-int __cs_admit(cs_collector *c, int acked);
-/* Stops TCP reading when __cs_admit(c, 1) says no. Loop thread. */
+/* Who asks __cs_admit for room in the queue. Acknowledged senders (TCP,
+ * HTTP) and StatsD's aggregates (which wait and merge into the next flush
+ * when refused, losing nothing) share the whole queue; native UDP frames,
+ * fire-and-forget, only their own share of it (max_udp_queue_bytes), so a
+ * UDP flood cannot hold the queue above the mark that pauses TCP. */
+enum { CS_ADMIT_ACKED, CS_ADMIT_UDP };
+/* Whether an item from source `from` may be queued now: not while the
+ * store is out of disk space, nor above the queue's high watermark, nor,
+ * for CS_ADMIT_UDP, above UDP's share. Thread-safety: any thread. */
+int __cs_admit(cs_collector *c, int from);
+/* Stops TCP reading when __cs_admit(c, CS_ADMIT_ACKED) says no. Loop thread. */
 void __cs_maybe_pause(cs_collector *c);
 /* Removes the spans outside the ingest window (retention_s, max_future_s)
  * from spans[0..*n) in place, counts them in rej (EXPIRED, FUTURE) and logs

@@ -1,6 +1,7 @@
 /* UDP receiver: one frame per datagram, read many at a time with
  * recvmmsg (UV_UDP_RECVMMSG). Datagrams that break the framing, and all
- * datagrams while the writer's queue is full, are dropped and counted. */
+ * datagrams while UDP's share of the writer's queue (or the whole queue)
+ * is full, are dropped and counted, in datagrams, bytes and spans. */
 #include <linux/sock_diag.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -47,7 +48,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
                   cs_wire_strerror(rc));
     return;
   }
-  if (!__cs_admit(c, 0)) {
+  if (!__cs_admit(c, CS_ADMIT_UDP)) {
     STAT_ADD(c, udp_dropped, 1);
     STAT_ADD(c, udp_dropped_bytes, nread);
     if (hdr.type == CS_FRAME_TRACES) { /* a walk of three levels, no decode */

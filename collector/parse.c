@@ -43,7 +43,7 @@ enum {
   OPT_CONNS, OPT_KEY, OPT_STALL, OPT_IDLE, OPT_STATS, OPT_OTLP, OPT_ZIPKIN, OPT_STATSD,
   OPT_NO_OTLP, OPT_NO_ZIPKIN, OPT_NO_STATSD, OPT_HTTP_BODY, OPT_HTTP_TIMEOUT, OPT_CORS,
   OPT_CONNS_IP, OPT_WBUF, OPT_HTTP_CONNS, OPT_HTTP_CONNS_IP, OPT_HTTP_HEAD_TIMEOUT,
-  OPT_HTTP_BODY_TIMEOUT, OPT_HTTP_HEAD_KB,
+  OPT_HTTP_BODY_TIMEOUT, OPT_HTTP_HEAD_KB, OPT_UDP_QUEUE,
 };
 
 const struct option cs_collector_cli_options[] = {
@@ -54,6 +54,7 @@ const struct option cs_collector_cli_options[] = {
     {"retention", required_argument, 0, OPT_RET},
     {"sync", no_argument, 0, OPT_SYNC},
     {"max-queue-mb", required_argument, 0, OPT_QUEUE},
+    {"max-udp-queue-mb", required_argument, 0, OPT_UDP_QUEUE},
     {"max-conns", required_argument, 0, OPT_CONNS},
     {"max-conns-per-ip", required_argument, 0, OPT_CONNS_IP},
     {"index-key", required_argument, 0, OPT_KEY},
@@ -121,6 +122,9 @@ int cs_collector_cli_apply(cs_collector_cli *c, const char *prog, int opt, const
     break;
   case OPT_QUEUE:
     if ((ok = cs_parse_u64(arg, 1, 1 << 20, &v) == 0)) co->max_queue_bytes = (size_t)v << 20;
+    break;
+  case OPT_UDP_QUEUE: /* above --max-queue-mb it is that (cs_collector_new) */
+    if ((ok = cs_parse_u64(arg, 1, 1 << 20, &v) == 0)) co->max_udp_queue_bytes = (size_t)v << 20;
     break;
   case OPT_CONNS:
     if ((ok = cs_parse_u64(arg, 1, 1000000, &v) == 0)) co->max_conns = (uint32_t)v;
@@ -205,6 +209,9 @@ void cs_collector_cli_usage(FILE *f) {
           "  --write-buffer-mb N   RocksDB memtable size (default 64); after the disk\n"
           "                        fills up, writes resume once this much is free\n"
           "  --max-queue-mb N      decoded frames waiting for the store (default 128)\n"
+          "  --max-udp-queue-mb N  UDP's share of them (default a quarter of\n"
+          "                        --max-queue-mb); above it datagrams are dropped and\n"
+          "                        counted, TCP and HTTP keep the rest\n"
           "  --max-conns N         open TCP connections (default 1024); at the cap a\n"
           "                        newcomer displaces the connection quiet longest\n"
           "  --max-conns-per-ip N  open TCP connections from one address (default 256;\n"

@@ -86,7 +86,7 @@ static void on_item_done(void *ud, int failed) {
 }
 
 int __cs_rh_submit(cs_collector *c, cs_item *it) {
-  if (atomic_load(&c->recv->stopping) || !__cs_admit(c, 1)) {
+  if (atomic_load(&c->recv->stopping) || !__cs_admit(c, CS_ADMIT_ACKED)) {
     __cs_item_free(it);
     return CS_RH_BUSY;
   }

@@ -21,12 +21,14 @@ void __cs_queue_push(cs_collector *c, cs_item *it) {
   size_t bytes = it->bytes;
   uint64_t qb = STAT_ADD(c, queue_bytes, bytes) + bytes;
   STAT_ADD(c, queue_items, 1);
+  if (it->udp) STAT_ADD(c, queue_bytes_udp, bytes);
   if (qb > STAT_GET(c, queue_bytes_peak)) STAT_SET(c, queue_bytes_peak, qb);
   it->next = NULL;
   pthread_mutex_lock(&c->mu);
   if (c->q_tail) c->q_tail->next = it;
   else c->q_head = it;
   c->q_tail = it;
+  if (!it->udp) c->q_acked++;
   pthread_cond_signal(&c->cv);
   pthread_mutex_unlock(&c->mu);
 }
@@ -56,29 +58,45 @@ static struct timespec deadline_in(uint32_t ms) {
   return ts;
 }
 
-/* Takes frames off the queue up to max_spans (at least one frame). Waits
- * up to wait_ms when empty. Returns NULL when empty. */
+/* Takes frames off the queue up to max_spans (at least one frame). Frames
+ * of acknowledged senders go first: while any wait, UDP frames fill at
+ * most a quarter of the batch (and at least one frame of it), so a UDP
+ * backlog, up to its share of the queue, does not stand in front of the
+ * senders that wait for ACKs. Each kind keeps its order, so ACKs leave in
+ * the order frames came in. Waits up to wait_ms when empty. Returns NULL
+ * when empty. */
 static cs_item *take_batch(cs_collector *c, size_t max_spans, uint32_t wait_ms, int *exit_now) {
   pthread_mutex_lock(&c->mu);
   if (!c->q_head && !c->writer_exit) {
     struct timespec ts = deadline_in(wait_ms);
     pthread_cond_timedwait(&c->cv, &c->mu, &ts);
   }
-  cs_item *head = c->q_head, *last = NULL;
-  size_t spans = 0;
-  for (cs_item *it = head; it; it = it->next) {
-    if (last && spans + it->n_spans > max_spans) break;
+  cs_item *batch = NULL, **end = &batch, **pp = &c->q_head, *prev = NULL;
+  size_t spans = 0, udp_spans = 0;
+  int udp_done = 0; /* a UDP frame was left: leave every later one too */
+  for (cs_item *it; (it = *pp);) {
+    int fits = !batch || spans + it->n_spans <= max_spans;
+    if (!it->udp && !fits) break;
+    if (it->udp && (udp_done || !fits ||
+                    (c->q_acked && udp_spans && udp_spans + it->n_spans > max_spans / 4))) {
+      udp_done = 1;
+      if (!c->q_acked) break;
+      prev = it;
+      pp = &it->next;
+      continue;
+    }
+    *pp = it->next; /* unlink it, append it to the batch */
+    if (c->q_tail == it) c->q_tail = prev;
+    it->next = NULL;
+    *end = it;
+    end = &it->next;
     spans += it->n_spans;
-    last = it;
+    if (it->udp) udp_spans += it->n_spans;
+    else c->q_acked--;
   }
-  if (last) {
-    c->q_head = last->next;
-    if (!c->q_head) c->q_tail = NULL;
-    last->next = NULL;
-  }
-  *exit_now = c->writer_exit && !c->q_head && !head;
+  *exit_now = c->writer_exit && !c->q_head && !batch;
   pthread_mutex_unlock(&c->mu);
-  return last ? head : NULL;
+  return batch;
 }
 
 static void post_done(cs_collector *c, const cs_done *d, size_t n) {
@@ -209,7 +227,7 @@ static int wbuf_fit(wbuf *w, size_t spans, size_t items) {
 }
 
 static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
-  size_t n_spans = 0, n_items = 0, bytes = 0;
+  size_t n_spans = 0, n_items = 0, bytes = 0, udp_bytes = 0;
   for (cs_item *it = batch; it; it = it->next) {
     n_spans += it->n_spans;
     n_items++;
@@ -250,10 +268,12 @@ static void write_batch(cs_collector *c, cs_item *batch, wbuf *w) {
       w->done[k++] = (cs_done){it->conn, it->seq, it->accepted, it->rejected, rc != CS_STORE_OK};
     if (it->on_done) it->on_done(it->done_ud, rc != CS_STORE_OK);
     bytes += it->bytes;
+    if (it->udp) udp_bytes += it->bytes;
     __cs_item_free(it);
     it = next;
   }
   atomic_fetch_sub_explicit(&c->st.queue_bytes, bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&c->st.queue_bytes_udp, udp_bytes, memory_order_relaxed);
   atomic_fetch_sub_explicit(&c->st.queue_items, n_items, memory_order_relaxed);
   post_done(c, w->done, k);
   /* The loop resumes reading when the queue has drained enough; it only

@@ -88,6 +88,7 @@ static void on_render(cs_metrics *m, void *ud) {
   cs_collector_stats s;
   cs_collector_get_stats(a->c, &s);
   static const char *const gauges[] = {"queue_bytes", "queue_items", "queue_bytes_peak",
+                                       "queue_bytes_udp",
                                        "tcp_paused", "conns_open", "write_stalled",
                                        "http_conns_open"};
   /* Nanosecond timers are published in seconds, Prometheus's base unit. */

@@ -25,6 +25,7 @@ for b in "$collector" "$loadgen" "$baseline" "$compact"; do
   [ -x "$b" ] || { echo "missing $b: cmake --build $build --target callscope-collector cs-loadgen cs-ingest-baseline cs-store-compact" >&2; exit 1; }
 done
 
+. bench/ingest/lib.sh
 tmp=$(mktemp -d /tmp/cs-ingest-bench.XXXXXX)
 pid=
 cleanup() {
@@ -34,8 +35,6 @@ cleanup() {
 trap cleanup EXIT
 tck=$(getconf CLK_TCK)
 
-# key=value from a "result ..." line.
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<< "$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # "tid comm ticks" for every thread of a process.
 thread_ticks() {
@@ -57,22 +56,8 @@ thread_cpu() { # before after pid
 udp_rcvbuf_errors() {
   awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1 } else print $col["RcvbufErrors"] }' /proc/net/snmp
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
-start_collector() {
-  rm -rf "$tmp/data" "$tmp/log"
-  "$collector" --data-dir "$tmp/data" --tcp-port 0 --udp-port 0 --no-otlp-http --no-zipkin \
-    --no-statsd --stats-interval 3600s 2> "$tmp/log" &
-  pid=$!
-  for _ in $(seq 200); do
-    grep -q "listening udp" "$tmp/log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/log" >&2; echo "collector died" >&2; exit 1; }
-    sleep 0.05
-  done
-  tcp_port=$(grep -o "listening tcp 127.0.0.1:[0-9]*" "$tmp/log" | head -1 | cut -d: -f2)
-  udp_port=$(grep -o "listening udp 127.0.0.1:[0-9]*" "$tmp/log" | head -1 | cut -d: -f2)
-  [ -n "$tcp_port" ] && [ -n "$udp_port" ] || { cat "$tmp/log" >&2; echo "no ports in the collector log" >&2; exit 1; }
-}
+start_collector() { start_collector_bin "$collector" "$tmp/data" "$tmp/log"; }
 
 declare -a B_RATE B_BYTES B_CPU T_RATE T_CPU T_LGCPU T_LOOP T_WRITER T_ROCKS U_KDROP U_SENT U_LOSS U_DROP RSS BYTES
 for run in $(seq "$RUNS"); do

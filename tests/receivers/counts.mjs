@@ -160,7 +160,23 @@ async function openMetricsPageParsesStrictly() {
   }
 }
 
+// The UDP share flag reaches the daemon, and its gauge and the UDP drop
+// counters (datagrams, bytes, spans, the kernel's) are on /metrics.
+async function udpShareAndDropCountersOnMetrics() {
+  const cs = await startCallscope(bin, ['--max-udp-queue-mb', '1']);
+  try {
+    const text = await getText(cs.ports.query, '/metrics');
+    ok(/^# TYPE callscope_collector_queue_bytes_udp gauge$/m.test(text), 'queue_bytes_udp gauge');
+    ok(/^callscope_collector_queue_bytes_udp 0$/m.test(text), 'queue_bytes_udp is 0 when idle');
+    for (const c of ['udp_dropped', 'udp_dropped_bytes', 'udp_dropped_spans', 'udp_kernel_drops'])
+      ok(new RegExp(`^callscope_collector_${c}_total 0$`, 'm').test(text), `counter ${c}_total`);
+  } finally {
+    await cs.stop();
+  }
+}
+
 await runTests([
+  ['daemon_udp_share_flag_and_udp_drop_counters', udpShareAndDropCountersOnMetrics],
   ['otlp_http_spans_counter_equals_spans_stored_under_429', () =>
     countsMatchStore('otlp', '/v1/traces', otlpTrace, 200, 'otlp_http_spans')],
   ['zipkin_spans_counter_equals_spans_stored_under_429', () =>
