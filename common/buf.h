@@ -11,6 +11,11 @@
  * - A buffer may start on caller storage: {.p = arr, .cap = sizeof arr,
  *   .max = sizeof arr} never reallocates (a write past it sets err).
  *
+ * Two growable buffers stay apart on purpose, because they allocate
+ * differently: collector/attrs.c's JSON text grows inside the request's
+ * arena (freed with it), and collector/framer.c's partial frame is sized
+ * exactly and charged to a budget shared by all connections.
+ *
  * Trusted sizes: none; every length is checked against max before
  * arithmetic that could overflow. */
 #ifndef CS_BUF_H
@@ -28,9 +33,12 @@
 enum { CS_BUF_OK = 0, CS_BUF_ETOOBIG = 1, CS_BUF_ENOMEM = 2 };
 
 typedef struct cs_buf {
-  uint8_t *p;
   size_t n, cap, max;
   int err;
+  union {
+    uint8_t *p;
+    char *s; /* the same bytes, for text writers */
+  };
 } cs_buf;
 
 static inline void cs_buf_init(cs_buf *b, size_t max) {

@@ -1,5 +1,5 @@
-/* The capped growable buffer every metrics output and label key is written
- * into, and number formatting for the exposition formats. */
+/* Appending to the metrics buffer (common/buf.h's capped buffer) and
+ * number formatting for the exposition formats. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,44 +7,30 @@
 
 #include "internal.h"
 
+/* max is the longest text; the buffer holds one more byte for the NUL. */
 void __cs_metrics_buf_init(mbuf *b, size_t max) {
-  memset(b, 0, sizeof *b);
-  b->max = max;
+  cs_buf_init(b, max < SIZE_MAX ? max + 1 : max);
 }
 
 void __cs_metrics_buf_release(mbuf *b) {
-  free(b->p);
-  memset(b, 0, sizeof *b);
-}
-
-/* Keeps one spare byte so the text can always be NUL-terminated. */
-static int grow(mbuf *b, size_t need) {
-  if (b->err) return -1;
-  if (need > b->max) {
-    b->err = CS_METRICS_ETOOBIG;
-    return -1;
-  }
-  if (need + 1 <= b->cap) return 0;
-  size_t cap = b->cap ? b->cap : 256;
-  while (cap < need + 1) cap *= 2;
-  if (cap > b->max + 1) cap = b->max + 1;
-  char *p = realloc(b->p, cap);
-  if (!p) {
-    b->err = CS_METRICS_ENOMEM;
-    return -1;
-  }
-  b->p = p;
-  b->cap = cap;
-  return 0;
+  cs_buf_free(b);
 }
 
 void __cs_metrics_buf_reserve(mbuf *b, size_t n) {
-  if (n > b->max) n = b->max;
-  if (grow(b, n)) b->err = 0; /* only a hint: failing here is not an error */
+  /* Only a hint: failing here is not an error. */
+  if (b->err || n <= b->cap)
+    return;
+  size_t max = b->max ? b->max : CS_BUF_MAX_DEFAULT;
+  if (n > max)
+    n = max;
+  if (cs_buf_reserve(b, n - b->n))
+    b->err = 0;
 }
 
+/* Keeps the text NUL-terminated (the NUL is not counted in n). */
 void __cs_metrics_buf_add(mbuf *b, const void *p, size_t n) {
-  if (n == 0 || grow(b, b->n + n)) return;
+  if (n == 0 || n == SIZE_MAX || cs_buf_reserve(b, n + 1))
+    return;
   memcpy(b->p + b->n, p, n);
   b->n += n;
   b->p[b->n] = 0;

@@ -181,19 +181,22 @@ static int point_key_build(mbuf *keys, const res_labels *r, KeyValue **attrs, si
     n++;
   }
   int rc = -1;
-  if (vals.err == CS_METRICS_ENOMEM) rc = REJ_INVALID;
-  for (size_t i = 0; i < n; i++) l[i].value = vals.p ? vals.p + offs[i] : "";
+  if (vals.err == CS_BUF_ENOMEM)
+    rc = REJ_INVALID;
+  for (size_t i = 0; i < n; i++)
+    l[i].value = vals.s ? vals.s + offs[i] : "";
   memcpy(l[n].name, "service", 8);
-  l[n].value = r->text.p ? r->text.p : "", l[n].value_len = r->service_len, n++;
+  l[n].value = r->text.s ? r->text.s : "", l[n].value_len = r->service_len, n++;
   memcpy(l[n].name, "instance", 9);
-  l[n].value = r->text.p ? r->text.p + r->service_len : "", l[n].value_len = r->instance_len, n++;
+  l[n].value = r->text.s ? r->text.s + r->service_len : "", l[n].value_len = r->instance_len, n++;
   if (rc < 0) {
     /* Each key is built alone under its own cap, so one oversized label
      * set is rejected without disturbing the keys of other points. */
     mbuf one;
     __cs_metrics_buf_init(&one, CS_METRICS_MAX_KEY);
     __cs_metrics_build_key(&one, l, n);
-    if (one.err == CS_METRICS_ETOOBIG) rc = REJ_TOO_MANY_LABELS;
+    if (one.err == CS_BUF_ETOOBIG)
+      rc = REJ_TOO_MANY_LABELS;
     else if (one.err) rc = REJ_INVALID;
     else __cs_metrics_buf_add(keys, one.p, one.n);
     __cs_metrics_buf_release(&one);
@@ -380,7 +383,7 @@ static int ingest_metric(cs_metrics *reg, const res_labels *r, const Metric *m) 
     }
     pk[i].len = keys.n - pk[i].off;
   }
-  int rc = keys.err == CS_METRICS_ENOMEM ? CS_METRICS_ENOMEM : 0;
+  int rc = keys.err == CS_BUF_ENOMEM ? CS_METRICS_ENOMEM : 0;
   if (!rc) {
     uint64_t now = __cs_metrics_now_ns();
     int err = 0;
@@ -391,7 +394,7 @@ static int ingest_metric(cs_metrics *reg, const res_labels *r, const Metric *m) 
       if (rej == -2) continue; /* no recorded value: nothing to do */
       if (rej < 0 && !f) rej = err == CS_METRICS_ETYPE ? REJ_TYPE_CONFLICT : REJ_INVALID;
       if (rej < 0) {
-        series *s = __cs_metrics_series(reg, f, keys.p + pk[i].off, pk[i].len, NULL, 0, &err);
+        series *s = __cs_metrics_series(reg, f, keys.s + pk[i].off, pk[i].len, NULL, 0, &err);
         if (!s) continue; /* the cap counted it */
         rej = hist ? apply_histogram(s, hist[i], delta) : apply_number(s, num[i], delta);
         s->touched_ns = now;

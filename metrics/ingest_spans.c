@@ -125,14 +125,14 @@ static int apply(cs_metrics *reg, aggs *g, mbuf *keys) {
       MT_HISTOGRAM, 0, NULL, 0, &err);
   for (size_t i = 0; i < g->n; i++) {
     agg *a = &g->a[i];
-    const char *k = keys->p + a->key_off;
+    const char *k = keys->s + a->key_off;
     series *s;
     if (calls && (s = __cs_metrics_series(reg, calls, k, a->key_len, NULL, 0, &err))) {
       s->value += (double)a->calls;
       s->touched_ns = now;
     }
-    if (errs && (s = __cs_metrics_series(reg, errs, keys->p + a->err_key_off, a->err_key_len,
-                                         NULL, 0, &err))) {
+    if (errs && (s = __cs_metrics_series(reg, errs, keys->s + a->err_key_off, a->err_key_len, NULL,
+                                         0, &err))) {
       if (a->status == CS_STATUS_ERROR) s->value += (double)a->calls;
       s->touched_ns = now;
     }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "metrics.h"
 
 enum { MT_COUNTER = 1, MT_GAUGE = 2, MT_HISTOGRAM = 3 };
@@ -19,14 +20,12 @@ enum { MT_COUNTER = 1, MT_GAUGE = 2, MT_HISTOGRAM = 3 };
 #define CS_METRICS_MAX_HELP 1024
 #define CS_METRICS_MAX_KEY 16384    /* a rendered label set */
 
-/* A growable byte buffer with a hard cap set at creation (curl's dynbuf
- * rule). After a failed append `err` is set and later appends do nothing,
- * so writers check once at the end. */
-typedef struct mbuf {
-  char *p;
-  size_t n, cap, max;
-  int err; /* 0, CS_METRICS_ENOMEM or CS_METRICS_ETOOBIG */
-} mbuf;
+/* Every metrics output and label key is written into the project's capped
+ * buffer (common/buf.h), read as text through .s; the text is always
+ * NUL-terminated after an append. After a failed append err is set
+ * (CS_BUF_ETOOBIG or CS_BUF_ENOMEM) and later appends do nothing, so
+ * writers check once at the end. */
+typedef cs_buf mbuf;
 
 void __cs_metrics_buf_init(mbuf *b, size_t max);
 void __cs_metrics_buf_release(mbuf *b);

@@ -255,8 +255,10 @@ void __cs_metrics_build_key(mbuf *key, mlabel *l, size_t n) {
         sep = 1;
         __cs_metrics_buf_utf8(&raw, l[k].value, l[k].value_len, CS_METRICS_MAX_VALUE);
       }
-      if (raw.err == CS_METRICS_ENOMEM && !key->err) key->err = raw.err;
-      if (raw.n) __cs_metrics_buf_escape_value(key, raw.p, raw.n);
+      if (raw.err == CS_BUF_ENOMEM && !key->err)
+        key->err = raw.err;
+      if (raw.n)
+        __cs_metrics_buf_escape_value(key, raw.s, raw.n);
       __cs_metrics_buf_release(&raw);
       __cs_metrics_buf_char(key, '"');
     }

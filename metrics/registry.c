@@ -213,7 +213,7 @@ family *__cs_metrics_family(cs_metrics *reg, const char *name, const char *help,
   mbuf hb;
   __cs_metrics_buf_init(&hb, 4 * CS_METRICS_MAX_HELP);
   if (help) __cs_metrics_buf_utf8(&hb, help, strnlen(help, 4 * CS_METRICS_MAX_HELP), CS_METRICS_MAX_HELP);
-  f->help = dup_n(hb.p ? hb.p : "", hb.n);
+  f->help = dup_n(hb.s ? hb.s : "", hb.n);
   __cs_metrics_buf_release(&hb);
   if (unit && unit[0]) f->unit = dup_n(unit, strlen(unit));
   if (n_bounds) {
@@ -430,7 +430,7 @@ static int direct(cs_metrics *reg, int type, int op, const char *name, const cha
   __cs_metrics_buf_init(&key, CS_METRICS_MAX_KEY);
   __cs_metrics_build_key(&key, ml, n_labels);
   if (key.err) {
-    int e = key.err == CS_METRICS_ENOMEM ? CS_METRICS_ENOMEM : CS_METRICS_EINVAL;
+    int e = key.err == CS_BUF_ENOMEM ? CS_METRICS_ENOMEM : CS_METRICS_EINVAL;
     __cs_metrics_buf_release(&key);
     return e;
   }
@@ -447,9 +447,9 @@ static int direct(cs_metrics *reg, int type, int op, const char *name, const cha
   int err = 0;
   pthread_mutex_lock(&reg->mu);
   family *f = __cs_metrics_family(reg, fname, help, om_unit, type, 1, bounds, (uint32_t)n_bounds, &err);
-  series *s = f ? __cs_metrics_series(reg, f, key.p ? key.p : "", key.n, bounds,
-                                      (uint32_t)n_bounds, &err)
-                : NULL;
+  series *s =
+      f ? __cs_metrics_series(reg, f, key.s ? key.s : "", key.n, bounds, (uint32_t)n_bounds, &err)
+        : NULL;
   if (s) {
     s->touched_ns = __cs_metrics_now_ns();
     if (type == MT_HISTOGRAM) {

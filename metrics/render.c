@@ -164,7 +164,7 @@ static void put_family(mbuf *b, family *f, int om) {
   }
   le_cache *lc = NULL;
   if (f->type == MT_HISTOGRAM && !(lc = malloc(sizeof *lc))) {
-    b->err = CS_METRICS_ENOMEM;
+    b->err = CS_BUF_ENOMEM;
     return;
   }
   if (lc) lc->owner = NULL;
@@ -214,11 +214,11 @@ int cs_metrics_render(cs_metrics *reg, int openmetrics, char **out, size_t *len)
   pthread_mutex_unlock(&reg->mu);
   if (openmetrics) __cs_metrics_buf_add(&b, "# EOF\n", 6);
   if (b.err || !b.p) {
-    int err = b.err ? b.err : CS_METRICS_ENOMEM;
+    int err = b.err == CS_BUF_ETOOBIG ? CS_METRICS_ETOOBIG : CS_METRICS_ENOMEM;
     __cs_metrics_buf_release(&b);
     return err;
   }
-  *out = b.p;
+  *out = b.s;
   *len = b.n;
   return 0;
 }

@@ -12,59 +12,50 @@
 
 void cs_json_init(cs_json *j, size_t limit) {
   memset(j, 0, sizeof *j);
-  j->limit = limit ? limit : ((size_t)64 << 20);
+  j->b.max = limit ? limit : ((size_t)64 << 20);
   j->first[0] = 1;
 }
 
 void cs_json_release(cs_json *j) {
-  free(j->p);
-  j->p = NULL;
-  j->n = j->cap = 0;
+  free(j->b.p);
+  j->b.p = NULL;
+  j->b.n = j->b.cap = 0;
 }
 
 char *cs_json_take(cs_json *j, size_t *len) {
-  if (j->err || !j->p) {
+  if (j->err || !j->b.s) {
     cs_json_release(j);
     if (len) *len = 0;
     return NULL;
   }
-  j->p[j->n] = '\0';
-  char *p = j->p;
-  if (len) *len = j->n;
-  j->p = NULL;
-  j->n = j->cap = 0;
+  j->b.s[j->b.n] = '\0';
+  char *p = j->b.s;
+  if (len)
+    *len = j->b.n;
+  j->b.s = NULL;
+  j->b.n = j->b.cap = 0;
   return p;
 }
 
+/* Room for extra bytes and the NUL that cs_json_take writes. */
 static int grow(cs_json *j, size_t extra) {
   if (j->err) return -1;
-  if (j->n + extra + 1 <= j->cap) return 0;
-  if (j->n + extra + 1 > j->limit) {
+  if (extra == SIZE_MAX || cs_buf_reserve(&j->b, extra + 1)) {
     j->err = 1;
     return -1;
   }
-  size_t cap = j->cap ? j->cap * 2 : 4096;
-  while (cap < j->n + extra + 1) cap *= 2;
-  if (cap > j->limit) cap = j->limit;
-  char *p = realloc(j->p, cap);
-  if (!p) {
-    j->err = 1;
-    return -1;
-  }
-  j->p = p;
-  j->cap = cap;
   return 0;
 }
 
 void cs_json_raw(cs_json *j, const char *s, size_t n) {
   if (grow(j, n)) return;
-  memcpy(j->p + j->n, s, n);
-  j->n += n;
+  memcpy(j->b.s + j->b.n, s, n);
+  j->b.n += n;
 }
 
 static void putc1(cs_json *j, char c) {
   if (grow(j, 1)) return;
-  j->p[j->n++] = c;
+  j->b.s[j->b.n++] = c;
 }
 
 /* Emits the separator a new value needs at the current position. */
@@ -131,7 +122,7 @@ static void write_escaped(cs_json *j, const char *s, size_t n) {
     j->err = 1;
     return;
   }
-  char *o = j->p + j->n;
+  char *o = j->b.s + j->b.n;
   *o++ = '"';
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0;
@@ -170,7 +161,7 @@ static void write_escaped(cs_json *j, const char *s, size_t n) {
     i++;
   }
   *o++ = '"';
-  j->n = (size_t)(o - j->p);
+  j->b.n = (size_t)(o - j->b.s);
 }
 
 /* Decimal digits of v, right-aligned in b[0..24); returns the start. */
@@ -434,9 +425,9 @@ void cs_json_base64(cs_json *j, const uint8_t *b, size_t n) {
     j->err = 1;
     return;
   }
-  char *o = j->p + j->n;
+  char *o = j->b.s + j->b.n;
   o[0] = '"';
   cs_b64_encode(b, n, o + 1);
   o[e + 1] = '"';
-  j->n += e + 2;
+  j->b.n += e + 2;
 }

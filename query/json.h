@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "buf.h"
 #include "span.h"
 
 #define CS_JSON_MAX_DEPTH 64
@@ -17,8 +18,7 @@
  * no-op, so callers check err once at the end.
  * Thread-safety: one writer belongs to one thread. */
 typedef struct cs_json {
-  char *p;
-  size_t n, cap, limit;
+  cs_buf b; /* the text, capped at the limit (common/buf.h) */
   int err;
   int depth;
   int after_key;

@@ -72,7 +72,7 @@ static const char *esc(const char *in, size_t n) {
   mbuf b;
   __cs_metrics_buf_init(&b, sizeof out - 1);
   __cs_metrics_buf_escape_value(&b, in, n);
-  memcpy(out, b.p ? b.p : "", b.n);
+  memcpy(out, b.s ? b.s : "", b.n);
   out[b.n] = 0;
   __cs_metrics_buf_release(&b);
   return out;
@@ -98,11 +98,11 @@ static void names_help_escaping_differs_by_format(void) {
   mbuf b;
   __cs_metrics_buf_init(&b, 100);
   __cs_metrics_buf_escape_help(&b, "a\"b\\c\nd", 7, 0);
-  CHECK_STR(b.p, "a\"b\\\\c\\nd");
+  CHECK_STR(b.s, "a\"b\\\\c\\nd");
   __cs_metrics_buf_release(&b);
   __cs_metrics_buf_init(&b, 100);
   __cs_metrics_buf_escape_help(&b, "a\"b\\c\nd", 7, 1);
-  CHECK_STR(b.p, "a\\\"b\\\\c\\nd");
+  CHECK_STR(b.s, "a\\\"b\\\\c\\nd");
   __cs_metrics_buf_release(&b);
 }
 
@@ -119,7 +119,7 @@ static void names_key_is_sorted_and_drops_empty_values(void) {
   __cs_metrics_buf_init(&b, 1000);
   __cs_metrics_build_key(&b, l, 4);
   /* Duplicate names after sanitizing join with ';' in input order. */
-  CHECK_STR(b.p, "a=\"x;y\",zone=\"z1\"");
+  CHECK_STR(b.s, "a=\"x;y\",zone=\"z1\"");
   __cs_metrics_buf_release(&b);
 }
 
@@ -129,7 +129,7 @@ static void names_doubles_round_trip(void) {
     mbuf b;
     __cs_metrics_buf_init(&b, 100);
     __cs_metrics_buf_double(&b, vals[i]);
-    CHECK(strtod(b.p, NULL) == vals[i]);
+    CHECK(strtod(b.s, NULL) == vals[i]);
     __cs_metrics_buf_release(&b);
   }
   mbuf b;
@@ -139,7 +139,7 @@ static void names_doubles_round_trip(void) {
   __cs_metrics_buf_double(&b, INFINITY);
   __cs_metrics_buf_char(&b, ' ');
   __cs_metrics_buf_double(&b, NAN);
-  CHECK_STR(b.p, "42 +Inf NaN");
+  CHECK_STR(b.s, "42 +Inf NaN");
   __cs_metrics_buf_release(&b);
 }
 
@@ -149,7 +149,7 @@ static void names_buffer_cap_is_enforced(void) {
   __cs_metrics_buf_str(&b, "0123456789");
   CHECK_EQ(b.err, 0);
   __cs_metrics_buf_char(&b, 'x');
-  CHECK_EQ(b.err, CS_METRICS_ETOOBIG);
+  CHECK_EQ(b.err, CS_BUF_ETOOBIG);
   CHECK_EQ(b.n, 10);
   __cs_metrics_buf_release(&b);
 }
