@@ -239,7 +239,8 @@ void q_stats_from_store(qreq *x, cs_str service, cs_str operation, unsigned kind
     free(c.rows);
     return;
   }
-  qsort(c.rows, c.n, sizeof *c.rows, srow_cmp);
+  /* A service with no rows leaves c.rows NULL, which qsort may not get. */
+  if (c.n) qsort(c.rows, c.n, sizeof *c.rows, srow_cmp);
   cs_json *j = &x->j;
   cs_json_obj(j);
   cs_json_key(j, "service"), cs_json_cs(j, service);
@@ -263,7 +264,7 @@ void q_stats_from_store(qreq *x, cs_str service, cs_str operation, unsigned kind
   cs_json_end(j);
   /* Totals: the same rows ordered by step alone. */
   for (size_t i = 0; i < c.n; i++) c.rows[i].op = (cs_str){"", 0};
-  qsort(c.rows, c.n, sizeof *c.rows, srow_cmp);
+  if (c.n) qsort(c.rows, c.n, sizeof *c.rows, srow_cmp);
   cs_json_key(j, "total"), cs_json_obj(j);
   emit_group(j, c.rows, c.n, d, c.base_ns, step_ns);
   cs_json_end(j);
