@@ -14,6 +14,7 @@
  * connection is closed before the next input, so a leak belongs to the
  * input that caused it. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -136,8 +137,28 @@ static int connect_server(void) {
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a))
+  if (fd < 0)
+    die("cannot create a socket");
+  /* libFuzzer's timer (SIGALRM) interrupts calls: an interrupted connect
+   * goes on in the background, so wait for it. */
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) && errno != EINTR) {
+    fprintf(stderr, "connect: %s\n", strerror(errno));
     die("cannot connect to the query server");
+  }
+  struct pollfd pf = {fd, POLLOUT, 0};
+  int soerr = 0;
+  socklen_t sl = sizeof soerr;
+  while (poll(&pf, 1, ANSWER_MS) < 0 && errno == EINTR) {
+  }
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+    fprintf(stderr, "connect: %s\n", strerror(soerr));
+    die("cannot connect to the query server");
+  }
+  /* Close with a reset: the server closes first, and at several hundred
+   * connections a second its TIME_WAIT sockets would use up the ephemeral
+   * ports within a minute; a reset in FIN_WAIT_2 leaves none. */
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   return fd;
 }
 
@@ -148,6 +169,8 @@ static const char end_mark[] = "\r\n\r\nGET /api/v1/fuzz-end HTTP/1.1\r\nHost: 1
 static int send_all(int fd, const void *p, size_t n) {
   for (size_t off = 0; off < n;) {
     ssize_t k = send(fd, (const char *)p + off, n - off, MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR)
+      continue;
     if (k <= 0)
       return -1;
     off += (size_t)k;
@@ -173,6 +196,8 @@ static size_t exchange(const uint8_t *data, size_t size) {
     if (poll(&pf, 1, (int)(deadline - now)) <= 0)
       continue;
     ssize_t k = read(fd, answer + n, sizeof answer - 1 - n);
+    if (k < 0 && errno == EINTR)
+      continue;
     if (k <= 0)
       break; /* a reset after a refusal is a close too */
     n += (size_t)k;
