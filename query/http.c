@@ -1,16 +1,20 @@
 /* libmicrohttpd behind cs_http (see http.h): an internal polling thread
  * with a small pool of workers; a connection guard (common/connguard.h)
  * that caps connections in total and per address and bounds the time of
- * a whole request head; the request target checked raw, before MHD
- * decodes it; the Host header checked (common/hostcheck.h); request
- * bodies refused; one arena per request released when MHD reports the
- * request done. */
+ * a whole request head; the head gate (http_gate.h) that accepts and
+ * answers heads MHD could not hold, then hands the socket to MHD; the
+ * request target checked raw, before MHD decodes it; the Host header
+ * checked (common/hostcheck.h); request bodies refused; one arena per
+ * request released when MHD reports the request done. */
 #include "http.h"
 
+#include "http_gate.h"
 #include "params.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +23,22 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A socket handed from the gate to MHD, until MHD reports it started. */
+typedef struct handoff {
+  int fd;
+  cs_cg_conn *slot;
+} handoff;
+
 struct cs_http {
   struct MHD_Daemon *d;
   cs_connguard *guard;
+  cs_http_gate *gate;
   cs_http_opts o;
   uint16_t port;
+  pthread_mutex_t hmu;
+  int hmu_ok;
+  handoff *ho;
+  size_t n_ho, cap_ho;
 };
 
 /* One request. Created when its request line is complete (on_uri), so the
@@ -45,6 +60,8 @@ static uint64_t now_ns(void) {
 }
 
 const char *cs_http_arg(const cs_http_req *r, const char *name) {
+  if (!r->conn_)
+    return NULL; /* answered by the gate: no arguments parsed */
   const char *v =
       MHD_lookup_connection_value((struct MHD_Connection *)r->conn_, MHD_GET_ARGUMENT_KIND, name);
   if (v) return v;
@@ -74,6 +91,8 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 }
 
 size_t cs_http_args(const cs_http_req *r, const char *name, const char **vals, size_t max) {
+  if (!r->conn_)
+    return 0;
   args_it it = {name, vals, max, 0};
   MHD_get_connection_values((struct MHD_Connection *)r->conn_, MHD_GET_ARGUMENT_KIND, collect,
                             &it);
@@ -81,11 +100,15 @@ size_t cs_http_args(const cs_http_req *r, const char *name, const char **vals, s
 }
 
 size_t cs_http_arg_count(const cs_http_req *r) {
+  if (!r->conn_)
+    return 0;
   return (size_t)MHD_get_connection_values((struct MHD_Connection *)r->conn_,
                                            MHD_GET_ARGUMENT_KIND, NULL, NULL);
 }
 
 const char *cs_http_header(const cs_http_req *r, const char *name) {
+  if (!r->conn_)
+    return NULL;
   return MHD_lookup_connection_value((struct MHD_Connection *)r->conn_, MHD_HEADER_KIND, name);
 }
 
@@ -204,10 +227,18 @@ static void refuse_from_head(cs_http *h, conn_ctx *x, const char *method) {
     r->refused_msg = "out of memory";
 }
 
-static const char csp[] =
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'";
+/* On every answer, MHD's and the gate's alike. Connection: close keeps
+ * one request per connection, so every head passes the gate. */
+static const char *const resp_headers[][2] = {
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Content-Security-Policy",
+     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+     "frame-ancestors 'none'"},
+    {"Referrer-Policy", "no-referrer"},
+    {"Connection", "close"},
+};
 
 /* Answers on the first call, as soon as the head is complete: the API
  * takes no bodies, so a request that announces one is refused (413)
@@ -250,10 +281,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (!resp) return MHD_NO;
   if (x->req.content_type) MHD_add_response_header(resp, "Content-Type", x->req.content_type);
   if (x->req.cache_control) MHD_add_response_header(resp, "Cache-Control", x->req.cache_control);
-  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-  MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-  MHD_add_response_header(resp, "Content-Security-Policy", csp);
-  MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+  for (size_t i = 0; i < sizeof resp_headers / sizeof resp_headers[0]; i++)
+    MHD_add_response_header(resp, resp_headers[i][0], resp_headers[i][1]);
   if (x->req.refused == 405) MHD_add_response_header(resp, "Allow", "GET, HEAD");
   enum MHD_Result rc = MHD_queue_response(c, (unsigned)x->req.status, resp);
   MHD_destroy_response(resp);
@@ -281,9 +310,22 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
   *con_cls = NULL;
 }
 
-/* Every connection gets a slot in the guard when accepted (which may
- * close an older waiting one, or refuse this one) and gives it back
- * before MHD closes the socket. */
+static cs_cg_conn *handoff_take(cs_http *h, int fd) {
+  cs_cg_conn *slot = NULL;
+  pthread_mutex_lock(&h->hmu);
+  for (size_t i = 0; i < h->n_ho; i++)
+    if (h->ho[i].fd == fd) {
+      slot = h->ho[i].slot;
+      h->ho[i] = h->ho[--h->n_ho];
+      break;
+    }
+  pthread_mutex_unlock(&h->hmu);
+  return slot;
+}
+
+/* Every connection got its slot in the guard when the gate accepted it
+ * (which may have closed an older waiting one) and gives it back before
+ * MHD closes the socket. */
 static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
                     enum MHD_ConnectionNotificationCode toe) {
   cs_http *h = cls;
@@ -294,6 +336,8 @@ static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
   }
   const union MHD_ConnectionInfo *fi =
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (fi && (*socket_context = handoff_take(h, fi->connect_fd)) != NULL)
+    return;
   const union MHD_ConnectionInfo *ai =
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const struct sockaddr *sa = ai ? ai->client_addr : NULL;
@@ -301,6 +345,94 @@ static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
                   : sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
                                               : (socklen_t)sizeof(struct sockaddr_in);
   *socket_context = fi ? cs_cg_open(h->guard, fi->connect_fd, sa, len) : NULL;
+}
+
+/* The gate's hand-over: MHD takes the socket; on_conn finds its slot. */
+static int hand_over(void *ud, int fd, cs_cg_conn *slot, const struct sockaddr *sa, socklen_t len) {
+  cs_http *h = ud;
+  pthread_mutex_lock(&h->hmu);
+  int room = h->n_ho < h->cap_ho;
+  if (room)
+    h->ho[h->n_ho++] = (handoff){fd, slot};
+  pthread_mutex_unlock(&h->hmu);
+  if (room && MHD_add_connection(h->d, fd, sa, len) == MHD_YES)
+    return 0;
+  /* MHD has closed fd (or it is ours to close); the slot is busy, so the
+   * guard does not touch the number meanwhile. */
+  if (!room || handoff_take(h, fd))
+    cs_cg_close(h->guard, slot);
+  if (!room)
+    close(fd);
+  return -1;
+}
+
+static const char *reason(int status) {
+  return status == 414 ? "URI Too Long" : status == 431 ? "Request Header Fields Too Large"
+                                                         : "Bad Request";
+}
+
+/* The gate's refusal: the handler fills the body as for any refused
+ * request (so it has the shape of the path's API), then the answer is
+ * written out whole with the headers every answer carries. */
+static char *gate_refuse(void *ud, const char *method, const char *path, int status,
+                         const char *msg, size_t *len) {
+  cs_http *h = ud;
+  conn_ctx x;
+  memset(&x, 0, sizeof x);
+  cs_arena_init(&x.arena, 4096, (size_t)1 << 20);
+  cs_http_req *r = &x.req;
+  r->arena = &x.arena;
+  r->start_ns = now_ns();
+  r->fd = -1;
+  r->method = method;
+  r->path = path;
+  r->route = status == 414 ? "uri_too_long" : "headers_too_large";
+  r->refused = status;
+  r->refused_msg = msg;
+  r->status = 500;
+  h->o.handler(h->o.ud, r);
+  size_t blen = r->body ? r->body_len : 0, cap = blen + 1024, n;
+  char *out = malloc(cap);
+  if (out) {
+    n = (size_t)snprintf(out, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+                         r->status, reason(r->status),
+                         r->content_type ? r->content_type : "application/json", blen);
+    for (size_t i = 0; i < sizeof resp_headers / sizeof resp_headers[0] && n < cap; i++)
+      n += (size_t)snprintf(out + n, cap - n, "%s: %s\r\n", resp_headers[i][0], resp_headers[i][1]);
+    if (n + 2 + blen <= cap) {
+      memcpy(out + n, "\r\n", 2);
+      if (blen)
+        memcpy(out + n + 2, r->body, blen);
+      *len = n + 2 + blen;
+    } else {
+      free(out);
+      out = NULL;
+    }
+  }
+  if (h->o.done)
+    h->o.done(h->o.ud, r, (double)(now_ns() - r->start_ns) / 1e6);
+  free(r->body);
+  cs_arena_release(&x.arena);
+  return out;
+}
+
+/* The listening socket, owned by the gate. Its receive buffer holds a
+ * whole head up to the gate's limit, since the gate only peeks. */
+static int listen_on(const struct sockaddr *sa, socklen_t len, char *err, size_t errlen) {
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1, rcv = 512 * 1024;
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+    return -1;
+  }
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  if (bind(fd, sa, len) || listen(fd, 128)) {
+    snprintf(err, errlen, "%s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 void cs_http_get_stats(cs_http *h, cs_cg_stats *out) {
@@ -339,54 +471,86 @@ int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t err
     free(h);
     return -1;
   }
-
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET |
+                   MHD_USE_ITC;
   struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
   struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+  socklen_t slen = sizeof *s4;
   if (inet_pton(AF_INET, h->o.addr, &s4->sin_addr) == 1) {
     s4->sin_family = AF_INET;
     s4->sin_port = htons(h->o.port);
   } else if (inet_pton(AF_INET6, h->o.addr, &s6->sin6_addr) == 1) {
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons(h->o.port);
+    slen = sizeof *s6;
     flags |= MHD_USE_IPv6;
   } else {
     snprintf(err, errlen, "bad listen address: %s", h->o.addr);
-    cs_cg_free(h->guard);
-    free(h);
+    cs_http_stop(h);
     return -1;
   }
-  /* MHD's own cap sits above the guard's, so that the guard, not MHD's
-   * accept loop, decides whom to close when the pool is full; the slack
-   * covers connections the guard has shut down and MHD not yet closed. */
+  char why[128];
+  int lfd = listen_on((struct sockaddr *)&ss, slen, why, sizeof why);
+  if (lfd < 0) {
+    snprintf(err, errlen, "cannot listen on %s port %u: %s", h->o.addr, (unsigned)h->o.port,
+             why);
+    cs_http_stop(h);
+    return -1;
+  }
+  if (getsockname(lfd, (struct sockaddr *)&ss, &slen) == 0)
+    h->port = ntohs(ss.ss_family == AF_INET6 ? s6->sin6_port : s4->sin_port);
+  /* MHD's own cap sits above the guard's, so that the guard, not MHD,
+   * decides whom to close when the pool is full; the slack covers
+   * connections the guard has shut down and MHD not yet closed. */
   unsigned mhd_limit = h->o.max_conns * 2 + 8;
-  h->d = MHD_start_daemon(flags, h->o.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                          (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+  h->cap_ho = mhd_limit;
+  h->ho = calloc(h->cap_ho, sizeof *h->ho);
+  pthread_mutex_init(&h->hmu, NULL);
+  h->hmu_ok = 1;
+  /* The pool holds a head the gate let through (at most CS_HTTP_HEAD_CAP
+   * and max_headers fields) with room for MHD's own structures. */
+  h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_THREAD_POOL_SIZE,
                           (unsigned)h->o.threads, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->o.conn_timeout_s,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CS_HTTP_URL_CAP * 2,
                           MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_NOTIFY_CONNECTION,
                           on_conn, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
-  if (!h->d) {
-    snprintf(err, errlen, "cannot listen on %s port %u (in use or not permitted)", h->o.addr,
-             (unsigned)h->o.port);
-    cs_cg_free(h->guard);
-    free(h);
+  cs_gate_opts gopt = {.listen_fd = lfd,
+                       .guard = h->guard,
+                       .max_conns = mhd_limit,
+                       .max_line = CS_HTTP_URL_CAP + 32,
+                       .max_head = CS_HTTP_HEAD_CAP,
+                       .max_fields = h->o.max_headers,
+                       .hand_over = hand_over,
+                       .refuse = gate_refuse,
+                       .ud = h};
+  if (!h->d || !h->ho || !(h->gate = cs_gate_start(&gopt, why, sizeof why))) {
+    snprintf(err, errlen, "cannot serve on %s port %u: %s", h->o.addr, (unsigned)h->o.port,
+             h->d && h->ho ? why : "cannot start libmicrohttpd");
+    if (!h->gate)
+      close(lfd);
+    cs_http_stop(h);
     return -1;
   }
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-  h->port = info ? info->port : h->o.port;
   *out = h;
   return 0;
 }
 
 uint16_t cs_http_port(const cs_http *h) { return h->port; }
 
+/* The gate first (no more hand-overs), then MHD (closes what it has),
+ * then the guard, once every connection is gone. */
 void cs_http_stop(cs_http *h) {
   if (!h) return;
+  cs_gate_stop(h->gate);
   if (h->d) MHD_stop_daemon(h->d);
+  for (size_t i = 0; i < h->n_ho; i++) /* handed over, never started */
+    cs_cg_close(h->guard, h->ho[i].slot);
   cs_cg_free(h->guard);
+  if (h->hmu_ok)
+    pthread_mutex_destroy(&h->hmu);
+  free(h->ho);
   free(h);
 }

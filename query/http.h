@@ -63,6 +63,12 @@ typedef void (*cs_http_done)(void *ud, const cs_http_req *r, double ms);
  * in a per-connection pool of twice this, so targets up to here reach our
  * code and are answered in the API's shape. */
 #define CS_HTTP_URL_CAP 65536
+/* The most a request head may be (request line and header fields): a
+ * longer one, a request line over CS_HTTP_URL_CAP or more header fields
+ * than max_headers is answered 414/431 by the head gate (http_gate.h)
+ * before libmicrohttpd reads it, so that MHD's pool (2 x CS_HTTP_URL_CAP)
+ * never overflows into MHD's own HTML error. */
+#define CS_HTTP_HEAD_CAP (CS_HTTP_URL_CAP + 16384)
 
 typedef struct cs_http_opts {
   const char *addr;        /* IPv4 or IPv6 literal; default 127.0.0.1 */

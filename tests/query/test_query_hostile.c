@@ -2,7 +2,7 @@
  * slow request heads (one byte a second, 200 connections) do not starve
  * normal queries, a head has a deadline as a whole, and the answers to
  * bad targets, long URLs, thousands of parameters, bodies, too many
- * headers and foreign Host names are prompt, in the API's JSON error
+ * headers, heads over 128 KiB and foreign Host names are prompt, in the API's JSON error
  * shape, and carry the security headers. */
 #include <fcntl.h>
 #include <pthread.h>
@@ -240,6 +240,65 @@ static void too_many_headers_is_431(void) {
   check_shape(&r, "150 headers", 431, 0);
 }
 
+/* Heads libmicrohttpd could not hold (its pool is 128 KiB) are answered
+ * by the head gate in front of it, in the API's shape, not MHD's HTML. */
+static void oversized_heads_are_431_in_the_api_shape(void) {
+  static char req[10 << 20];
+  static const struct {
+    size_t field_bytes, fields;
+    const char *path;
+    int jaeger;
+  } cases[] = {
+      {140000, 1, "/api/v1/services", 0}, /* one field over 128 KiB */
+      {100, 1500, "/api/services", 1},    /* 150 KB in many fields */
+      {10 << 20 >> 1, 1, "/", 0},         /* 5 MiB */
+      {90000, 1, "/api/traces", 1},       /* over the 80 KiB head cap, inside MHD's pool */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t k = (size_t)snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                                cases[i].path);
+    for (size_t f = 0; f < cases[i].fields; f++) {
+      k += (size_t)snprintf(req + k, sizeof req - k, "X-F%zu: ", f);
+      memset(req + k, 'v', cases[i].field_bytes);
+      k += cases[i].field_bytes;
+      memcpy(req + k, "\r\n", 2);
+      k += 2;
+    }
+    k += (size_t)snprintf(req + k, sizeof req - k, "\r\n");
+    resp r;
+    int rc = request(port_a, req, k, 5000, &r);
+    if (rc)
+      fprintf(stderr, "%zu-byte head: no HTTP answer\n", k);
+    CHECK_EQ(rc, 0);
+    check_shape(&r, "oversized head", 431, cases[i].jaeger);
+    CHECK(strstr(r.body, "request head too large") != NULL);
+    CHECK(strcasestr(r.head, "\r\nContent-Security-Policy: ") != NULL);
+  }
+  /* A request line over 64 KiB is 414, also from the gate. */
+  size_t k = (size_t)snprintf(req, sizeof req, "GET /api/v1/traces/");
+  memset(req + k, 'a', 70000);
+  k += 70000;
+  k += (size_t)snprintf(req + k, sizeof req - k, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  resp r;
+  CHECK_EQ(request(port_a, req, k, 5000, &r), 0);
+  check_shape(&r, "70 KB request line", 414, 0);
+  /* 101 one-byte fields: the count, not the size, is over. */
+  k = (size_t)snprintf(req, sizeof req, "GET /api/v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  for (int f = 0; f < 3000; f++)
+    k += (size_t)snprintf(req + k, sizeof req - k, "a:b\r\n");
+  k += (size_t)snprintf(req + k, sizeof req - k, "\r\n");
+  CHECK_EQ(request(port_a, req, k, 5000, &r), 0);
+  check_shape(&r, "3000 tiny fields", 431, 0);
+  CHECK(strstr(r.body, "too many request headers: 3001, limit 100") != NULL);
+  /* A head just under the cap is served. */
+  k = (size_t)snprintf(req, sizeof req, "GET /api/v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
+  memset(req + k, 'v', 80000);
+  k += 80000;
+  k += (size_t)snprintf(req + k, sizeof req - k, "\r\n\r\n");
+  CHECK_EQ(request(port_a, req, k, 5000, &r), 0);
+  CHECK_EQ(r.status, 200);
+}
+
 static void announced_body_is_refused_without_reading_it(void) {
   const char *reqs[] = {
       "GET /api/v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\nabc",
@@ -446,6 +505,7 @@ int main(int argc, char **argv) {
   RUN(answers_carry_security_headers);
   RUN(host_header_is_checked);
   RUN(too_many_headers_is_431);
+  RUN(oversized_heads_are_431_in_the_api_shape);
   RUN(announced_body_is_refused_without_reading_it);
   RUN(head_deadline_is_for_the_whole_head);
   RUN(slow_heads_do_not_starve_queries);

@@ -1,4 +1,5 @@
-/* HTTP/1.1 request framing for the collector's receivers (RFC 9112): where
+/* HTTP/1.1 request framing (RFC 9112) for the collector's receivers and the
+ * query server's head check (query/http_gate.c): where
  * a request head ends, what it says, and chunked bodies. Strict wherever
  * leniency would let us and another party (a proxy, a client library) frame
  * one message two ways: conflicting Content-Length values, Content-Length
