@@ -460,6 +460,8 @@ int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t err
     h->o.max_params = 256;
   if (!h->o.max_headers)
     h->o.max_headers = 100;
+  if (!h->o.max_head || h->o.max_head > CS_HTTP_HEAD_CAP)
+    h->o.max_head = CS_HTTP_HEAD_CAP;
   if (!h->o.arena_cap) h->o.arena_cap = (size_t)256 << 20;
   cs_cg_opts go = {.max_conns = h->o.max_conns,
                    .max_per_addr = h->o.max_per_addr,
@@ -521,7 +523,7 @@ int cs_http_start(const cs_http_opts *opts, cs_http **out, char *err, size_t err
                        .guard = h->guard,
                        .max_conns = mhd_limit,
                        .max_line = CS_HTTP_URL_CAP + 32,
-                       .max_head = CS_HTTP_HEAD_CAP,
+                       .max_head = h->o.max_head,
                        .max_fields = h->o.max_headers,
                        .hand_over = hand_over,
                        .refuse = gate_refuse,

@@ -1,6 +1,8 @@
 /* The HTTP module: the only file that touches libmicrohttpd. The rest of
  * the query server sees one request type with its arguments, a per-request
- * arena and a response to fill, and one handler callback. */
+ * arena and a response to fill, and one handler callback. One request per
+ * connection: every answer carries Connection: close, so each head passes
+ * the head gate (http_gate.h) before libmicrohttpd reads it. */
 #ifndef CS_QUERY_HTTP_H
 #define CS_QUERY_HTTP_H
 
@@ -25,7 +27,10 @@ typedef struct cs_http_req {
    * 421 (a Host that is not ours), 431 (too many headers) or 500 (out of
    * memory).
    * The handler is still called, must answer with this status and the
-   * reason in refused_msg, so errors keep the shape of their path. */
+   * reason in refused_msg, so errors keep the shape of their path. A head
+   * refused by the head gate (request line over 64 KiB: 414; head over
+   * max_head or more fields than max_headers: 431) reaches the handler
+   * with no arguments and no headers (cs_http_arg, cs_http_header: NULL). */
   int refused;
   const char *refused_msg;
   /* Response, filled by the handler. body is malloc'ed and taken over by
@@ -81,6 +86,7 @@ typedef struct cs_http_opts {
   size_t max_url;          /* request target bytes (414); default 16 KiB, at most CS_HTTP_URL_CAP */
   unsigned max_params;     /* query parameters (414); default 256 */
   unsigned max_headers;    /* request headers (431); default 100 */
+  size_t max_head;         /* request head bytes (431); default and at most CS_HTTP_HEAD_CAP */
   const cs_hostlist *allow_hosts; /* extra Host names (see hostcheck.h); borrowed, may be NULL */
   size_t arena_cap;        /* per-request arena cap in bytes; default 256 MiB */
   cs_http_handler handler;

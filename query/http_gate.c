@@ -72,7 +72,8 @@ static void accept_some(cs_http_gate *g) {
     gconn c;
     memset(&c, 0, sizeof c);
     c.salen = sizeof c.sa;
-    c.fd = accept4(g->o.listen_fd, (struct sockaddr *)&c.sa, &c.salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    c.fd =
+        accept4(g->o.listen_fd, (struct sockaddr *)&c.sa, &c.salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c.fd < 0)
       return;
     c.slot = cs_cg_open(g->o.guard, c.fd, (struct sockaddr *)&c.sa, c.salen);

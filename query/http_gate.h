@@ -19,12 +19,12 @@
 typedef struct cs_http_gate cs_http_gate;
 
 typedef struct cs_gate_opts {
-  int listen_fd;         /* bound and listening, non-blocking; the started gate closes it */
-  cs_connguard *guard;   /* borrowed */
-  unsigned max_conns;    /* connections waiting in the gate at most */
-  size_t max_line;       /* request line without its CRLF (414 above) */
-  size_t max_head;       /* request line and header fields (431 above) */
-  unsigned max_fields;   /* header fields (431 above) */
+  int listen_fd;       /* bound and listening, non-blocking; the started gate closes it */
+  cs_connguard *guard; /* borrowed */
+  unsigned max_conns;  /* connections waiting in the gate at most */
+  size_t max_line;     /* request line without its CRLF (414 above) */
+  size_t max_head;     /* request line and header fields (431 above) */
+  unsigned max_fields; /* header fields (431 above) */
   /* A complete head on fd: the server takes fd and slot over. Returns 0,
    * or -1 when it could not (it has closed fd and released the slot). */
   int (*hand_over)(void *ud, int fd, cs_cg_conn *slot, const struct sockaddr *sa, socklen_t len);

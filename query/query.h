@@ -36,6 +36,7 @@ typedef struct cs_query_opts {
   size_t max_url;                 /* request target bytes (16 KiB, at most 64 KiB) */
   unsigned max_params;            /* query parameters (256) */
   unsigned max_headers;           /* request headers (100) */
+  size_t max_head;                /* request head bytes (80 KiB, also the most; 431 above) */
   const cs_hostlist *allow_hosts; /* Host names besides loopback and listen_addr; borrowed */
   /* Attribute keys the store indexes (the same list given to the store):
    * searches on them use the index, others filter loaded traces. */

@@ -140,6 +140,7 @@ void cs_query_opts_default(cs_query_opts *o) {
   o->max_url = 16384;
   o->max_params = 256;
   o->max_headers = 100;
+  o->max_head = CS_HTTP_HEAD_CAP;
   o->limits.default_limit = 20;
   o->limits.max_limit = 1000;
   o->limits.max_spans = 50000;
@@ -227,6 +228,7 @@ int cs_query_start(cs_query *q, char *err, size_t errlen) {
   ho.max_url = q->o.max_url;
   ho.max_params = q->o.max_params;
   ho.max_headers = q->o.max_headers;
+  ho.max_head = q->o.max_head;
   ho.allow_hosts = q->o.allow_hosts;
   ho.arena_cap = q->o.limits.arena_mb << 20;
   ho.handler = dispatch;

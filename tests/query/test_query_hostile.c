@@ -255,8 +255,8 @@ static void oversized_heads_are_431_in_the_api_shape(void) {
       {90000, 1, "/api/traces", 1},       /* over the 80 KiB head cap, inside MHD's pool */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    size_t k = (size_t)snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-                                cases[i].path);
+    size_t k =
+        (size_t)snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n", cases[i].path);
     for (size_t f = 0; f < cases[i].fields; f++) {
       k += (size_t)snprintf(req + k, sizeof req - k, "X-F%zu: ", f);
       memset(req + k, 'v', cases[i].field_bytes);
@@ -291,7 +291,8 @@ static void oversized_heads_are_431_in_the_api_shape(void) {
   check_shape(&r, "3000 tiny fields", 431, 0);
   CHECK(strstr(r.body, "too many request headers: 3001, limit 100") != NULL);
   /* A head just under the cap is served. */
-  k = (size_t)snprintf(req, sizeof req, "GET /api/v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
+  k = (size_t)snprintf(req, sizeof req,
+                       "GET /api/v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
   memset(req + k, 'v', 80000);
   k += 80000;
   k += (size_t)snprintf(req + k, sizeof req - k, "\r\n\r\n");
