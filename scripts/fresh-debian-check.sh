@@ -28,7 +28,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 say() { echo "fresh-debian-check: $*"; }
-fail() { say "FAIL: $*"; exit 1; }
+# Failures are said at once and again as the summary's last line.
+VERDICT=""
+fail() { VERDICT="FAIL: $*"; say "$VERDICT"; exit 1; }
+SUMMARY=() # one line per step, printed at exit
+note() { SUMMARY+=("$*"); say "$*"; }
+T0=$SECONDS
 [ "$(id -u)" -eq 0 ] || fail "must run as root (debootstrap, chroot, mount)"
 for c in chroot unshare ip findmnt; do
   command -v $c >/dev/null || fail "$c not found"
@@ -66,17 +71,38 @@ if [ -z "$DIR" ]; then
 else
   mkdir -p "$DIR"
 fi
-DIR=$(cd "$DIR" && pwd)
+DIR=$(cd "$DIR" && pwd -P)
 ROOT=$DIR/root
-RUNPID=""
 MOUNTS=() # mounted paths, in mount order
 
+# The processes this check started inside the root (test.sh, the build,
+# daemons of a test, run.sh): exactly those whose root directory is $ROOT.
+# (test's -ef, a builtin: a readlink per process would fork hundreds of
+# times per scan.)
+root_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$p/root" -ef "$ROOT" ] && echo "${p#/proc/}"
+  done
+  return 0
+}
+
 cleanup() {
-  local rc=$? i
-  if [ -n "$RUNPID" ] && kill -0 "$RUNPID" 2>/dev/null; then
-    kill -TERM "$RUNPID" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$RUNPID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$RUNPID" 2>/dev/null || true
+  local rc=$? i pids
+  trap - INT TERM
+  set +e # clean up as far as possible, whatever fails
+  # A signal can arrive while a step's output goes to its log.
+  exec 1>&3 2>&4
+  # An interrupted step leaves its processes running in the root, where
+  # they would keep the mounts busy: stop them first.
+  pids=$(root_pids)
+  if [ -n "$pids" ]; then
+    say "stopping $(echo $pids | wc -w) processes left in the root"
+    kill -TERM $pids 2>/dev/null || true
+    for _ in $(seq 1 100); do [ -z "$(root_pids)" ] && break; sleep 0.1; done
+    pids=$(root_pids)
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    for _ in $(seq 1 50); do [ -z "$(root_pids)" ] && break; sleep 0.1; done
   fi
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
     umount -R "${MOUNTS[i]}" 2>/dev/null || umount -R -l "${MOUNTS[i]}" 2>/dev/null || true
@@ -92,9 +118,26 @@ cleanup() {
   elif [ -d "$ROOT" ]; then
     say "root kept in $ROOT (logs in $DIR)"
   fi
+  if [ $rc -eq 0 ]; then
+    VERDICT=${VERDICT:-PASS}
+  else
+    VERDICT=${VERDICT:-FAIL: interrupted or exit status $rc}
+  fi
+  say "summary"
+  for i in "${SUMMARY[@]}"; do echo "  $i"; done
+  echo "  total $((SECONDS - T0)) s"
+  say "$VERDICT"
 }
+exec 3>&1 4>&2 # the script's own output, for cleanup
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Runs a long step in the background and waits for it, so that a signal
+# reaches the trap at once instead of after the step.
+step() {
+  "$@" &
+  wait $!
+}
 
 bind() { # host-path root-relative-path [ro]
   mkdir -p "$ROOT$2"
@@ -122,13 +165,16 @@ in_root() {
 say "commit $COMMIT, mirror $MIRROR, root $ROOT"
 command -v debootstrap >/dev/null || {
   say "installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null 2>&1; } ||
+    fail "apt-get install debootstrap failed"
 }
 
 say "debootstrap --variant=minbase bookworm (log $DIR/debootstrap.log)"
-debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 ||
+start=$SECONDS
+step debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 ||
   fail "debootstrap failed, see $DIR/debootstrap.log"
+note "debootstrap --variant=minbase bookworm from $MIRROR: $((SECONDS - start)) s"
 
 # What a Debian 12 install points apt at, on this machine's mirror.
 cat >"$ROOT/etc/apt/sources.list" <<EOF
@@ -166,6 +212,7 @@ bind /dev /dev
 say "apt-get install git (only)"
 { in_root apt-get update && in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git; } \
   >"$DIR/git.log" 2>&1 || fail "installing git failed, see $DIR/git.log"
+note "packages in the root before the README commands: $(in_root dpkg-query -W -f '.\n' | wc -l) (minbase + git $(in_root dpkg-query -W -f '${Version}' git))"
 
 # The repository's own .git (a worktree's .git is only a pointer to it).
 say "git clone, checkout $COMMIT"
@@ -179,12 +226,20 @@ unset 'MOUNTS[${#MOUNTS[@]}-1]'
 
 say "bash scripts/test.sh (log $DIR/test.log; the longest step)"
 start=$SECONDS
-if ! in_root bash -c 'cd /root/callscope && bash scripts/test.sh' >"$DIR/test.log" 2>&1; then
-  grep -E "tests passed|FAILED|\*\*\*Failed|\*\*\*Timeout|Error" "$DIR/test.log" | tail -n 20 || true
+test_ok=1
+step in_root bash -c 'cd /root/callscope && bash scripts/test.sh' >"$DIR/test.log" 2>&1 || test_ok=0
+# The versions the browser and receiver tests really ran with.
+note "in the root: node $(in_root node --version 2>/dev/null || echo none), npm $(in_root npm --version 2>/dev/null || echo none)," \
+  "$(in_root chromium --version 2>/dev/null | cut -d' ' -f1-2 || echo 'no chromium')," \
+  "playwright-core $(sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$ROOT/root/callscope/tests/ui/node_modules/playwright-core/package.json" 2>/dev/null || echo none)"
+# One line per CTest run, named by test.sh's "== ..." heading.
+while IFS= read -r l; do note "test.sh: $l"; done < <(awk '/^== / { sec = substr($0, 4); sub(/ \(.*/, "", sec) }
+  /tests passed, [0-9]+ tests failed out of/ { print sec ": " $0 }' "$DIR/test.log")
+if [ $test_ok = 0 ]; then
+  grep -E "\*\*\*Failed|\*\*\*Timeout|\(Failed\)|\(Timeout\)|Subprocess aborted|error:" "$DIR/test.log" | tail -n 20 || true
   fail "scripts/test.sh failed after $((SECONDS - start)) s, see $DIR/test.log"
 fi
-grep -E "tests passed" "$DIR/test.log" | sed 's/^/fresh-debian-check: test.sh: /' || true
-say "scripts/test.sh passed in $((SECONDS - start)) s"
+note "bash scripts/test.sh: passed in $((SECONDS - start)) s"
 
 # run.sh uses the README's default ports (16686, 4320, 4318, 9411, 8125,
 # 8080-8083): in a network namespace of its own it cannot meet other
@@ -232,7 +287,8 @@ chmod +x "$ROOT/root/run-check.sh"
 # The namespace's loopback is brought up with this machine's ip (iproute2 is
 # not in a minbase root).
 export ROOT CS_RUN_WAIT_S=${CS_RUN_WAIT_S:-900}
-if unshare --net bash -c 'ip link set lo up && exec chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb \
+start=$SECONDS
+if step unshare --net bash -c 'ip link set lo up && exec chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb \
   LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   CS_RUN_WAIT_S="$CS_RUN_WAIT_S" bash /root/run-check.sh' >"$DIR/run-check.log" 2>&1; then
   ok=1
@@ -240,7 +296,8 @@ else
   ok=0
 fi
 cp "$ROOT/root/run.log" "$DIR/run.log" 2>/dev/null || true
-sed 's/^/fresh-debian-check: /' "$DIR/run-check.log"
+while IFS= read -r l; do note "$l"; done <"$DIR/run-check.log"
 [ $ok = 1 ] || { tail -n 20 "$DIR/run.log" 2>/dev/null; fail "scripts/run.sh check failed, see $DIR/run.log"; }
 grep -h "^run: " "$DIR/run.log" | tail -n 3 | sed 's/^/fresh-debian-check: /' || true
-say "PASS (commit $COMMIT, fresh Debian 12 minbase root, both README commands)"
+note "bash scripts/run.sh: UI answered, example traces stored, stopped cleanly ($((SECONDS - start)) s)"
+VERDICT="PASS (commit $COMMIT, fresh Debian 12 minbase root, both README commands)"
