@@ -210,8 +210,10 @@ bind /sys /sys
 bind /dev /dev
 
 say "apt-get install git (only)"
-{ in_root apt-get update && in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git; } \
-  >"$DIR/git.log" 2>&1 || fail "installing git failed, see $DIR/git.log"
+install_git() {
+  in_root apt-get update && in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git
+}
+step install_git >"$DIR/git.log" 2>&1 || fail "installing git failed, see $DIR/git.log"
 note "packages in the root before the README commands: $(in_root dpkg-query -W -f '.\n' | wc -l) (minbase + git $(in_root dpkg-query -W -f '${Version}' git))"
 
 # The repository's own .git (a worktree's .git is only a pointer to it).
