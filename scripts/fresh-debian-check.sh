@@ -87,12 +87,27 @@ root_pids() {
   return 0
 }
 
+# A process and all its descendants, children first.
+tree() {
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree "$c"; done
+  echo "$1"
+}
+
 cleanup() {
   local rc=$? i pids
   trap - INT TERM
   set +e # clean up as far as possible, whatever fails
   # A signal can arrive while a step's output goes to its log.
   exec 1>&3 2>&4
+  # The step that was interrupted, with what it started outside the root
+  # (debootstrap and its downloads, unshare). debootstrap catches SIGTERM
+  # and goes on, so what is still there after 10 s is killed.
+  if [ -n "${STEP_PID:-}" ] && kill -0 "$STEP_PID" 2>/dev/null; then
+    kill -TERM $(tree "$STEP_PID") 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$STEP_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$STEP_PID" 2>/dev/null && kill -KILL $(tree "$STEP_PID") 2>/dev/null
+  fi
   # An interrupted step leaves its processes running in the root, where
   # they would keep the mounts busy: stop them first.
   pids=$(root_pids)
@@ -134,9 +149,14 @@ trap 'exit 130' INT TERM
 
 # Runs a long step in the background and waits for it, so that a signal
 # reaches the trap at once instead of after the step.
+STEP_PID=""
 step() {
+  local rc=0
   "$@" &
-  wait $!
+  STEP_PID=$!
+  wait $STEP_PID || rc=$?
+  STEP_PID=""
+  return $rc
 }
 
 bind() { # host-path root-relative-path [ro]
