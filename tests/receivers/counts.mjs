@@ -55,9 +55,9 @@ function zipkinTrace(traceId) {
 // the round limit is reached). Returns the trace IDs by status.
 async function overload(port, path, build, okStatus, want429) {
   const byStatus = new Map();
-  for (let round = 0; round < 8; round++) {
+  for (let round = 0; round < 20; round++) {
     const bodies = [];
-    for (let i = 0; i < 24; i++) {
+    for (let i = 0; i < 64; i++) {
       const id = randomBytes(16).toString('hex');
       bodies.push([id, build(id)]);
     }
