@@ -285,24 +285,12 @@ void __cst_metrics_free_all(struct cst_tracer *t);
 int __cst_metrics_encode(struct cst_tracer *t, const cst_stats *st, __cst_buf *b, uint64_t now,
                          size_t *cursor, size_t limit);
 
-/* The writers below are inline: the exporter calls them a few dozen times
- * per span, and the fast path is a bounds check and a store. */
-static inline int __cst_buf_reserve(__cst_buf *b, size_t n) {
-  if (CST_LIKELY(!b->err && n <= b->cap - b->n))
-    return 0;
-  return cs_buf_grow(b, n);
-}
-static inline void __cst_pb_raw(__cst_buf *b, const void *p, size_t n) {
-  if (n == 0 || __cst_buf_reserve(b, n))
-    return;
-  __builtin_memcpy(b->p + b->n, p, n);
-  b->n += n;
-}
-static inline void __cst_pb_varint(__cst_buf *b, uint64_t v) {
-  if (__cst_buf_reserve(b, PB_VARINT_MAX))
-    return;
-  b->n += pb_put_varint(b->p + b->n, v);
-}
+/* The writers below are inline (common/buf.h): the exporter calls them a
+ * few dozen times per span, and the fast path is a bounds check and a
+ * store. */
+#define __cst_buf_reserve cs_buf_reserve
+#define __cst_pb_raw cs_buf_put
+#define __cst_pb_varint cs_buf_varint
 static inline void __cst_pb_tag(__cst_buf *b, uint32_t field, uint32_t wt) {
   __cst_pb_varint(b, (uint64_t)field << 3 | wt);
 }
